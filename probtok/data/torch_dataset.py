@@ -9,6 +9,8 @@ reopened in each worker).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -57,6 +59,14 @@ class FrameWindows(Dataset):
         self._index = [(int(r), int(t)) for r in self.runs for t in starts]
         self.preload = preload
         self._cache: dict[int, np.ndarray] = {}
+        self._pid = os.getpid()
+
+    def _source(self) -> RunDataset:
+        # h5py handles are not fork-safe: a DataLoader worker reopens the file once.
+        if os.getpid() != self._pid:
+            self.ds = open_dataset(self.ds.path)
+            self._pid = os.getpid()
+        return self.ds
 
     def __len__(self) -> int:
         return len(self._index)
@@ -68,9 +78,9 @@ class FrameWindows(Dataset):
     def _run_frames(self, run: int, t0: int) -> np.ndarray:
         if self.preload:
             if run not in self._cache:
-                self._cache[run] = self._normalise(self.ds.frames(run, self.fields))
+                self._cache[run] = self._normalise(self._source().frames(run, self.fields))
             return self._cache[run][t0:t0 + self.n_frames]
-        return self._normalise(self.ds.frames(run, self.fields, frames=slice(t0, t0 + self.n_frames)))
+        return self._normalise(self._source().frames(run, self.fields, frames=slice(t0, t0 + self.n_frames)))
 
     def _normalise(self, x: np.ndarray) -> np.ndarray:
         return x if self.normaliser is None else self.normaliser.forward(x, field_axis=1).astype(np.float32)

@@ -123,7 +123,7 @@ def check_status(status, path) -> None:
     """Every status is "ok" or "failed"."""
     for i, s in enumerate(status):
         if s not in (STATUS_OK, STATUS_FAILED):
-            raise DataError(f"status {s!r} is neither {STATUS_OK!r} nor {STATUS_FAILED!r}", file=path, run=i)
+            raise DataError(f"status {str(s)!r} is neither {STATUS_OK!r} nor {STATUS_FAILED!r}", file=path, run=i)
 
 
 def check_values(frames: np.ndarray, fields, path=None, run=None, frame_offset: int = 0) -> None:
