@@ -48,6 +48,78 @@ def version():
     console.print(__version__)
 
 
+@app.command()
+def simulate(
+    setup: str = typer.Option("micro", "--setup", help="Set-up: micro (one pore) or meso (many pores)."),
+    runs: Optional[int] = typer.Option(None, "--runs", help="Number of runs (default: the preset's)."),
+    out: Path = typer.Option(..., "--out", help="Output run file (HDF5), written when all runs are done."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named preset (overrides --setup)."),
+    seed: int = typer.Option(0, "--seed", help="Campaign seed; run i always gets the same derived seed."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler "
+                                            "(e.g. tcp://host:8786); default: a local cluster."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: CPUs)."),
+    threshold_k: Optional[float] = typer.Option(None, "--threshold-K", help="Hot-spot threshold [K] "
+                                                "(default 875, raised above the bulk shocked T if needed)."),
+):
+    """Simulate a campaign of runs through Dask into one HDF5 file (resumable).
+
+    Finished runs are kept in OUT.parts/; re-running the same command skips them.
+    Failed runs are recorded in the file with their reason.
+    """
+    from probtok.sim.campaign import run_campaign
+
+    rep = run_campaign(preset or setup, runs, out, seed=seed, scheduler=scheduler, n_workers=workers,
+                       hotspot_threshold_K=threshold_k)
+    console.print(f"{rep.n_runs} runs: {rep.n_simulated} simulated now, {rep.n_skipped} already done "
+                  f"({rep.wall_s:.1f} s)")
+    for i, why in list(rep.failures.items())[:10]:
+        console.print(f"  run {i} failed: {why}", highlight=False, markup=False)
+    if rep.lost:
+        err_console.print(f"[bold red]{len(rep.lost)} runs lost with their worker[/] ({rep.lost[:10]}); "
+                          "re-run the same command to finish them")
+        raise typer.Exit(1)
+    console.print(f"wrote {out}: {rep.n_ok} ok, {rep.n_failed} failed, hot-spot threshold "
+                  f"{rep.hotspot_threshold_K:g} K")
+
+
+@app.command()
+def info(
+    file: Path = typer.Argument(..., help="A probtok run file (HDF5)."),
+    check: bool = typer.Option(False, "--check", help="Read and validate every run (slower)."),
+):
+    """Summarise a run file: runs, grid, frames, fields with units and ranges, parameters, hot spots."""
+    from probtok.data.summary import render, summarize
+
+    for part in render(summarize(file, check=check)):
+        console.print(part)
+
+
+@app.command("import-arrays")
+def import_arrays_cmd(
+    array_file: Path = typer.Argument(..., help=".npy, or .npz, with an array (runs, H, W, fields, frames)."),
+    fields: str = typer.Option(..., "--fields", help="Field names in the order of axis 3, e.g. T,P,mu."),
+    units: str = typer.Option(..., "--units", help="Their units, e.g. K,GPa,1 (C, MPa, m/s... are converted)."),
+    dx_um: float = typer.Option(..., "--dx-um", help="Cell size [um]."),
+    dt_ns: float = typer.Option(..., "--dt-ns", help="Frame interval [ns]."),
+    out: Path = typer.Option(..., "--out", help="Output run file (HDF5)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Name of the array inside a .npz."),
+    params: Optional[Path] = typer.Option(None, "--params", help="JSON {name: [one value per run]}; "
+                                          "1-D arrays of length runs in a .npz are parameters too."),
+    threshold_k: float = typer.Option(875.0, "--threshold-K", help="Hot-spot threshold [K] to store."),
+):
+    """Import NumPy arrays in the paper code's layout (runs, H, W, fields, frames) as a run file."""
+    from probtok.data.importer import import_arrays, load_arrays, load_params_json
+    from probtok.data.summary import render, summarize
+
+    array, run_params = load_arrays(array_file, key)
+    if params is not None:
+        run_params.update(load_params_json(params))
+    import_arrays(array, [f for f in fields.split(",")], [u for u in units.split(",")], dx_um, dt_ns,
+                  params=run_params, out=out, hotspot_threshold_K=threshold_k, source=array_file)
+    for part in render(summarize(out)):
+        console.print(part)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -40,7 +40,7 @@ def canonical_field(name: str) -> str:
     return FIELD_ALIASES.get(name.strip().lower(), name.strip())
 
 
-def unit_conversion(field: str, unit: str) -> tuple[str, float, float]:
+def unit_conversion(field: str, unit: str, file=None) -> tuple[str, float, float]:
     """(canonical unit, scale, offset) for ``field`` given in ``unit``; ConfigError if unknown.
 
     Fields probtok does not know keep their unit unchanged.
@@ -51,7 +51,7 @@ def unit_conversion(field: str, unit: str) -> tuple[str, float, float]:
     table = UNIT_CONVERSIONS[target]
     key = unit.strip()
     if key not in table:
-        raise ConfigError(f"unknown unit {unit!r}", field=field,
+        raise ConfigError(f"unknown unit {unit!r}", file=file, field=field,
                           hint=f"{field} must be in {target}; accepted: {sorted(k for k in table if k)}")
     scale, offset = table[key]
     return target, scale, offset
@@ -87,7 +87,7 @@ def import_arrays(array, field_names, units, dx_um: float, dt_frame_ns: float, p
         raise DataError(f"array axis 3 (fields) has length {n_fields}, but {len(names)} field names were given",
                         file=where, hint="wrong shape or dimension order: expected (runs, H, W, fields, frames)"
                         + (f"; axis {other} has length {len(names)}" if other else ""))
-    conv = [unit_conversion(n, u) for n, u in zip(names, units)]
+    conv = [unit_conversion(n, u, where) for n, u in zip(names, units)]
     params = dict(params or {})
     for name, col in params.items():
         if len(col) != n_runs:
@@ -109,3 +109,59 @@ def import_arrays(array, field_names, units, dx_um: float, dt_frame_ns: float, p
             row = {k: (v[i].item() if isinstance(v, np.ndarray) else v[i]) for k, v in params.items()}
             w.write_run(i, run, params=row, geometry=None if geometry is None else geometry[i])
     return Path(out)
+
+
+def load_arrays(path, key: str | None = None) -> tuple[np.ndarray, dict]:
+    """Read a .npy (the array) or .npz (the array under ``key`` plus 1-D per-run parameters).
+
+    Uses ``np.load(allow_pickle=False)``: object arrays are refused. A .npy is
+    memory-mapped, so large inputs are converted run by run. Returns (array, params).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("no such file", file=path)
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r" if path.suffix == ".npy" else None)
+    except ValueError as exc:
+        raise DataError(f"cannot be read without pickle ({exc})", file=path,
+                        hint="save plain numeric arrays with np.save / np.savez") from exc
+    except OSError as exc:
+        raise DataError(f"not a NumPy .npy/.npz file ({exc})", file=path) from exc
+    if isinstance(loaded, np.ndarray):
+        if key is not None:
+            raise ConfigError(f"--key {key!r} given but a .npy file holds one array", file=path)
+        return loaded, {}
+    with loaded:
+        names = list(loaded.files)
+        if key is None:
+            five = [n for n in names if loaded[n].ndim == 5]
+            if len(five) != 1:
+                raise ConfigError(f"cannot tell which array holds the runs (arrays: {names})", file=path,
+                                  hint="pass --key NAME of the (runs, H, W, fields, frames) array")
+            key = five[0]
+        if key not in names:
+            raise ConfigError(f"no array named {key!r} (arrays: {names})", file=path)
+        try:
+            array = loaded[key]
+            n_runs = array.shape[0] if array.ndim else 0
+            params = {n: loaded[n] for n in names
+                      if n != key and loaded[n].ndim == 1 and loaded[n].shape[0] == n_runs}
+        except ValueError as exc:
+            raise DataError(f"cannot be read without pickle ({exc})", file=path) from exc
+    return array, params
+
+
+def load_params_json(path) -> dict:
+    """Per-run parameters from JSON {name: [one value per run]}."""
+    import json
+
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError("no such file", file=path) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON ({exc})", file=path) from exc
+    if not isinstance(d, dict) or not all(isinstance(v, list) for v in d.values()):
+        raise ConfigError("expected {name: [one value per run], ...}", file=path)
+    return d

@@ -174,18 +174,26 @@ def _json_default(o):
 # -- the client side ----------------------------------------------------------------------------
 
 def _resolve(preset_or_setup: str, n_runs, sampler_kwargs, sample_fn):
-    """(setup, preset name or None, n_runs, sampler kwargs, ScaleSpec or None)."""
+    """(setup, preset name or None, n_runs, sampler kwargs, ScaleSpec or None).
+
+    A name is looked up as a preset first (``micro`` and ``meso`` are presets of the
+    default scales), then as a bare set-up on its default scale.
+    """
     from probtok.sim.case import SCALES
 
-    if preset_or_setup in SCALES:
+    try:
+        from probtok.sim.presets import get_preset
+
+        p = get_preset(preset_or_setup)
+    except (ImportError, ConfigError) as exc:
+        if preset_or_setup not in SCALES:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"unknown set-up {preset_or_setup!r}", hint=f"use one of {sorted(SCALES)}") from exc
+        p = None
+    if p is None:
         setup, preset, kwargs, scale = preset_or_setup, None, dict(sampler_kwargs or {}), SCALES[preset_or_setup]
     else:
-        try:
-            from probtok.sim.presets import get_preset
-        except ImportError as exc:
-            raise ConfigError(f"unknown set-up {preset_or_setup!r} (presets are not available: {exc})",
-                              hint=f"use one of {sorted(SCALES)}") from exc
-        p = get_preset(preset_or_setup)
         setup, preset, scale = p.setup, p.name, p.scale
         kwargs = {**dict(p.sampler_kwargs or {}), **dict(sampler_kwargs or {})}
         if n_runs is None:
