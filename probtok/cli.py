@@ -120,6 +120,24 @@ def import_arrays_cmd(
         console.print(part)
 
 
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for everything the demo writes."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: CPUs)."),
+):
+    """Run the main job on built-in data: simulate small micro and meso datasets and summarise them.
+
+    Re-running reuses what already exists under OUT.
+    """
+    from probtok.data.summary import render, summarize
+    from probtok.pipeline import DemoConfig, run_demo
+
+    res = run_demo(out, DemoConfig(n_workers=workers), echo=console.print)
+    for key in ("data/micro", "data/meso"):
+        for part in render(summarize(res.files[key])):
+            console.print(part)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
