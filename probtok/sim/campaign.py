@@ -394,8 +394,11 @@ def _finished_output(out: Path, manifest: dict, n_runs: int):
         old = ds.attrs.get("campaign")
         old = json.loads(old) if old else None
         if old != manifest or ds.n_runs != n_runs:
-            raise ConfigError(f"exists and holds another campaign ({ds.n_runs} runs, campaign {old})", file=out,
-                              hint="use another --out, or delete the file to simulate again")
+            old = old or {}
+            diff = [k for k in manifest if old.get(k) != manifest[k]] + (["n_runs"] if ds.n_runs != n_runs else [])
+            raise ConfigError(f"exists and holds another campaign (differs in {diff}; it has {ds.n_runs} runs, "
+                              f"set-up {old.get('setup')!r}, preset {old.get('preset')!r}, seed {old.get('seed')})",
+                              file=out, hint="use another --out, or delete the file to simulate again")
         failures = {int(i): str(ds.failure[i]) for i in np.flatnonzero(ds.status != "ok")}
         return len(ds.ok_runs), len(failures), failures, ds.hotspot_threshold_K
 

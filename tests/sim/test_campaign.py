@@ -161,6 +161,14 @@ def test_resume_after_crash_skips_finished_runs(tmp_path, client, monkeypatch):
                         sample_fn=fake_sample, progress=False)
 
 
+def test_scheduler_address_string_connects(tmp_path, client):
+    out = tmp_path / "c.h5"
+    rep = cp.run_campaign("micro", 2, out, seed=3, scheduler=client.scheduler.address, simulate_fn=fake_simulate,
+                          sample_fn=fake_sample, progress=False)
+    assert rep.complete and rep.n_ok == 2
+    assert client.status == "running"  # the caller's cluster is left alone
+
+
 def test_threshold_raised_above_hot_bulk(tmp_path, client):
     def hot_bulk(case):
         res = fake_simulate(case)
