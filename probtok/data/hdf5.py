@@ -367,16 +367,30 @@ class RunDataset:
         """One frame of one run, (field, y, x) float32 (a single chunk read)."""
         return self.frames(run, fields, frames=slice(int(t), int(t) + 1), check=check)[0]
 
-    def to_xarray(self, runs=None, fields=None):
-        """Load runs (default: ok runs) as an ``xarray.DataArray`` with dims
+    def to_xarray(self, runs=None, fields=None, lazy: bool = False):
+        """Runs (default: ok runs) as an ``xarray.DataArray`` with dims
         (run, frame, field, y, x) and coords run, time_ns (frame), field, units (field),
-        y_um, x_um (cell centres) and the per-run parameters and status."""
+        y_um, x_um (cell centres) and the per-run parameters and status.
+
+        ``lazy=True`` wraps the file in a dask array (one chunk per run) instead of
+        loading it; values are then not validated and the file must stay open.
+        """
         import xarray as xr
 
         runs = self.ok_runs if runs is None else np.atleast_1d(np.asarray(runs, dtype=int))
+        for r in runs:
+            self._check_ok(self._run(r))
         names = self._field_names(fields)
-        data = np.stack([self.frames(int(r), names) for r in runs]) if len(runs) else \
-            np.empty((0, self.n_frames, len(names), *self.grid), np.float32)
+        if lazy:
+            import dask.array as dsa
+
+            d = self._f["frames"]
+            full = dsa.from_array(d, chunks=(1, *d.shape[1:]), name=False)  # random key: no hashing of the file
+            data = full[runs][:, :, self._field_index(names)]
+        elif len(runs):
+            data = np.stack([self.frames(int(r), names) for r in runs])
+        else:
+            data = np.empty((0, self.n_frames, len(names), *self.grid), np.float32)
         H, W = self.grid
         coords = {
             "run": ("run", runs),

@@ -77,6 +77,10 @@ def test_to_xarray_has_named_dims_and_coords(small_file, frames):
     np.testing.assert_allclose(da.time_ns.values, np.arange(6) * DT)
     np.testing.assert_allclose(da.x_um.values[:2], [0.05, 0.15])
     assert da.up_kms.values.tolist() == pytest.approx([0.9, 1.7])
+    with open_dataset(small_file) as ds:
+        lazy = ds.to_xarray(fields=["u", "T"], lazy=True)
+        assert type(lazy.data).__module__.startswith("dask")
+        np.testing.assert_array_equal(lazy.sel(run=2).values, frames[2][:, [3, 0]])
 
 
 def test_writer_is_atomic(tmp_path, frames):
