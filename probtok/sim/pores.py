@@ -25,6 +25,7 @@ Lengths in um, angles in radians. Arrays are indexed ``[y, x]`` and cell
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -97,9 +98,16 @@ def _unit_radius(p: Pore, phi: np.ndarray) -> np.ndarray:
     return r
 
 
-def _scale(p: Pore) -> float:
+@functools.lru_cache(maxsize=4096)
+def _unit_area(aspect: float, n_super: float, lobes: int, lobe_amp: float) -> float:
+    """Area enclosed by r(phi)/s: (1/2) integral of r^2 dphi by the periodic trapezoid rule."""
+    p = Pore("lobed" if lobes else "superellipse", 0.0, 0.0, 1.0, aspect, 0.0, n_super, lobes, lobe_amp)
     phi = np.linspace(0.0, 2.0 * np.pi, _N_QUAD, endpoint=False)
-    unit_area = 0.5 * np.mean(_unit_radius(p, phi) ** 2) * 2.0 * np.pi
+    return float(np.pi * np.mean(_unit_radius(p, phi) ** 2))
+
+
+def _scale(p: Pore) -> float:
+    unit_area = _unit_area(float(p.aspect), float(p.n_super), int(p.lobes), float(p.lobe_amp))
     return 0.5 * p.d_eq_um * math.sqrt(math.pi / unit_area)
 
 
@@ -143,7 +151,7 @@ def extent_um(p: Pore) -> tuple[float, float, float, float]:
 
 def min_width_um(p: Pore, n_dirs: int = 180) -> float:
     """Minimum caliper (Feret) width [um]: the thinnest the pore is across, over all directions."""
-    x, y = outline_um(p, 1024)
+    x, y = outline_um(p, 512)
     th = np.linspace(0.0, np.pi, n_dirs, endpoint=False)
     proj = np.cos(th)[:, None] * x[None, :] + np.sin(th)[:, None] * y[None, :]
     return float(np.min(proj.max(axis=1) - proj.min(axis=1)))
