@@ -60,6 +60,7 @@ def simulate(
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: CPUs)."),
     threshold_k: Optional[float] = typer.Option(None, "--threshold-K", help="Hot-spot threshold [K] "
                                                 "(default 875, raised above the bulk shocked T if needed)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="On resume, simulate failed runs again."),
 ):
     """Simulate a campaign of runs through Dask into one HDF5 file (resumable).
 
@@ -69,7 +70,7 @@ def simulate(
     from probtok.sim.campaign import run_campaign
 
     rep = run_campaign(preset or setup, runs, out, seed=seed, scheduler=scheduler, n_workers=workers,
-                       hotspot_threshold_K=threshold_k)
+                       hotspot_threshold_K=threshold_k, retry_failed=retry_failed)
     console.print(f"{rep.n_runs} runs: {rep.n_simulated} simulated now, {rep.n_skipped} already done "
                   f"({rep.wall_s:.1f} s)")
     for i, why in list(rep.failures.items())[:10]:

@@ -276,7 +276,7 @@ def _client(scheduler, n_workers: int | None, n_todo: int):
 def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed: int = 0, scheduler=None,
                  n_workers: int | None = None, simulate_fn=None, sample_fn=None, sampler_kwargs=None,
                  hotspot_threshold_K: float | None = None, progress: bool = True,
-                 keep_parts: bool = False) -> CampaignReport:
+                 keep_parts: bool = False, retry_failed: bool = False) -> CampaignReport:
     """Simulate ``n_runs`` runs of a set-up ("micro", "meso") or preset into the run file ``out``.
 
     scheduler : None (a local cluster of ``n_workers`` processes), a scheduler address
@@ -285,6 +285,10 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
         ``probtok.sim.setups.sample_case`` (``sample_fn(setup, seed, **sampler_kwargs) -> Case``).
     hotspot_threshold_K : default 875 K, raised above the campaign's hottest bulk
         shocked temperature (+100 K) when needed; stored in the file.
+    retry_failed : on resume, simulate again the runs whose part records a failure
+        (default: keep them; failures are deterministic for a given seed unless the
+        cause was the machine, e.g. memory).
+    keep_parts : keep ``<out>.parts/`` after assembly (default: removed).
     Returns a :class:`CampaignReport`; ``complete`` is False when runs were lost
     (run the same campaign again to finish them).
     """
@@ -312,7 +316,7 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
     pdir.mkdir(parents=True, exist_ok=True)
     _check_manifest(pdir / MANIFEST, manifest, "the parts folder")
     atomic_write_text(pdir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-    todo = [i for i in range(n_runs) if read_part(part_path(out, i), frames=False) is None]
+    todo = [i for i in range(n_runs) if _needs_run(part_path(out, i), retry_failed)]
     report.n_skipped = n_runs - len(todo)
 
     if todo:
@@ -327,6 +331,11 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
             shutil.rmtree(pdir, ignore_errors=True)
     report.wall_s = time.perf_counter() - t_start
     return report
+
+
+def _needs_run(path: Path, retry_failed: bool) -> bool:
+    part = read_part(path, frames=False)
+    return part is None or (retry_failed and not part["ok"])
 
 
 def _default(module: str, name: str):

@@ -161,6 +161,17 @@ def test_resume_after_crash_skips_finished_runs(tmp_path, client, monkeypatch):
                         sample_fn=fake_sample, progress=False)
 
 
+def test_retry_failed_reruns_only_failed_parts(tmp_path, client):
+    out = tmp_path / "c.h5"
+    rep = run(out, client, keep_parts=True, sampler_kwargs={"fail_below": 0.9})
+    assert rep.n_failed > 0 and cp.parts_dir(out).exists()
+    out.unlink()  # e.g. the user deleted the file to re-assemble it with retries
+    counter = Counter()
+    rep2 = run(out, client, simulate_fn=counter, retry_failed=True, sampler_kwargs={"fail_below": 0.9})
+    assert sorted(counter.calls) == sorted(cp.run_seed(3, i) for i in rep.failures)
+    assert rep2.n_skipped == 6 - rep.n_failed and rep2.failures == rep.failures
+
+
 def test_scheduler_address_string_connects(tmp_path, client):
     out = tmp_path / "c.h5"
     rep = cp.run_campaign("micro", 2, out, seed=3, scheduler=client.scheduler.address, simulate_fn=fake_simulate,
