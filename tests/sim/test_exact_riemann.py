@@ -150,10 +150,10 @@ def test_single_shock_problem_has_no_left_wave():
     assert w.rho_star_r == pytest.approx(rho1, rel=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(STIFF_CASES) + ["toro3"])
+@pytest.mark.parametrize("name", sorted(STIFF_CASES) + ["toro2", "toro3"])
 def test_mirror_problem_gives_mirrored_solution(name):
-    if name == "toro3":
-        left, right = _st(*TORO[3][0]), _st(*TORO[3][1])
+    if name.startswith("toro"):
+        left, right = _st(*TORO[int(name[-1])][0]), _st(*TORO[int(name[-1])][1])
     else:
         left, right = STIFF_CASES[name]
     mirror = lambda s: {**s, "u": -s["u"]}  # noqa: E731
