@@ -112,7 +112,9 @@ def _check_range(name: str, rng: tuple, lo_ok: float = -math.inf) -> tuple[float
 def _check_weights(weights: dict) -> tuple[list[str], np.ndarray]:
     bad = set(weights) - set(SHAPES)
     if bad:
-        raise ConfigError(f"unknown shapes {sorted(bad)} in shape_weights", field="shape_weights", hint=f"known: {SHAPES}")
+        raise ConfigError(
+            f"unknown shapes {sorted(bad)} in shape_weights", field="shape_weights", hint=f"known: {SHAPES}"
+        )
     names = [s for s in SHAPES if weights.get(s, 0.0) > 0]
     w = np.array([float(weights[s]) for s in names])
     if not names or not np.all(np.isfinite(w)):
@@ -149,7 +151,8 @@ def _check_overrides(overrides: dict, allowed: tuple[str, ...], setup: str) -> N
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ConfigError(
-            f"unknown {setup} parameter(s) {unknown}", hint=f"{setup} parameters that can be fixed: {', '.join(allowed)}"
+            f"unknown {setup} parameter(s) {unknown}",
+            hint=f"{setup} parameters that can be fixed: {', '.join(allowed)}",
         )
 
 
@@ -273,7 +276,7 @@ def sample_meso(
     names, probs = _check_weights(shape_weights or MESO_SHAPE_WEIGHTS)
     if phi_range[1] >= 0.5:
         raise ConfigError(f"porosity_range {porosity_range} reaches 0.5 or more", field="porosity_range",
-                          hint="random sequential addition of separated pores jams near 0.3-0.4; use < 0.3")  # fmt: skip
+                          hint="random sequential addition of separated pores jams near 0.3-0.4")  # fmt: skip
     w_min = MIN_WIDTH_CELLS * scale.dx_um
     if d_range[0] < w_min:
         raise ConfigError(f"d_eq_range_um {d_eq_range_um} allows pores under 4 cells ({w_min:.3g} um) across",
@@ -314,7 +317,8 @@ def sample_meso(
             failures += 1
             if failures > 50:
                 raise ConfigError(
-                    f"meso seed {seed}: the domain jammed at porosity {area / a_dom:.4f} before the target {target:.4f}",
+                    f"meso seed {seed}: the domain jammed at porosity {area / a_dom:.4f} "
+                    f"before the target {target:.4f}",
                     hint="lower porosity_range, min_gap_um or the pore sizes, or use a larger scale",
                 )
             continue

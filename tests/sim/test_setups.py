@@ -81,7 +81,9 @@ def test_mu0_is_float64_in_unit_interval_and_anti_aliased(micro_cases, meso_case
         assert 0.7 * perim / case.scale.dx_um < partial < 2.0 * perim / case.scale.dx_um
 
 
-@pytest.mark.parametrize("d_um, x_um, y_um", [(0.6, 3.2, 3.2), (1.0, 3.03, 2.97), (1.37, 2.911, 3.456), (2.0, 3.2, 3.25)])
+@pytest.mark.parametrize(
+    "d_um, x_um, y_um", [(0.6, 3.2, 3.2), (1.0, 3.03, 2.97), (1.37, 2.911, 3.456), (2.0, 3.2, 3.25)]
+)
 def test_circle_raster_area_matches_pi_r2(d_um, x_um, y_um):
     mu0 = pg.rasterize_mu0([Pore("circle", x_um, y_um, d_um)], (64, 64), 0.1)
     area = (1.0 - mu0).sum() * 0.1**2
