@@ -28,9 +28,11 @@ def _asarray(T):
 
 
 def _float_dtype(T):
+    # numpy results are float64 (sums over large grids in float32 lose digits);
+    # torch keeps the input's float dtype so that autograd and devices work as usual.
     if _is_torch(T):
         return T.dtype if T.is_floating_point() else None
-    return T.dtype if np.issubdtype(T.dtype, np.floating) else np.float64
+    return np.float64
 
 
 def hotspot_mask(T, threshold_K: float = DEFAULT_HOTSPOT_THRESHOLD_K):
@@ -39,7 +41,7 @@ def hotspot_mask(T, threshold_K: float = DEFAULT_HOTSPOT_THRESHOLD_K):
 
 
 def hotspot_count(T, threshold_K: float = DEFAULT_HOTSPOT_THRESHOLD_K):
-    """Number of hot cells per (..., ) (last two dims reduced), in T's float dtype."""
+    """Number of hot cells, shape T.shape[:-2]; float64 for numpy, T's float dtype for torch."""
     T = _asarray(T)
     mask = hotspot_mask(T, threshold_K)
     if _is_torch(T):
@@ -64,7 +66,7 @@ def hotspot_temperature(T, threshold_K: float = DEFAULT_HOTSPOT_THRESHOLD_K):
 
         total = torch.where(mask, T, torch.zeros_like(T)).sum(dim=(-2, -1))
         return torch.where(n > 0, total / n.clamp(min=1), torch.zeros_like(total))
-    total = np.where(mask, T, 0).sum(axis=(-2, -1)).astype(n.dtype)
+    total = np.where(mask, T, 0).sum(axis=(-2, -1), dtype=np.float64)
     return np.where(n > 0, total / np.maximum(n, 1), 0).astype(n.dtype)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,10 +70,10 @@ class RunWriter:
         self.n_runs = int(n_runs)
         self.time_ns = np.asarray(time_ns, dtype=np.float64)
         self.fields = tuple(fields)
-        self.units = {k: str(units[k]) for k in self.fields} if all(k in units for k in self.fields) else None
-        if self.units is None:
-            missing = [k for k in self.fields if k not in units]
+        missing = [k for k in self.fields if k not in units]
+        if missing:
             raise ProbtokError("field has no unit", file=path, field=missing[0], hint="give a unit for every field")
+        self.units = {k: str(units[k]) for k in self.fields}
         self.grid = tuple(int(n) for n in grid)
         self.dx_um, self.dt_frame_ns = float(dx_um), float(dt_frame_ns)
         self.threshold_K = float(hotspot_threshold_K)
@@ -117,13 +118,13 @@ class RunWriter:
             for key, value in (attrs or {}).items():
                 root[key] = value if isinstance(value, (str, int, float, np.number)) else _to_json(value)
         except BaseException:
-            self._stack.__exit__(*_exc_info())
+            self._stack.__exit__(*sys.exc_info())
             raise
 
     def write_run(self, run: int, frames=None, *, params=None, geometry=None, ok: bool = True,
                   failure: str = "") -> None:
         """Store run ``run``: frames (frame, field, y, x) in physical units when ok; a failed
-        run keeps NaN frames (pass what exists of them or None) and its ``failure`` reason."""
+        run keeps NaN frames (``frames`` is ignored) and its ``failure`` reason."""
         if not 0 <= run < self.n_runs:
             raise ProbtokError(f"run index {run} out of range 0..{self.n_runs - 1}", file=self.path)
         if ok:
@@ -176,7 +177,7 @@ class RunWriter:
             hs.attrs["threshold_K"] = self.threshold_K
             f.attrs["hotspot_threshold_K"] = self.threshold_K
         except BaseException:
-            self._stack.__exit__(*_exc_info())
+            self._stack.__exit__(*sys.exc_info())
             raise
         self._stack.close()
 
@@ -194,12 +195,6 @@ class RunWriter:
         else:
             self._stack.__exit__(exc_type, exc, tb)
         return False
-
-
-def _exc_info():
-    import sys
-
-    return sys.exc_info()
 
 
 def _param_columns(rows: list[dict]) -> dict[str, np.ndarray]:
