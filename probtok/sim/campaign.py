@@ -137,13 +137,21 @@ def write_part(path, payload: dict) -> None:
         if payload["dx_um"] is not None:
             f.attrs["dx_um"], f.attrs["dt_frame_ns"] = payload["dx_um"], payload["dt_frame_ns"]
         if payload["ok"]:
+            from probtok.data.hdf5 import frame_filters
+
             f.create_dataset("time_ns", data=payload["time_ns"])
-            f.create_dataset("frames", data=payload["frames"], compression="lzf",
-                             chunks=(1, *payload["frames"].shape[1:]))
+            # the final file's filters and chunk layout: assembly copies chunks without recompressing
+            f.create_dataset("frames", data=payload["frames"], dtype="float32",
+                             chunks=(1, *payload["frames"].shape[1:]), **frame_filters("gzip"))
 
 
 def read_part(path, frames: bool = True) -> dict | None:
-    """Read a part (None if it is unreadable: it is then simulated again)."""
+    """Read a part (None if it is unreadable: it is then simulated again).
+
+    With ``frames``, also the decoded frames and ``raw_chunks``: the compressed chunk
+    of each frame as ``(filter_mask, bytes)``, or None when the part's filters differ
+    from the final file's.
+    """
     import h5py
 
     try:
@@ -158,9 +166,19 @@ def read_part(path, frames: bool = True) -> dict | None:
             p["time_ns"] = f["time_ns"][()] if p["ok"] else None
             p["frame_shape"] = f["frames"].shape if p["ok"] else None
             p["frames"] = f["frames"][()] if (p["ok"] and frames) else None
+            p["raw_chunks"] = _raw_chunks(f["frames"]) if (p["ok"] and frames) else None
             return p
     except (OSError, KeyError, ValueError):
         return None
+
+
+def _raw_chunks(d) -> list | None:
+    from probtok.data.hdf5 import frame_filters
+
+    want = frame_filters("gzip")
+    same = (d.dtype == np.float32 and d.chunks == (1, *d.shape[1:]) and d.compression == want["compression"]
+            and d.compression_opts == want["compression_opts"] and d.shuffle == want["shuffle"])
+    return [d.id.read_direct_chunk((t, 0, 0, 0)) for t in range(d.shape[0])] if same else None
 
 
 def _json_default(o):
@@ -448,8 +466,9 @@ def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, r
     with RunWriter(out, n_runs=n_runs, time_ns=time_ns, fields=fields, units=units, grid=grid, dx_um=dx,
                    dt_frame_ns=dt, setup=manifest["setup"], hotspot_threshold_K=threshold, attrs=attrs) as w:
         for i, m in enumerate(metas):
-            frames = read_part(part_path(out, i))["frames"] if m["ok"] else None
-            w.write_run(i, frames, params=m["params"], geometry=m["geometry"], ok=m["ok"], failure=m["failure"])
+            part = read_part(part_path(out, i)) if m["ok"] else {"frames": None, "raw_chunks": None}
+            w.write_run(i, part["frames"], params=m["params"], geometry=m["geometry"], ok=m["ok"],
+                        failure=m["failure"], raw_chunks=part["raw_chunks"])
     report.n_ok = sum(m["ok"] for m in metas)
     report.n_failed = n_runs - report.n_ok
     report.failures = {i: m["failure"] for i, m in enumerate(metas) if not m["ok"]}

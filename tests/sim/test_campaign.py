@@ -165,6 +165,11 @@ def test_retry_failed_reruns_only_failed_parts(tmp_path, client):
     out = tmp_path / "c.h5"
     rep = run(out, client, keep_parts=True, sampler_kwargs={"fail_below": 0.9})
     assert rep.n_failed > 0 and cp.parts_dir(out).exists()
+    ok_run = next(i for i in range(6) if i not in rep.failures)
+    part = cp.read_part(cp.part_path(out, ok_run))
+    assert len(part["raw_chunks"]) == 5  # assembly copied compressed chunks, not re-encoded
+    with open_dataset(out) as ds:
+        np.testing.assert_array_equal(ds.frames(ok_run), part["frames"])
     out.unlink()  # e.g. the user deleted the file to re-assemble it with retries
     counter = Counter()
     rep2 = run(out, client, simulate_fn=counter, retry_failed=True, sampler_kwargs={"fail_below": 0.9})
