@@ -307,6 +307,8 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
         (default: keep them; failures are deterministic for a given seed unless the
         cause was the machine, e.g. memory).
     keep_parts : keep ``<out>.parts/`` after assembly (default: removed).
+    From a Python script, call this under ``if __name__ == "__main__":`` (the local
+    cluster starts worker processes that re-import the main module).
     Returns a :class:`CampaignReport`; ``complete`` is False when runs were lost
     (run the same campaign again to finish them).
     """
