@@ -110,14 +110,14 @@ def _simulate(U0, mp, dx, up, t_ramp, dt_frame, cfl, gas_cap, mu_min, max_steps,
             dt_new = jnp.minimum(dt_cfl, t_target - t)
             # a non-finite or collapsed dt ends the frame's loop (t = inf); health() tells why
             bad = ~jnp.isfinite(dt_cfl) | (dt_cfl < 1e-9 * dt_frame)
-            k_new = reaction.rate_constant(W, mp, mu_min) if react else k_rate
+            k_new = reaction.reacting_temperature(W, mp, mu_min) if react else k_rate
             U1 = timestep.rk2_stage1(U0, dU, dt_new, eps)
             return U0, U1, jnp.ones((), jnp.int32), dt_new, k_new, jnp.where(bad, jnp.inf, t), n
 
         def second(_):
             U2 = timestep.rk2_stage2(U0, Uc, dU, dt, eps)
             if react:
-                U2 = reaction.react(U2, k_rate, dt)
+                U2 = reaction.react(U2, k_rate, dt, mp)
             t1 = jnp.where(dt >= t_target - t, t_target, t + dt)
             return U2, U2, jnp.zeros((), jnp.int32), dt, k_rate, t1, n + 1
 
