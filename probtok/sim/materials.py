@@ -21,9 +21,9 @@ A stiffened gas shocked from rest has
 (p_inf = rho0 c0^2 / gamma = 3.49 GPa):
 
     Up [km/s]          0.5    1.0    1.5    2.0
-    Us model [km/s]   3.81   4.80   5.88   7.03
+    Us model [km/s]   3.83   4.82   5.94   7.16
     Us Marsh fit      3.93   4.96   5.99   7.02
-    error            -3.1%  -3.2%  -1.8%  +0.2%   (max 3.2 % over 0.5..2)
+    error            -2.6%  -2.8%  -0.8%  +2.0%   (max 3.2 % over 0.5..2, at Up ~ 0.75)
 
 (the prototype's gamma = 5.0, p_inf = 3.196 GPa was 4.8 % off at Up = 0.5).
 Solid temperature model with Grueneisen Gamma0 = 1.1 and c_v = 1500 J/(kg K)
