@@ -1,0 +1,293 @@
+"""Calibration of sample forecasts against the truth: interval coverage, CRPS, PIT, RMSE of the median.
+
+Conventions. ``draws`` has the draws on axis 0 and any point dims after it
+(e.g. (draw, frame) for one run, or (draw, point) over many runs and frames);
+``truth`` has the point dims only. Points whose truth is NaN are skipped.
+
+*Trivial points.* Hot-spot series are often exactly 0 in every draw and in the
+truth (before the shock reaches a pore). Such a point is "covered" by every
+interval and would pull coverage towards 1 while saying nothing about the
+forecast's calibration. Functions that take ``drop_trivial`` (default True)
+skip points where every draw equals the truth exactly; their number is reported.
+
+*PIT.* Ensemble forecasts of discrete-valued quantities (areas are multiples of
+dx^2) have ties; :func:`pit_values` is the randomized PIT of Czado, Gneiting &
+Held (2009): ``u = F(y-) + V (F(y) - F(y-))``, V ~ U(0, 1), which is uniform
+for a calibrated forecast even with ties.
+
+*Correlation.* Frames of one run are strongly correlated, so the effective
+number of independent points is closer to the number of runs than to
+runs x frames; read coverages over few runs with that in mind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from probtok.errors import DataError
+
+DEFAULT_LEVELS = (0.5, 0.9)
+RELIABILITY_LEVELS = tuple(np.round(np.arange(0.1, 1.0, 0.1), 10))
+QUANTITIES = ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt")
+UNITS = {"T_hs": "K", "A_hs": "um^2", "dT_hs_dt": "K/ns", "dA_hs_dt": "um^2/ns"}
+
+
+def _pair(draws, truth):
+    """Draws flattened to (draw, point) and truth to (point,), float64, NaN-truth points dropped."""
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(truth, dtype=np.float64)
+    if x.ndim < 1 or x.shape[1:] != y.shape:
+        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}",
+                        hint="draws need one leading draw axis in front of the truth's shape")
+    if x.shape[0] < 1:
+        raise DataError("no draws")
+    x = x.reshape(x.shape[0], -1)
+    y = y.reshape(-1)
+    keep = np.isfinite(y)
+    return x[:, keep], y[keep]
+
+
+def trivial_mask(draws, truth) -> np.ndarray:
+    """True where every draw equals the truth exactly (no information on calibration); (point,)."""
+    x, y = _pair(draws, truth)
+    return np.all(x == y[None, :], axis=0)
+
+
+def _select(draws, truth, drop_trivial: bool):
+    x, y = _pair(draws, truth)
+    if drop_trivial:
+        keep = ~np.all(x == y[None, :], axis=0)
+        return x[:, keep], y[keep], int((~keep).sum())
+    return x, y, 0
+
+
+def central_interval(draws, level: float, axis: int = 0):
+    """(lower, upper) bounds of the central ``level`` interval: the (1-level)/2 and (1+level)/2
+    empirical quantiles of ``draws`` along ``axis`` (numpy linear interpolation)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    lo, hi = np.quantile(np.asarray(draws, dtype=np.float64), [(1 - level) / 2, (1 + level) / 2], axis=axis)
+    return lo, hi
+
+
+def covered(draws, truth, level: float) -> np.ndarray:
+    """Whether each truth value lies in the central ``level`` interval of its draws (bounds inclusive);
+    boolean, shape of ``truth`` (NaN truth counts as not covered)."""
+    lo, hi = central_interval(draws, level)
+    y = np.asarray(truth, dtype=np.float64)
+    return (lo <= y) & (y <= hi)
+
+
+def coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True) -> dict[float, float]:
+    """Empirical coverage {level: fraction of points covered} of central intervals; NaN without points."""
+    x, y, _ = _select(draws, truth, drop_trivial)
+    if y.size == 0:
+        return {float(lv): float("nan") for lv in levels}
+    return {float(lv): float(covered(x, y, lv).mean()) for lv in levels}
+
+
+def crps_samples(draws, truth, fair: bool = False) -> np.ndarray:
+    """CRPS of the sample forecast at every point, same shape as ``truth``, in the truth's unit.
+
+    Energy form ``CRPS = E|X - y| - 0.5 E|X - X'|`` with X, X' independent draws from the
+    empirical distribution of the n draws (the CRPS of the ensemble's step CDF). The pair term
+    is exact in O(n log n) from the sorted draws x_(1) <= ... <= x_(n):
+    ``E|X - X'| = 2 / n^2 * sum_i (2 i - n - 1) x_(i)``.
+    ``fair=True`` divides the pair sum by n (n - 1) instead of n^2 (the unbiased "fair" CRPS
+    of an n-member ensemble, Ferro 2014).
+    """
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(truth, dtype=np.float64)
+    if x.shape[1:] != y.shape:
+        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
+    n = x.shape[0]
+    term1 = np.abs(x - y[None]).mean(axis=0)
+    xs = np.sort(x, axis=0)
+    w = (2 * np.arange(1, n + 1) - n - 1).reshape((n,) + (1,) * y.ndim)
+    pair_sum = 2.0 * (w * xs).sum(axis=0)  # = sum_{i,j} |x_i - x_j|
+    denom = n * (n - 1) if fair else n * n
+    if fair and n < 2:
+        raise DataError("the fair CRPS needs at least 2 draws")
+    return term1 - 0.5 * pair_sum / denom
+
+
+def pit_values(draws, truth, rng=None) -> np.ndarray:
+    """Randomized PIT of the truth under the draws' empirical CDF, shape of ``truth`` (NaN where truth is).
+
+    ``u = F(y-) + V (F(y) - F(y-))`` with ``F(y) = #(x <= y) / n``, ``F(y-) = #(x < y) / n``, V ~ U(0, 1)
+    (seeded by ``rng``: a Generator or int seed; default seed 0 so results are reproducible).
+    """
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(truth, dtype=np.float64)
+    if x.shape[1:] != y.shape:
+        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+    n = x.shape[0]
+    below = (x < y[None]).sum(axis=0) / n
+    at_or_below = (x <= y[None]).sum(axis=0) / n
+    u = below + rng.uniform(size=y.shape) * (at_or_below - below)
+    return np.where(np.isfinite(y), u, np.nan)
+
+
+def rmse_median(draws, truth) -> float:
+    """Root-mean-square error of the draws' median against the truth (truth's unit), over finite points."""
+    x, y = _pair(draws, truth)
+    if y.size == 0:
+        return float("nan")
+    return float(np.sqrt(np.mean((np.median(x, axis=0) - y) ** 2)))
+
+
+def score(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins: int = 10, rng=None) -> dict:
+    """All scores of one quantity over a set of points; JSON-ready dict.
+
+    Keys: n_points (used), n_trivial (dropped), coverage {"0.5": ..}, crps (mean), rmse_median,
+    bias_median (mean of median - truth), pit_histogram (counts in ``pit_bins`` equal bins).
+    Coverage, CRPS, PIT use the non-trivial points; RMSE and bias use every finite point.
+    """
+    x_all, y_all = _pair(draws, truth)
+    x, y, n_trivial = _select(x_all, y_all, drop_trivial)
+    out = {"n_points": int(y.size), "n_trivial": n_trivial,
+           "coverage": {_key(lv): v for lv, v in coverage(x, y, levels, drop_trivial=False).items()}}
+    if y.size:
+        out["crps"] = float(crps_samples(x, y).mean())
+        pit = pit_values(x, y, rng)
+        out["pit_histogram"] = np.histogram(pit, bins=pit_bins, range=(0.0, 1.0))[0].tolist()
+    else:
+        out["crps"] = float("nan")
+        out["pit_histogram"] = [0] * pit_bins
+    out["rmse_median"] = rmse_median(x_all, y_all)
+    out["bias_median"] = float(np.mean(np.median(x_all, axis=0) - y_all)) if y_all.size else float("nan")
+    return out
+
+
+def _key(level: float) -> str:
+    return f"{float(level):g}"
+
+
+def pooled_points(forecasts, quantity: str):
+    """Draws (draw, point) and truth (point,) of ``quantity`` pooled over forecasts and their frames.
+
+    ``forecasts``: forecast Datasets (``probtok.forecast``, with truth) or mappings
+    {quantity: (draws (draw, ...), truth (...))}. Every forecast must have the same number of draws.
+    """
+    xs, ys = [], []
+    for i, fc in enumerate(forecasts):
+        x, y = _quantity_arrays(fc, quantity, i)
+        x = np.asarray(x, dtype=np.float64)
+        xs.append(x.reshape(x.shape[0], -1))
+        ys.append(np.asarray(y, dtype=np.float64).reshape(-1))
+    n = {x.shape[0] for x in xs}
+    if len(n) > 1:
+        raise DataError(f"forecasts have different numbers of draws {sorted(n)}",
+                        hint="draw the same number of posterior-predictive samples for every run")
+    return np.concatenate(xs, axis=1), np.concatenate(ys)
+
+
+def _quantity_arrays(fc, quantity: str, i: int):
+    if hasattr(fc, "data_vars"):  # an xarray Dataset from summarize_forecast
+        run = fc.attrs.get("run_id", i)
+        if f"{quantity}_draws" not in fc:
+            raise DataError(f"forecast has no {quantity}_draws", run=run)
+        if f"{quantity}_truth" not in fc:
+            raise DataError(f"forecast has no truth for {quantity}: calibration needs the true run", run=run,
+                            hint="pass truth= to summarize_forecast (held-out runs with known fields)")
+        return fc[f"{quantity}_draws"].values, fc[f"{quantity}_truth"].values
+    if quantity not in fc:
+        raise DataError(f"forecast {i} has no entry {quantity!r}", hint="give {quantity: (draws, truth)}")
+    return fc[quantity]
+
+
+def _run_ids(forecasts) -> list:
+    ids = []
+    for i, fc in enumerate(forecasts):
+        rid = fc.attrs.get("run_id", i) if hasattr(fc, "attrs") else fc.get("run_id", i)
+        ids.append(rid.item() if hasattr(rid, "item") else rid)
+    return ids
+
+
+def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, drop_trivial: bool = True,
+                      rng=0) -> dict:
+    """Calibration of forecasts (list of Datasets with truth, or {quantity: (draws, truth)} mappings)
+    pooled over runs and frames; JSON-ready.
+
+    Returns {"runs": [...], "n_runs", "levels": [...], "drop_trivial", "quantities":
+    {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "crps", "rmse_median",
+    "bias_median", "pit_histogram"}}}. CRPS, RMSE and bias are in the quantity's unit.
+    """
+    forecasts = list(forecasts)
+    if not forecasts:
+        raise DataError("no forecasts to evaluate", hint="give at least one held-out run with its truth")
+    rng = np.random.default_rng(rng)
+    table = {"runs": _run_ids(forecasts), "n_runs": len(forecasts), "levels": [float(lv) for lv in levels],
+             "drop_trivial": bool(drop_trivial), "quantities": {}}
+    for q in quantities:
+        x, y = pooled_points(forecasts, q)
+        table["quantities"][q] = {"units": UNITS.get(q, ""), **score(x, y, levels, drop_trivial, rng=rng)}
+    return table
+
+
+def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True):
+    """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts."""
+    x, y = pooled_points(forecasts, quantity)
+    x, y, _ = _select(x, y, drop_trivial)
+    cov = coverage(x, y, levels, drop_trivial=False)
+    return np.asarray(levels, dtype=np.float64), np.array([cov[float(lv)] for lv in levels]), int(y.size)
+
+
+def _json_clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # strict JSON has no NaN
+    if isinstance(obj, np.generic):
+        return _json_clean(obj.item())
+    return obj
+
+
+def table_to_json(table: dict) -> str:
+    """Strict JSON text of a calibration table (NaN -> null)."""
+    return json.dumps(_json_clean(table), indent=2, allow_nan=False)
+
+
+def write_calibration_json(table: dict, path) -> None:
+    """Write a calibration table as JSON, atomically."""
+    from probtok.atomic import atomic_write_text
+
+    atomic_write_text(path, table_to_json(table) + "\n")
+
+
+def render_table(table: dict):
+    """A rich Table of a calibration table: one row per quantity."""
+    from rich.table import Table
+
+    levels = table["levels"]
+    t = Table(title=f"calibration over {table['n_runs']} run(s)", title_justify="left")
+    t.add_column("quantity")
+    t.add_column("unit")
+    t.add_column("points", justify="right")
+    t.add_column("trivial", justify="right")
+    for lv in levels:
+        t.add_column(f"cover {100 * lv:g} %", justify="right")
+    for name in ("CRPS", "RMSE median", "bias median"):
+        t.add_column(name, justify="right")
+    for q, s in table["quantities"].items():
+        cov = [s["coverage"][_key(lv)] for lv in levels]
+        t.add_row(q, s["units"], str(s["n_points"]), str(s["n_trivial"]),
+                  *[_fmt(c, ".2f") for c in cov], *[_fmt(s[k], ".4g") for k in ("crps", "rmse_median", "bias_median")])
+    return t
+
+
+def _fmt(v, spec: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def print_table(table: dict, console=None) -> None:
+    """Print a calibration table with rich (to stdout unless a Console is given)."""
+    from rich.console import Console
+
+    (console or Console()).print(render_table(table))

@@ -1,0 +1,323 @@
+"""Forecast summaries of one run from posterior-predictive field draws, and their file.
+
+Model-independent: :func:`summarize_forecast` takes plain arrays of draws
+(draw, frame, field, y, x) in physical units (and optionally the truth) and
+returns an ``xarray.Dataset``; :func:`write_forecast` / :func:`read_forecast`
+store it as a self-describing NetCDF-4 file (h5netcdf engine, HDF5 underneath,
+readable by any netCDF/HDF5 tool).
+
+**One file per run.** Runs of one campaign may differ in length, grid or
+truth availability, and a forecast is made run by run; calibration over many
+runs takes a list of these datasets (``probtok.calibration.calibration_table``).
+
+Contents (dims in brackets; ``frame`` carries coordinate ``time_ns``):
+
+* ``T_hs_draws``, ``A_hs_draws`` [draw, frame]: hot-spot temperature [K] and
+  area [um^2] of every draw (``probtok.hotspots`` definitions; ``T_hs = 0``
+  when no cell is above the threshold);
+* ``dT_hs_dt_draws``, ``dA_hs_dt_draws`` [draw, interval]: forward-difference
+  rates [K/ns], [um^2/ns]. **Rates live on their own dim ``interval``** (length
+  frame - 1): element k is the mean rate over frames k -> k+1, with coordinates
+  ``interval_start_ns``, ``interval_end_ns`` and ``time_mid_ns`` (its midpoint,
+  where it is plotted);
+* ``<q>_quantiles`` [quantile, frame|interval] and ``<q>_mean``: summaries
+  over draws (numpy ``quantile``, linear interpolation);
+* ``P_T_hs_exceeds`` [T_crit_K, frame] = P(T_hs(t) > T_crit), and
+  ``P_A_hs_exceeds`` [A_crit_um2, frame] = P(A_hs(t) > A_crit): fractions of
+  draws strictly above each critical value (one or several);
+* ``field_mean``, ``field_std`` [frame, field, y, x]: mean and standard
+  deviation (ddof = 1) over draws, float32, units per field in coordinate
+  ``field_units``;
+* with the truth: ``<q>_truth`` [frame|interval] and ``field_truth``.
+
+Global attributes: ``format = "probtok-forecast"``, ``format_version``,
+``run_id``, ``hotspot_threshold_K``, ``dx_um``, ``dt_frame_ns``, ``n_draws``,
+``has_truth`` (0/1), ``fields``/``field_units`` (JSON), ``probtok_version``,
+``created`` (UTC ISO 8601). Every data variable has ``units`` and ``long_name``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import numpy as np
+
+from probtok.atomic import atomic_path
+from probtok.errors import ConfigError, DataError
+from probtok.hotspots import hotspot_area, hotspot_temperature, rates
+
+FORMAT = "probtok-forecast"
+FORMAT_VERSION = 1
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Default critical values for exceedance probabilities. They are user choices
+#: (decision thresholds), not material constants: 1500 K is well above the
+#: 875 K hot-spot threshold; 1 um^2 is about the area of a collapsed 1 um pore.
+DEFAULT_T_CRIT_K = 1500.0
+DEFAULT_A_CRIT_UM2 = 1.0
+
+#: Hot-spot quantities: name -> (unit, time dim, long name).
+SERIES = {
+    "T_hs": ("K", "frame", "hot-spot temperature (mean T over cells above threshold; 0 if none)"),
+    "A_hs": ("um^2", "frame", "hot-spot area (cells above threshold times dx^2)"),
+    "dT_hs_dt": ("K/ns", "interval", "rate of hot-spot temperature over frames k -> k+1"),
+    "dA_hs_dt": ("um^2/ns", "interval", "rate of hot-spot area over frames k -> k+1"),
+}
+REQUIRED_VARS = ("T_hs_draws", "A_hs_draws", "T_hs_quantiles", "A_hs_quantiles", "field_mean", "field_std")
+
+# Work on at most this many bytes of float64 draws at a time (mean/std/hot spots per frame block).
+_BLOCK_BYTES = 256 * 2**20
+
+
+def _as_numpy(a) -> np.ndarray:
+    if type(a).__module__.startswith("torch"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _as_array_like(a):
+    """numpy/memmap/h5py datasets as they are (read block by block later); torch and lists as numpy."""
+    if hasattr(a, "shape") and hasattr(a, "ndim") and not type(a).__module__.startswith("torch"):
+        return a
+    return _as_numpy(a)
+
+
+def _check_inputs(draws, fields, units, time_ns, truth, quantiles, run_id):
+    if draws.ndim != 5:
+        raise DataError(f"field draws must have 5 dims (draw, frame, field, y, x), got shape {draws.shape}",
+                        run=run_id, hint="stack the posterior-predictive draws along a new first axis")
+    n_draw, n_frame, n_field = draws.shape[:3]
+    if n_draw < 2:
+        raise DataError(f"need at least 2 draws for quantiles and std, got {n_draw}", run=run_id,
+                        hint="ask for more posterior-predictive draws (e.g. 200)")
+    if n_frame < 2:
+        raise DataError(f"need at least 2 frames (rates are differences), got {n_frame}", run=run_id)
+    if len(fields) != n_field:
+        raise DataError(f"{len(fields)} field names {list(fields)} for {n_field} fields in the draws", run=run_id)
+    if len(units) != n_field:
+        raise DataError(f"{len(units)} units for {n_field} fields", run=run_id)
+    if "T" not in fields:
+        raise DataError("no temperature field: hot-spot metrics need T [K]", run=run_id, field="T",
+                        hint=f"the draws hold fields {list(fields)}; include T")
+    if time_ns.shape != (n_frame,):
+        raise DataError(f"time_ns has shape {time_ns.shape}, the draws have {n_frame} frames", run=run_id)
+    step = np.diff(time_ns)
+    if not np.all(step > 0) or not np.allclose(step, step[0], rtol=1e-6, atol=0):
+        raise DataError("time_ns must increase with a constant frame interval", run=run_id,
+                        hint="rates are forward differences over one frame interval")
+    if truth is not None and truth.shape != draws.shape[1:]:
+        raise DataError(f"truth has shape {truth.shape}, expected (frame, field, y, x) = {draws.shape[1:]}",
+                        run=run_id)
+    q = np.asarray(quantiles, dtype=np.float64)
+    if q.ndim != 1 or q.size == 0 or np.any((q <= 0) | (q >= 1)) or np.any(np.diff(q) <= 0):
+        raise ConfigError(f"quantiles must be increasing levels in (0, 1), got {list(quantiles)}")
+
+
+def _check_finite(block: np.ndarray, f0: int, fields, run_id, what: str) -> None:
+    bad = ~np.isfinite(block)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        if what == "draws":
+            d, t, c = int(idx[0]), f0 + int(idx[1]), int(idx[2])
+            n_bad = int(bad.any(axis=(1, 2, 3, 4)).sum())
+            raise DataError(f"{n_bad} draw(s) hold non-finite values (first: draw {d}, frame {t})",
+                            run=run_id, field=fields[c],
+                            hint="the rollout diverged; drop those draws or check the model before summarising")
+        t, c = f0 + int(idx[0]), int(idx[1])
+        raise DataError(f"the truth holds non-finite values (first: frame {t})", run=run_id, field=fields[c])
+
+
+def _frame_blocks(shape, itemsize: int = 8):
+    """Frame index ranges whose draws fit in _BLOCK_BYTES."""
+    n_draw, n_frame = shape[:2]
+    per_frame = n_draw * int(np.prod(shape[2:])) * itemsize
+    step = max(1, _BLOCK_BYTES // max(per_frame, 1))
+    return [(f0, min(f0 + step, n_frame)) for f0 in range(0, n_frame, step)]
+
+
+def _draw_statistics(draws, t_index, dx_um, threshold_K, fields, run_id):
+    """Per-draw T_hs, A_hs (draw, frame) and field mean, std (frame, field, y, x), frame block by block."""
+    n_draw, n_frame = draws.shape[:2]
+    T_hs = np.empty((n_draw, n_frame))
+    A_hs = np.empty((n_draw, n_frame))
+    mean = np.empty(draws.shape[1:], np.float32)
+    std = np.empty(draws.shape[1:], np.float32)
+    for f0, f1 in _frame_blocks(draws.shape):
+        block = np.asarray(draws[:, f0:f1], dtype=np.float64)
+        _check_finite(block, f0, fields, run_id, "draws")
+        T = block[:, :, t_index]
+        T_hs[:, f0:f1] = hotspot_temperature(T, threshold_K)
+        A_hs[:, f0:f1] = hotspot_area(T, dx_um, threshold_K)
+        mean[f0:f1] = block.mean(axis=0)
+        std[f0:f1] = block.std(axis=0, ddof=1)
+    return T_hs, A_hs, mean, std
+
+
+def _series_vars(name: str, draws: np.ndarray, quantiles: np.ndarray) -> dict:
+    unit, dim, long = SERIES[name]
+    attrs = {"units": unit, "long_name": long}
+    return {
+        f"{name}_draws": (("draw", dim), draws, attrs),
+        f"{name}_quantiles": (("quantile", dim), np.quantile(draws, quantiles, axis=0),
+                              {**attrs, "long_name": f"quantiles over draws of {name}"}),
+        f"{name}_mean": ((dim,), draws.mean(axis=0), {**attrs, "long_name": f"mean over draws of {name}"}),
+    }
+
+
+def _exceedance(series: np.ndarray, crit: np.ndarray) -> np.ndarray:
+    """P(series > crit) over draws: (crit, frame) from series (draw, frame)."""
+    return (series[None, :, :] > crit[:, None, None]).mean(axis=1)
+
+
+def _crit_values(value, name: str) -> np.ndarray:
+    c = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)):
+        raise ConfigError(f"{name} must be a finite number or a list of numbers, got {value!r}")
+    return c
+
+
+def _attr_id(run_id):
+    if isinstance(run_id, (np.integer, int)) and not isinstance(run_id, bool):
+        return int(run_id)
+    return str(run_id)
+
+
+def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, threshold_K: float, *,
+                       run_id="0", truth=None, T_crit_K=DEFAULT_T_CRIT_K, A_crit_um2=DEFAULT_A_CRIT_UM2,
+                       quantiles=DEFAULT_QUANTILES, attrs: dict | None = None):
+    """Summarise posterior-predictive draws of one run as an ``xarray.Dataset`` (see the module doc).
+
+    field_draws : (draw, frame, field, y, x), physical units (numpy, torch or anything array-like;
+        a memmap or h5py dataset is read one block of frames at a time).
+    fields, units : field names and their units (sequence, or a dict {field: unit} for ``units``).
+    time_ns : (frame,) frame times [ns], constant interval.
+    dx_um : cell size [um]; threshold_K : hot-spot threshold [K].
+    truth : optional (frame, field, y, x), same units.
+    T_crit_K, A_crit_um2 : one or several critical values [K], [um^2] for exceedance probabilities.
+    quantiles : increasing levels in (0, 1); the plots need 0.05, 0.25, 0.5, 0.75, 0.95.
+    attrs : extra global attributes (str/number values), e.g. the model directory.
+    Raises DataError on inconsistent shapes, a missing T field or non-finite values.
+    """
+    import xarray as xr
+
+    from probtok import __version__
+
+    draws = _as_array_like(field_draws)
+    fields = [str(f) for f in fields]
+    units = [str(units[f]) for f in fields] if isinstance(units, dict) else [str(u) for u in units]
+    time_ns = np.asarray(time_ns, dtype=np.float64)
+    truth = None if truth is None else np.asarray(_as_numpy(truth), dtype=np.float64)
+    run_id = _attr_id(run_id)
+    _check_inputs(draws, fields, units, time_ns, truth, quantiles, run_id)
+    q = np.asarray(quantiles, dtype=np.float64)
+    t_crit, a_crit = _crit_values(T_crit_K, "T_crit_K"), _crit_values(A_crit_um2, "A_crit_um2")
+    n_draw, n_frame, _, H, W = draws.shape
+    dt_ns = float(time_ns[-1] - time_ns[0]) / (n_frame - 1)
+    ti = fields.index("T")
+
+    T_hs, A_hs, mean, std = _draw_statistics(draws, ti, dx_um, threshold_K, fields, run_id)
+    series = {"T_hs": T_hs, "A_hs": A_hs, "dT_hs_dt": rates(T_hs, dt_ns), "dA_hs_dt": rates(A_hs, dt_ns)}
+    data_vars = {}
+    for name, s in series.items():
+        data_vars.update(_series_vars(name, s, q))
+    data_vars["P_T_hs_exceeds"] = (("T_crit_K", "frame"), _exceedance(T_hs, t_crit),
+                                   {"units": "1", "long_name": "P(T_hs(t) > T_crit) over draws"})
+    data_vars["P_A_hs_exceeds"] = (("A_crit_um2", "frame"), _exceedance(A_hs, a_crit),
+                                   {"units": "1", "long_name": "P(A_hs(t) > A_crit) over draws"})
+    field_attrs = {"units": "see coordinate field_units"}
+    data_vars["field_mean"] = (("frame", "field", "y", "x"), mean, {**field_attrs, "long_name": "mean over draws"})
+    data_vars["field_std"] = (("frame", "field", "y", "x"), std,
+                              {**field_attrs, "long_name": "standard deviation over draws (ddof=1)"})
+    if truth is not None:
+        _check_finite(truth, 0, fields, run_id, "truth")
+        Tt = truth[:, ti]
+        tt = {"T_hs": hotspot_temperature(Tt, threshold_K), "A_hs": hotspot_area(Tt, dx_um, threshold_K)}
+        tt["dT_hs_dt"], tt["dA_hs_dt"] = rates(tt["T_hs"], dt_ns), rates(tt["A_hs"], dt_ns)
+        for name, s in tt.items():
+            unit, dim, long = SERIES[name]
+            data_vars[f"{name}_truth"] = ((dim,), s, {"units": unit, "long_name": f"truth: {long}"})
+        data_vars["field_truth"] = (("frame", "field", "y", "x"), truth.astype(np.float32),
+                                    {**field_attrs, "long_name": "true fields"})
+
+    coords = {
+        "draw": ("draw", np.arange(n_draw)),
+        "frame": ("frame", np.arange(n_frame)),
+        "time_ns": ("frame", time_ns, {"units": "ns", "long_name": "time of the frame"}),
+        "interval": ("interval", np.arange(n_frame - 1)),
+        "interval_start_ns": ("interval", time_ns[:-1], {"units": "ns"}),
+        "interval_end_ns": ("interval", time_ns[1:], {"units": "ns"}),
+        "time_mid_ns": ("interval", 0.5 * (time_ns[:-1] + time_ns[1:]), {"units": "ns"}),
+        "quantile": ("quantile", q, {"units": "1"}),
+        "T_crit_K": ("T_crit_K", t_crit, {"units": "K"}),
+        "A_crit_um2": ("A_crit_um2", a_crit, {"units": "um^2"}),
+        "field": ("field", np.array(fields, dtype=object)),
+        "field_units": ("field", np.array(units, dtype=object)),
+        "y_um": ("y", (np.arange(H) + 0.5) * float(dx_um), {"units": "um", "long_name": "cell centre y"}),
+        "x_um": ("x", (np.arange(W) + 0.5) * float(dx_um), {"units": "um", "long_name": "cell centre x"}),
+    }
+    gattrs = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "run_id": run_id,
+        "hotspot_threshold_K": float(threshold_K), "dx_um": float(dx_um), "dt_frame_ns": dt_ns,
+        "n_draws": int(n_draw), "has_truth": int(truth is not None),
+        "fields": json.dumps(fields), "field_units": json.dumps(dict(zip(fields, units))),
+        "rates": "forward differences on dim 'interval': element k is the mean rate over frames k -> k+1",
+        "probtok_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
+    for k, v in (attrs or {}).items():
+        gattrs[str(k)] = v if isinstance(v, (int, float, str)) else json.dumps(v)
+    return xr.Dataset(data_vars, coords=coords, attrs=gattrs)
+
+
+def write_forecast(ds, path) -> Path:
+    """Write a forecast dataset to ``path`` (NetCDF-4 via h5netcdf), atomically; returns the path.
+
+    Field snapshots are gzip-compressed; everything else is stored as is (exact round trip).
+    """
+    path = Path(path)
+    if ds.attrs.get("format") != FORMAT:
+        raise DataError("not a probtok forecast dataset (attribute format is missing or wrong)", file=path,
+                        hint="build it with probtok.forecast.summarize_forecast")
+    encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if v.startswith("field_")}
+    with atomic_path(path, suffix=".nc") as tmp:
+        try:
+            ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        except OSError as exc:
+            raise DataError(f"cannot write the forecast ({exc})", file=path) from exc
+    return path
+
+
+def read_forecast(path):
+    """Read and validate a forecast file written by :func:`write_forecast`; returns an in-memory Dataset.
+
+    Raises DataError when the file is missing, not NetCDF/HDF5, not a probtok forecast, of a newer
+    format version, or lacks a required variable.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such forecast file", file=path, hint="check the path (forecasts end in .nc)")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf", decode_times=False, decode_timedelta=False,
+                             phony_dims="sort") as f:
+            ds = f.load()
+    except (OSError, ValueError, TypeError) as exc:
+        raise DataError(f"not a readable NetCDF/HDF5 file ({type(exc).__name__}: {exc})", file=path,
+                        hint="a forecast file is written by `probtok forecast` / write_forecast") from exc
+    fmt = ds.attrs.get("format")
+    if fmt != FORMAT:
+        raise DataError(f"not a probtok forecast (format attribute {fmt!r}, expected {FORMAT!r})", file=path,
+                        hint="run files (format probtok-runs) are read with probtok.data.open_dataset")
+    version = int(ds.attrs.get("format_version", -1))
+    if not 1 <= version <= FORMAT_VERSION:
+        raise DataError(f"forecast format version {version} is not supported (this probtok reads "
+                        f"1..{FORMAT_VERSION})", file=path, hint="upgrade probtok")
+    missing = [v for v in REQUIRED_VARS if v not in ds.variables]
+    if int(ds.attrs.get("has_truth", 0)):
+        missing += [v for v in ("T_hs_truth", "A_hs_truth") if v not in ds.variables]
+    if missing:
+        raise DataError(f"forecast file lacks variables {missing}", file=path, hint="the file is incomplete; "
+                        "write it again")
+    return ds

@@ -1,0 +1,182 @@
+"""Calibration metrics against known distributions, closed forms and brute force."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rich.console import Console
+from scipy import stats
+
+from probtok.calibration import (
+    calibration_table,
+    coverage,
+    covered,
+    crps_samples,
+    pit_values,
+    reliability_curve,
+    render_table,
+    rmse_median,
+    table_to_json,
+    trivial_mask,
+)
+from probtok.errors import DataError
+
+N_POINTS, N_DRAWS = 2000, 400
+
+
+def _normal_points(rng, spread=1.0):
+    """Truth ~ N(mu_i, s_i) and draws ~ N(mu_i, spread * s_i) at N_POINTS independent points."""
+    mu = rng.uniform(-5, 5, N_POINTS)
+    s = rng.uniform(0.5, 3, N_POINTS)
+    truth = rng.normal(mu, s)
+    draws = rng.normal(mu, spread * s, size=(N_DRAWS, N_POINTS))
+    return draws, truth
+
+
+def _binomial_tol(p, n, k=4.0):
+    return k * np.sqrt(p * (1 - p) / n)
+
+
+def test_coverage_is_nominal_for_a_calibrated_forecast():
+    draws, truth = _normal_points(np.random.default_rng(1))
+    cov = coverage(draws, truth, levels=(0.5, 0.9))
+    for level, c in cov.items():
+        # interval between empirical quantiles of n draws covers level * (n-1)/(n+1) in expectation
+        expected = level * (N_DRAWS - 1) / (N_DRAWS + 1)
+        assert abs(c - expected) < _binomial_tol(level, N_POINTS), (level, c)
+
+
+def test_coverage_is_badly_off_for_too_narrow_and_too_wide_forecasts():
+    rng = np.random.default_rng(2)
+    narrow, truth = _normal_points(rng, spread=0.5)
+    cov = coverage(narrow, truth)
+    # N(0, 0.5^2) intervals of a N(0, 1) truth: 90 % -> P(|Z| < 0.82) = 0.59, 50 % -> 0.27
+    assert abs(cov[0.9] - (2 * stats.norm.cdf(0.5 * 1.6449) - 1)) < _binomial_tol(0.6, N_POINTS)
+    assert cov[0.5] < 0.35
+    wide, truth = _normal_points(rng, spread=2.0)
+    assert coverage(wide, truth)[0.5] > 0.75
+
+
+def test_covered_bounds_are_inclusive_and_shape_preserving():
+    draws = np.array([[0.0, 10.0], [1.0, 10.0], [2.0, 10.0], [3.0, 10.0], [4.0, 10.0]])
+    # 50 % interval of 0..4 is [1, 3]; of constant 10 is [10, 10]
+    assert covered(draws, np.array([1.0, 10.0]), 0.5).tolist() == [True, True]
+    assert covered(draws, np.array([0.99, 10.01]), 0.5).tolist() == [False, False]
+
+
+def test_trivial_points_are_dropped_and_counted():
+    rng = np.random.default_rng(3)
+    draws, truth = _normal_points(rng)
+    zeros = np.zeros((N_DRAWS, 500))
+    all_draws = np.concatenate([draws, zeros], axis=1)
+    all_truth = np.concatenate([truth, np.zeros(500)])
+    assert trivial_mask(all_draws, all_truth).sum() == 500
+    assert coverage(all_draws, all_truth) == coverage(draws, truth)
+    # keeping them inflates coverage towards 1
+    assert coverage(all_draws, all_truth, drop_trivial=False)[0.5] > coverage(draws, truth)[0.5] + 0.1
+
+
+def _crps_normal(mu, s, y):
+    z = (y - mu) / s
+    return s * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / np.sqrt(np.pi))
+
+
+def test_crps_matches_the_normal_closed_form():
+    mu, s = 1.5, 2.0
+    y = np.array([-3.0, 0.0, 1.5, 2.2, 8.0])
+    # a fine quantile grid of N(mu, s): the empirical CRPS converges at O(1/n)
+    n = 20000
+    grid = mu + s * stats.norm.ppf((np.arange(n) + 0.5) / n)
+    draws = np.repeat(grid[:, None], y.size, axis=1)
+    np.testing.assert_allclose(crps_samples(draws, y), _crps_normal(mu, s, y), atol=2e-3)
+    # random draws: within Monte Carlo error
+    rand = np.random.default_rng(4).normal(mu, s, size=(20000, y.size))
+    np.testing.assert_allclose(crps_samples(rand, y), _crps_normal(mu, s, y), atol=0.05)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64])
+def test_crps_sorted_formula_equals_brute_force(n):
+    rng = np.random.default_rng(n)
+    draws = rng.standard_t(3, size=(n, 3, 4))
+    truth = rng.normal(size=(3, 4))
+    pair = np.abs(draws[:, None] - draws[None, :]).sum(axis=(0, 1))
+    brute = np.abs(draws - truth).mean(axis=0) - 0.5 * pair / n**2
+    np.testing.assert_allclose(crps_samples(draws, truth), brute, rtol=1e-12, atol=1e-12)
+    if n > 1:
+        fair = np.abs(draws - truth).mean(axis=0) - 0.5 * pair / (n * (n - 1))
+        np.testing.assert_allclose(crps_samples(draws, truth, fair=True), fair, rtol=1e-12, atol=1e-12)
+
+
+def test_crps_of_one_draw_is_absolute_error():
+    assert crps_samples(np.array([[2.0, -1.0]]), np.array([5.0, -1.0])).tolist() == [3.0, 0.0]
+
+
+def test_pit_is_uniform_when_calibrated_even_with_ties():
+    rng = np.random.default_rng(5)
+    draws, truth = _normal_points(rng)
+    assert stats.kstest(pit_values(draws, truth, rng=1), "uniform").pvalue > 1e-3
+    # discrete (Poisson) forecasts with many ties: the randomized PIT is still uniform
+    lam = rng.uniform(0.5, 4, N_POINTS)
+    pit = pit_values(rng.poisson(lam, size=(N_DRAWS, N_POINTS)), rng.poisson(lam), rng=2)
+    assert stats.kstest(pit, "uniform").pvalue > 1e-3
+    # a too-narrow forecast puts the truth in the tails: U-shaped PIT
+    narrow, truth = _normal_points(rng, spread=0.5)
+    u = pit_values(narrow, truth)
+    assert np.mean((u < 0.1) | (u > 0.9)) > 0.4
+
+
+def test_rmse_of_the_median():
+    draws = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # medians 2, 20
+    assert rmse_median(draws, np.array([5.0, 16.0])) == pytest.approx(np.sqrt((9 + 16) / 2))
+    assert rmse_median(draws, np.array([np.nan, 16.0])) == pytest.approx(4.0)
+
+
+def test_shape_mismatch_is_a_data_error():
+    with pytest.raises(DataError, match="do not match"):
+        coverage(np.zeros((5, 3)), np.zeros(4))
+
+
+def test_calibration_table_from_arrays_json_and_printout():
+    rng = np.random.default_rng(6)
+    runs = []
+    for r in range(4):
+        d, t = _normal_points(rng)
+        runs.append({"run_id": f"r{r}", "T_hs": (d[:, :500] * 100 + 1500, t[:500] * 100 + 1500),
+                     "A_hs": (d[:, 500:1000], t[500:1000])})
+    table = calibration_table(runs, quantities=("T_hs", "A_hs"))
+    assert table["runs"] == ["r0", "r1", "r2", "r3"]
+    t_hs = table["quantities"]["T_hs"]
+    assert t_hs["units"] == "K" and t_hs["n_points"] == 2000
+    assert abs(t_hs["coverage"]["0.9"] - 0.9) < _binomial_tol(0.9, 2000)
+    assert abs(t_hs["coverage"]["0.5"] - 0.5) < _binomial_tol(0.5, 2000)
+    x = np.concatenate([r["A_hs"][0] for r in runs], axis=1)
+    y = np.concatenate([r["A_hs"][1] for r in runs])
+    assert table["quantities"]["A_hs"]["crps"] == pytest.approx(crps_samples(x, y).mean())
+    assert sum(t_hs["pit_histogram"]) == 2000
+    back = json.loads(table_to_json(table))
+    assert back["quantities"]["A_hs"]["coverage"]["0.5"] == table["quantities"]["A_hs"]["coverage"]["0.5"]
+    console = Console(record=True, width=160)
+    console.print(render_table(table))
+    text = console.export_text()
+    assert "T_hs" in text and "cover 90 %" in text and f"{t_hs['coverage']['0.9']:.2f}" in text
+
+
+def test_reliability_curve_tracks_the_diagonal_when_calibrated():
+    rng = np.random.default_rng(7)
+    d, t = _normal_points(rng)
+    levels, emp, n = reliability_curve([{"T_hs": (d, t)}], "T_hs")
+    assert n == N_POINTS and levels.tolist() == pytest.approx(np.arange(1, 10) / 10)
+    assert np.all(np.abs(emp - levels) < _binomial_tol(0.5, N_POINTS))
+    d2, t2 = _normal_points(rng, spread=0.5)
+    _, emp2, _ = reliability_curve([{"T_hs": (d2, t2)}], "T_hs")
+    assert np.all(emp2[2:] < levels[2:] - 0.1)
+
+
+def test_table_needs_truth_and_equal_draw_counts():
+    with pytest.raises(DataError, match="different numbers of draws"):
+        calibration_table([{"T_hs": (np.zeros((5, 3)), np.ones(3))}, {"T_hs": (np.zeros((6, 3)), np.ones(3))}],
+                          quantities=("T_hs",))
+    with pytest.raises(DataError, match="no forecasts"):
+        calibration_table([])
