@@ -67,7 +67,7 @@ SERIES = {
 REQUIRED_VARS = ("T_hs_draws", "A_hs_draws", "T_hs_quantiles", "A_hs_quantiles", "field_mean", "field_std")
 
 # Work on at most this many bytes of float64 draws at a time (mean/std/hot spots per frame block).
-_BLOCK_BYTES = 256 * 2**20
+_BLOCK_BYTES = 64 * 2**20
 
 
 def _as_numpy(a) -> np.ndarray:

@@ -73,13 +73,14 @@ def test_hand_built_draws():
     draws = np.full((4, 2, 1, 3, 3), 300.0)
     for d in range(4):
         draws[d, 1, 0].flat[:d] = 1000.0 + 100 * d
-    ds = summarize_forecast(draws, ["T"], ["K"], [0.0, 0.5], 1.0, THR, T_crit_K=1150.0, A_crit_um2=1.5,
-                            quantiles=(0.25, 0.5))
+    ds = summarize_forecast(draws, ["T"], ["K"], [0.0, 0.5], 1.0, THR, T_crit_K=[1150.0, 1200.0],
+                            A_crit_um2=2.0, quantiles=(0.25, 0.5))
     assert ds["A_hs_draws"].values[:, 1].tolist() == [0, 1, 2, 3]
     assert ds["T_hs_draws"].values[:, 1].tolist() == [0, 1100, 1200, 1300]
     assert ds["A_hs_quantiles"].values[:, 1].tolist() == [0.75, 1.5]  # numpy linear: 0.25 * 3, 0.5 * 3
-    assert ds["P_T_hs_exceeds"].values[0].tolist() == [0.0, 0.5]  # 1200, 1300 > 1150
-    assert ds["P_A_hs_exceeds"].values[0].tolist() == [0.0, 0.5]  # areas 2, 3 > 1.5 (strict)
+    # exceedance is strict: a draw exactly at the critical value does not exceed it
+    assert ds["P_T_hs_exceeds"].values.tolist() == [[0.0, 0.5], [0.0, 0.25]]  # 1200, 1300 > 1150; 1300 > 1200
+    assert ds["P_A_hs_exceeds"].values[0].tolist() == [0.0, 0.25]  # only area 3 > 2
     assert ds["dA_hs_dt_draws"].values[:, 0].tolist() == [0, 2, 4, 6]  # per ns over 0.5 ns
     assert ds["time_mid_ns"].values.tolist() == [0.25]
 
