@@ -139,6 +139,50 @@ def demo(
             console.print(part)
 
 
+@app.command()
+def calibrate(
+    forecasts: list[Path] = typer.Argument(..., help="Forecast files (.nc) of held-out runs, with their truth."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the table as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a reliability plot (PNG) here."),
+):
+    """Calibration of forecasts against the truth, pooled over runs and frames: coverage of the
+    50 % and 90 % intervals, CRPS, RMSE and bias of the median, for T_hs, A_hs and their rates."""
+    from probtok.calibration import calibration_table, render_table, write_calibration_json
+    from probtok.errors import DataError
+    from probtok.forecast import read_forecast
+
+    dss = [read_forecast(f) for f in forecasts]
+    for f, ds in zip(forecasts, dss):
+        if not int(ds.attrs.get("has_truth", 0)):
+            raise DataError("this forecast has no truth to compare with", file=f,
+                            hint="calibrate on held-out runs forecast with their true fields")
+    table = calibration_table(dss)
+    console.print(render_table(table))
+    if json_out is not None:
+        write_calibration_json(table, json_out)
+        console.print(f"wrote {json_out}")
+    if plot is not None:
+        from probtok.plots import reliability_from_forecasts, save_png
+
+        save_png(reliability_from_forecasts(dss), plot)
+        console.print(f"wrote {plot}")
+
+
+@app.command("plot-forecast")
+def plot_forecast(
+    forecast: Path = typer.Argument(..., help="A forecast file (.nc)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs."),
+    fields: Optional[str] = typer.Option(None, "--fields", help="Fields to snapshot, e.g. T,P (default all)."),
+):
+    """Fan chart of T_hs and A_hs and field snapshots (truth / mean / std) of one forecast, as PNG."""
+    from probtok.forecast import read_forecast
+    from probtok.plots import write_forecast_plots
+
+    ds = read_forecast(forecast)
+    for p in write_forecast_plots(ds, out, fields=fields.split(",") if fields else None).values():
+        console.print(f"wrote {p}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
