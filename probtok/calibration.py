@@ -263,18 +263,22 @@ def write_calibration_json(table: dict, path) -> None:
 
 def render_table(table: dict):
     """A rich Table of a calibration table: one row per quantity."""
+    from rich import box
     from rich.table import Table
 
     levels = table["levels"]
-    t = Table(title=f"calibration over {table['n_runs']} run(s)", title_justify="left")
-    t.add_column("quantity")
-    t.add_column("unit")
-    t.add_column("points", justify="right")
-    t.add_column("trivial", justify="right")
+    t = Table(title=f"calibration over {table['n_runs']} run(s)", title_justify="left", box=box.SIMPLE_HEAD,
+              pad_edge=False, collapse_padding=True, caption="n: points scored; triv: points dropped (every draw equals the truth); "
+              "cov: coverage of central intervals; CRPS, RMSE and bias of the median in the unit shown",
+              caption_justify="left")
+    t.add_column("quantity", no_wrap=True)
+    t.add_column("unit", no_wrap=True)
+    t.add_column("n", justify="right", no_wrap=True)
+    t.add_column("triv", justify="right", no_wrap=True)
     for lv in levels:
-        t.add_column(f"cover {100 * lv:g} %", justify="right")
-    for name in ("CRPS", "RMSE median", "bias median"):
-        t.add_column(name, justify="right")
+        t.add_column(f"cov {100 * lv:g} %", justify="right", no_wrap=True)
+    for name in ("CRPS", "RMSE med", "bias med"):
+        t.add_column(name, justify="right", no_wrap=True)
     for q, s in table["quantities"].items():
         cov = [s["coverage"][_key(lv)] for lv in levels]
         t.add_row(q, s["units"], str(s["n_points"]), str(s["n_trivial"]),

@@ -160,7 +160,7 @@ def test_calibration_table_from_arrays_json_and_printout():
     console = Console(record=True, width=160)
     console.print(render_table(table))
     text = console.export_text()
-    assert "T_hs" in text and "cover 90 %" in text and f"{t_hs['coverage']['0.9']:.2f}" in text
+    assert "T_hs" in text and "cov 90 %" in text and f"{t_hs['coverage']['0.9']:.2f}" in text
 
 
 def test_reliability_curve_tracks_the_diagonal_when_calibrated():

@@ -148,3 +148,31 @@ def test_bad_inputs_name_the_problem():
         summarize_forecast(draws[0], FIELDS, UNITS, t, DX, THR)
     with pytest.raises(ConfigError, match="quantiles"):
         summarize_forecast(draws, FIELDS, UNITS, t, DX, THR, quantiles=(0.5, 1.5))
+
+
+def test_cli_calibrate_and_plot_forecast(case, tmp_path, capsys):
+    import json
+
+    from probtok.calibration import calibration_table
+    from probtok.cli import main
+
+    draws, truth, t, ds = case
+    f1 = write_forecast(ds, tmp_path / "run5.nc")
+    f2 = write_forecast(summarize_forecast(draws[:, :, :, ::-1], FIELDS, UNITS, t, DX, THR, run_id=6,
+                                           truth=truth[:, :, ::-1]), tmp_path / "run6.nc")
+    rc = main(["calibrate", str(f1), str(f2), "--json", str(tmp_path / "cal.json"), "--plot",
+               str(tmp_path / "rel.png")])
+    assert rc == 0
+    table = json.loads((tmp_path / "cal.json").read_text())
+    expected = calibration_table([read_forecast(f1), read_forecast(f2)])
+    assert table["runs"] == [5, 6]
+    assert table["quantities"]["A_hs"]["coverage"] == expected["quantities"]["A_hs"]["coverage"]
+    assert table["quantities"]["T_hs"]["crps"] == pytest.approx(expected["quantities"]["T_hs"]["crps"])
+    assert "cov 90 %" in capsys.readouterr().out
+    assert (tmp_path / "rel.png").stat().st_size > 5_000
+    no_truth = write_forecast(summarize_forecast(draws, FIELDS, UNITS, t, DX, THR, run_id=7), tmp_path / "r7.nc")
+    assert main(["calibrate", str(f1), str(no_truth)]) == 2
+    assert "r7.nc: this forecast has no truth" in capsys.readouterr().err.replace("\n", "")
+    assert main(["plot-forecast", str(f1), "--out", str(tmp_path / "png"), "--fields", "T"]) == 0
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["run5_fan.png", "run5_fields_T.png"]
+    assert main(["plot-forecast", str(tmp_path / "nope.nc"), "--out", str(tmp_path / "png")]) == 2
