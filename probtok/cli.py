@@ -183,6 +183,40 @@ def plot_forecast(
         console.print(f"wrote {p}")
 
 
+@app.command()
+def closure(
+    data: Path = typer.Option(..., "--data", help="Closure table or probtok run file (HDF5) of meso runs."),
+    out: Path = typer.Option(..., "--out", help="Folder for closure.nc, closure.json, closure_summary.csv, PNG."),
+    warmup: int = typer.Option(500, "--warmup", help="NUTS warm-up iterations per chain."),
+    samples: int = typer.Option(500, "--samples", help="NUTS draws kept per chain."),
+    chains: int = typer.Option(4, "--chains", help="Number of chains (>= 2, for R-hat)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    threshold_k: Optional[float] = typer.Option(None, "--threshold-K", help="Hot-spot threshold [K] for run "
+                                                "files (default: the file's stored one)."),
+):
+    """Fit the hierarchical Bayesian closure law of hot-spot area growth (NumPyro NUTS).
+
+    F(t) = 1 - exp(-[k (t - t_ig)]^2),  ln k = ln k0 + alpha ln(Up/1 km/s) + beta (phi - 0.1) + run effect.
+    """
+    from probtok.closure import PARAM_UNITS, closure_data_from_hdf5, fit_closure
+
+    cdata = closure_data_from_hdf5(data, threshold_K=threshold_k)
+    with console.status(f"NUTS: {chains} chains x ({warmup} + {samples}) on {cdata.n_run} runs"):
+        fit = fit_closure(cdata, num_warmup=warmup, num_samples=samples, num_chains=chains, seed=seed)
+    paths = fit.save(out, cdata)
+    table = fit.summary[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
+    console.print(table.to_string(), highlight=False, markup=False)
+    console.print("units: " + ", ".join(f"{k} [{v}]" for k, v in PARAM_UNITS.items()), highlight=False,
+                  markup=False)
+    console.print(f"R-hat max {fit.rhat_max:.3f}, ESS min {fit.ess_min:.0f}, divergences {fit.num_divergences}"
+                  + (" (measurement-error model over forecast draws)" if cdata.has_draws else ""))
+    if fit.rhat_max > 1.01 or fit.num_divergences:
+        err_console.print("[bold yellow]warning:[/] chains have not converged cleanly; re-run with more "
+                          "--warmup/--samples before using these numbers")
+    for path in paths.values():
+        console.print(f"wrote {path}", highlight=False)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -190,15 +190,15 @@ def validate_closure_data(data: ClosureData) -> None:
             )
 
 
-def closure_data_from_hdf5(path, threshold_K: float = 875.0) -> ClosureData:
+def closure_data_from_hdf5(path, threshold_K: float | None = None) -> ClosureData:
     """Read closure input from an HDF5 file.
 
     Two layouts are accepted: a *closure table* (root datasets ``up_kms``,
     ``porosity``, ``time_ns``, ``area_fraction``; see :func:`save_closure_data`),
-    or a probtok run dataset (``probtok.data.open_dataset``), from which the
-    hot-spot area fraction is computed per run with
-    ``probtok.hotspots.hotspot_area(T, dx_um, threshold_K)`` [um^2] over the
-    domain area.
+    or a probtok run file (``probtok.data.open_dataset``), whose ok runs give
+    ``F = A_hs / (H W dx^2)``: the stored hot-spot series when ``threshold_K``
+    is None or equals the file's threshold, else
+    ``probtok.hotspots.hotspot_area(T, dx_um, threshold_K)`` [um^2] from the frames.
     """
     import h5py
 
@@ -207,8 +207,7 @@ def closure_data_from_hdf5(path, threshold_K: float = 875.0) -> ClosureData:
         raise DataError("file not found", file=path, hint="check the --data path")
     try:
         with h5py.File(path, "r") as f:
-            is_table = "area_fraction" in f
-            if is_table:
+            if "area_fraction" in f:
                 missing = [k for k in ("up_kms", "porosity", "time_ns") if k not in f]
                 if missing:
                     raise DataError(
@@ -224,46 +223,38 @@ def closure_data_from_hdf5(path, threshold_K: float = 875.0) -> ClosureData:
     return _closure_data_from_runs(path, threshold_K)
 
 
-def _closure_data_from_runs(path: Path, threshold_K: float) -> ClosureData:
-    """Hot-spot area fractions of every run of a probtok dataset."""
+def _closure_data_from_runs(path: Path, threshold_K: float | None) -> ClosureData:
+    """Hot-spot area fractions of the ok runs of a probtok run file."""
     try:
         from probtok.data import open_dataset
         from probtok.hotspots import hotspot_area
     except ImportError as exc:
         raise DataError(
-            f"cannot read run datasets in this installation ({exc})", file=path,
+            f"cannot read run files in this installation ({exc})", file=path,
             hint="give a closure table (up_kms, porosity, time_ns, area_fraction) instead",
         ) from exc
-    ds = open_dataset(path)
-    params = getattr(ds, "params", {})
-    for key in ("up_kms", "porosity"):
-        if key not in params:
-            raise DataError(
-                f"run parameter {key!r} missing", file=path, field=key,
-                hint="the closure law needs the shock particle velocity and porosity of every run",
-            )
-    up = np.asarray(params["up_kms"], dtype=float)
-    phi = np.asarray(params["porosity"], dtype=float)
-    dx_um = _attr(ds, path, "dx_um")
-    time_ns = np.asarray(_attr(ds, path, "time_ns"), dtype=float)
-    fractions = []
-    for run in range(up.shape[0]):
-        frames = ds.frames(run, fields=["T"])
-        T = np.asarray(frames["T"] if isinstance(frames, dict) else frames, dtype=float)
-        if T.ndim == 4:  # (frame, field, H, W)
-            T = T[:, 0]
-        if T.ndim != 3:
-            raise DataError(f"temperature frames of shape {T.shape}, expected (frame, H, W)", file=path, run=run, field="T")
-        area_um2 = np.asarray(hotspot_area(T, dx_um, threshold_K), dtype=float)
-        fractions.append(area_um2 / (T.shape[1] * T.shape[2] * dx_um**2))
-    return ClosureData(up, phi, time_ns[: len(fractions[0])], np.stack(fractions), source=str(path))
-
-
-def _attr(ds, path, name):
-    value = getattr(ds, name, None)
-    if value is None:
-        raise DataError(f"dataset has no {name!r}", file=path, field=name, hint="is this a probtok dataset?")
-    return value
+    with open_dataset(path) as ds:
+        for key in ("up_kms", "porosity"):
+            if key not in ds.params:
+                raise DataError(
+                    f"run parameter {key!r} missing", file=path, field=key,
+                    hint="the closure law needs the shock particle velocity and porosity of every run",
+                )
+        ok = np.asarray(ds.ok_runs)
+        H, W = ds.grid
+        domain_um2 = H * W * float(ds.dx_um) ** 2
+        stored = ds.hotspots()
+        if stored is not None and (threshold_K is None or threshold_K == ds.hotspot_threshold_K):
+            area_um2 = np.asarray(stored["A_hs"], dtype=float)[ok]
+        else:
+            thr = ds.hotspot_threshold_K if threshold_K is None else threshold_K
+            area_um2 = np.stack([np.asarray(hotspot_area(ds.frames(r, fields=["T"])[:, 0], ds.dx_um, thr))
+                                 for r in ok])
+        return ClosureData(
+            up_kms=np.asarray(ds.params["up_kms"], dtype=float)[ok],
+            porosity=np.asarray(ds.params["porosity"], dtype=float)[ok],
+            time_ns=np.asarray(ds.time_ns, dtype=float), area_fraction=area_um2 / domain_um2, source=str(path),
+        )
 
 
 def save_closure_data(data: ClosureData, path) -> Path:
