@@ -68,7 +68,7 @@ def main() -> None:
             solid_T = np.where(m > 0.5, T, 0.0)
             peak = solid_T.max(axis=(1, 2))
             kpk = int(np.argmax(peak))
-            bulk = float(np.median(solid_T[scale.n_frames // 2][:, W // 8 : W // 4]))
+            bulk = float(np.median(solid_T[scale.n_frames // 2][: H // 8, W // 4 : W // 2]))
             area = lam.sum(axis=(1, 2)) * dx * dx
             q3 = area[(3 * scale.n_frames) // 4]
             grows = area[-1] > max(2.0 * q3, 0.01)

@@ -52,8 +52,8 @@ class ScaleSpec:
 # Defaults (the solver issue may retune the numbers; keep r = 2 and keep the
 # frames covering the shock from entry until it has crossed the domain for
 # the slowest default shock).
-MICRO = ScaleSpec("micro", (64, 64), dx_um=0.1, dt_frame_ns=0.06, n_frames=24)
-MESO = ScaleSpec("meso", (128, 192), dx_um=0.1, dt_frame_ns=0.12, n_frames=36)
+MICRO = ScaleSpec("micro", (64, 64), dx_um=0.1, dt_frame_ns=0.07, n_frames=24)
+MESO = ScaleSpec("meso", (128, 192), dx_um=0.1, dt_frame_ns=0.14, n_frames=36)
 SCALES = {"micro": MICRO, "meso": MESO}
 
 

@@ -55,7 +55,7 @@ def test_rate_only_in_solid_cells_and_from_solid_temperature():
 @pytest.fixture(scope="module")
 def explosion():
     """Uniform hot HMX at rest in a closed 1 x 8 box: a constant-volume thermal explosion."""
-    solid = HMX.with_(Q_MJ_kg=1.5)
+    solid = HMX.with_(Q_MJ_kg=1.5, Z_per_s=4.4e14)
     cfg = SolverConfig(solid=solid, dtype="float64", bc_right="reflective", piston_ramp_ns=0.0, cfl=0.5)
     rho, T0 = 1.9, 2000.0
     # pressure that gives T0 at the reference density (isentrope term = 300 K there)
