@@ -312,13 +312,21 @@ class PARC(nn.Module):
     are in the unit of ``config.time_scale`` (e.g. ns).
     """
 
-    def __init__(self, config: ParcConfig):
+    def __init__(self, config: ParcConfig, normaliser=None):
         super().__init__()
         if config.time_scale is None:
             config = dataclasses.replace(config, time_scale=1.0)
         self.config = config
         n = config.n_state + N_VEL
         self.diff = Differentiator(config)
+        # the caller's per-field affine map (x_norm = (x - shift) / scale), over [state..., u, v];
+        # kept for physical outputs (:meth:`physical`) and saved with the weights
+        shift, scale = _shift_scale(normaliser, n)
+        self.register_buffer("field_shift", shift)
+        self.register_buffer("field_scale", scale)
+        with torch.no_grad():
+            # advect with a velocity proportional to the physical one: w_adv ~ w_norm + shift / scale
+            self.diff.vel_offset.copy_(shift[-N_VEL:] / scale[-N_VEL:])
         self.correction = (
             IntegratorCorrection(n, config.correction_width, config.padding) if config.integrator_correction else None
         )
@@ -338,6 +346,12 @@ class PARC(nn.Module):
         """Time derivatives (d state/dt, d vel/dt), per unit of time_scale's unit; shapes as the inputs."""
         dz = self.diff(self._join(state, vel)) / self.config.time_scale
         return dz[:, : self.config.n_state], dz[:, self.config.n_state :]
+
+    def physical(self, x: torch.Tensor, vel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised (state, vel) with the field on axis -3 -> physical units of the normaliser."""
+        s = self.config.n_state
+        sh, sc = self.field_shift.view(-1, 1, 1), self.field_scale.view(-1, 1, 1)
+        return x * sc[:s] + sh[:s], vel * sc[s:] + sh[s:]
 
     def step(self, z: torch.Tensor, dt: float) -> torch.Tensor:
         """Advance joined fields z (B, n_state+2, H, W) by one frame interval dt."""
@@ -376,6 +390,30 @@ class PARC(nn.Module):
         zs = torch.stack(frames, dim=1)
         s = self.config.n_state
         return zs[:, :, :s], zs[:, :, s:]
+
+
+def _shift_scale(normaliser, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shift, scale) float32 tensors of length n from a normaliser-like object, a dict, or None (identity).
+
+    Accepts anything with ``shift`` and ``scale`` (e.g. probtok.data.normalize.Normaliser,
+    restricted to the state fields then u, v) or a dict with those keys.
+    """
+    if normaliser is None:
+        return torch.zeros(n), torch.ones(n)
+    get = normaliser.get if isinstance(normaliser, dict) else lambda k: getattr(normaliser, k, None)
+    shift, scale = get("shift"), get("scale")
+    if shift is None or scale is None:
+        raise ConfigError("the normaliser has no shift/scale", hint="pass a probtok Normaliser or {'shift', 'scale'}")
+    shift = torch.as_tensor(shift, dtype=torch.float32).flatten()
+    scale = torch.as_tensor(scale, dtype=torch.float32).flatten()
+    if shift.numel() != n or scale.numel() != n:
+        raise ConfigError(
+            f"the normaliser has {shift.numel()} fields, PARC needs {n} (state fields, then u, v)",
+            hint="use Normaliser.subset([...state fields..., 'u', 'v'])",
+        )
+    if not bool(torch.isfinite(shift).all() and torch.isfinite(scale).all() and (scale > 0).all()):
+        raise ConfigError("the normaliser has a non-finite shift or a non-positive scale", hint="recompute it")
+    return shift, scale
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -175,7 +175,7 @@ def _fit_stage(model, params, data, val, dt, cfg: ParcConfig, gen, *, stage: str
 
 
 def train_parc(train_x, train_vel, dt: float, config: ParcConfig | None = None, val=None, seed: int = 0,
-               progress: bool = True) -> tuple[PARC, dict]:
+               progress: bool = True, normaliser=None) -> tuple[PARC, dict]:
     """Train a PARC baseline on meso runs; returns (model in eval mode, history).
 
     train_x (run, frame, n_state, y, x), train_vel (run, frame, 2, y, x):
@@ -183,7 +183,10 @@ def train_parc(train_x, train_vel, dt: float, config: ParcConfig | None = None, 
     model's time unit unless ``config.time_scale`` is set. ``val``: a pair
     (val_x, val_vel) of held-out runs; None validates on the training runs
     (recorded as ``history["val_on"] == "train"``). ``seed`` fixes the
-    initial weights and the window sampling.
+    initial weights and the window sampling. ``normaliser``: optional
+    per-field map the caller used (``shift``, ``scale`` over the state fields
+    then u, v; e.g. ``Normaliser.subset([...])``): it is stored with the model
+    (``model.physical``) and aligns the advecting velocity with the physical one.
 
     history (JSON-safe): per-epoch lists ``stage, epoch, horizon, train_loss,
     val_loss, lr, epoch_wall_s``; ``best_val_loss`` per stage; ``stopped``
@@ -204,9 +207,10 @@ def train_parc(train_x, train_vel, dt: float, config: ParcConfig | None = None, 
                 f"validation grid {tuple(val_data[0].shape[3:])} differs from training grid "
                 f"{tuple(data[0].shape[3:])}", hint="use runs of the same set-up",
             )
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # seed the initial weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        model = PARC(cfg, normaliser)
     gen = torch.Generator().manual_seed(seed)
-    model = PARC(cfg)
     keys = ("stage", "epoch", "horizon", "train_loss", "val_loss", "lr", "epoch_wall_s", "best_val_loss")
     log = {k: [] for k in keys}
     stopped = []

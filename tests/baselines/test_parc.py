@@ -81,9 +81,9 @@ def test_advection_stencils_converge_at_their_order(scheme, order):
     errs = []
     for n in (32, 64):
         h = 2 * math.pi / n
-        y, x = torch.meshgrid(torch.arange(n) * h, torch.arange(n) * h, indexing="ij")
-        f = torch.sin(x + 2 * y)[None, None].double()
-        vel = torch.stack([torch.full_like(x, 0.7), torch.full_like(x, -0.3)])[None].double()
+        y, x = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) * h,) * 2, indexing="ij")
+        f = torch.sin(x + 2 * y)[None, None]
+        vel = torch.stack([torch.full_like(x, 0.7), torch.full_like(x, -0.3)])[None]
         exact = 0.7 * torch.cos(x + 2 * y) - 0.3 * 2 * torch.cos(x + 2 * y)
         errs.append(float((scheme(f, vel, "circular") / h - exact).abs().max()))
     assert errs[0] / errs[1] == pytest.approx(2**order, rel=0.15)
@@ -92,8 +92,8 @@ def test_advection_stencils_converge_at_their_order(scheme, order):
 def test_laplacian_of_fourier_mode():
     n = 48
     h = 2 * math.pi / n
-    y, x = torch.meshgrid(torch.arange(n) * h, torch.arange(n) * h, indexing="ij")
-    f = torch.cos(2 * x - y)[None, None].double()
+    y, x = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) * h,) * 2, indexing="ij")
+    f = torch.cos(2 * x - y)[None, None]
     # discrete symbol of the 5-point Laplacian: exact for one mode on a periodic grid
     symbol = (2 * math.cos(2 * h) - 2 + 2 * math.cos(h) - 2) / h**2
     torch.testing.assert_close(laplacian(f, "circular") / h**2, symbol * f, rtol=0, atol=1e-9)
@@ -197,10 +197,28 @@ def test_integrator_correction_trains_second_with_differentiator_frozen():
     assert stages == ["differentiator"] * 2 + ["correction"] * 2
     assert len(history["stopped"]) == 2 and history["val_on"] == "train"
     # the correction moved away from its zero start
-    assert float(model.correction.net[-1].weight.abs().sum()) > 0
+    assert float(model.correction.net[-1].weight.detach().abs().sum()) > 0
     assert model.use_correction
     assert all(p.requires_grad for p in model.diff.parameters())
     # stage 2 left the differentiator exactly as stage 1 made it: same seed without correction
     ref, _ = train_parc(x, v, 1.0, dataclasses.replace(cfg, integrator_correction=False), seed=1, progress=False)
     for (name, a), b in zip(model.diff.state_dict().items(), ref.diff.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_normaliser_is_kept_and_inverted(tmp_path):
+    shift, scale = [300.0, 1.0, 0.5, 0.8, 0.0], [200.0, 10.0, 0.5, 1.2, 0.9]
+    model = PARC(ParcConfig(unet_widths=(4,), mar_hidden=4), normaliser={"shift": shift, "scale": scale})
+    x_phys = torch.tensor([250.0, 31.0, 0.2]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    v_phys = torch.tensor([2.0, -0.9]).view(1, 2, 1, 1).expand(1, 2, 2, 2)
+    sh, sc = torch.tensor(shift).view(5, 1, 1), torch.tensor(scale).view(5, 1, 1)
+    x_n, v_n = (x_phys - sh[:3]) / sc[:3], (v_phys - sh[3:]) / sc[3:]
+    loaded = load_parc(save_parc(model, tmp_path / "n.pt"))
+    for m in (model, loaded):
+        xp, vp = m.physical(x_n, v_n)
+        torch.testing.assert_close(xp, x_phys)
+        torch.testing.assert_close(vp, v_phys)
+    # advecting velocity starts proportional to the physical one: offset = shift / scale of (u, v)
+    torch.testing.assert_close(model.diff.vel_offset.detach(), torch.tensor([0.8 / 1.2, 0.0]))
+    with pytest.raises(ConfigError, match="needs 5"):
+        PARC(ParcConfig(), normaliser={"shift": shift[:3], "scale": scale[:3]})
