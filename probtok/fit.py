@@ -1,0 +1,253 @@
+"""Amortized SVI of the token model on micro runs, with exact resume.
+
+``fit(spec, x, cfg)`` maximises the ELBO of :class:`probtok.model.TokenModel`
+with :class:`probtok.guides.TokenGuide` (``pyro.infer.SVI``, ClippedAdam with
+per-parameter gradient clipping and geometric learning-rate decay), on
+minibatches of runs (``pyro.plate`` subsampling) and time windows. The
+multi-step objective is the model's auxiliary ``rollout`` factor, whose
+horizon follows a curriculum from ``rollout_horizon_start`` to
+``rollout_horizon_end`` frames. The reported loss is the negative ELBO plus
+the negative auxiliary term, per run and frame.
+
+Exact resume: every ``checkpoint_every`` steps the parameters, optimizer
+state, RNG states and loss history are written atomically; a fit killed at
+any moment and restarted with the same arguments continues from the last
+checkpoint and ends bit-identical to an uninterrupted fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+
+from probtok.atomic import atomic_write_text
+from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from probtok.errors import CheckpointError, DataError, ProbtokError
+from probtok.guides import TokenGuide
+from probtok.model import TokenModel
+from probtok.model_spec import FitConfig, ModelSpec
+
+
+@dataclass
+class FitResult:
+    """A fitted model: modules, history and where it was written."""
+
+    model: TokenModel
+    guide: TokenGuide
+    spec: ModelSpec
+    fit_config: FitConfig
+    losses: np.ndarray  # (step,) loss per run and frame (negative ELBO + auxiliary rollout term)
+    step: int
+    wall_s: float
+    resumed_from: int = 0
+    out_dir: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def check_training_tensor(x, spec: ModelSpec, source="<tensor>") -> torch.Tensor:
+    """Validate normalised training data (run, frame, field, H, W); DataError on problems."""
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    if x.ndim != 5:
+        raise DataError(f"training data must have shape (run, frame, field, H, W), got {tuple(x.shape)}", file=source)
+    n_runs, n_frames, n_fields, H, W = x.shape
+    if n_fields != spec.n_fields:
+        raise DataError(f"data has {n_fields} fields but the model expects {spec.n_fields} {list(spec.fields)}",
+                        file=source, hint="select the config's fields from the dataset")
+    s = spec.token_size
+    if H % s or W % s:
+        raise DataError(f"grid {H}x{W} is not a multiple of the token size {s}", file=source,
+                        hint="choose a token_size that divides the grid, or crop the frames")
+    if n_frames < 2 or n_runs < 1:
+        raise DataError("need at least one run of at least two frames", file=source)
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        run, frame, fld = (int(i) for i in bad.nonzero()[0][:3])
+        raise DataError(f"non-finite value at frame {frame}", file=source, run=run, field=spec.fields[fld],
+                        hint="clean or drop this run")
+    return x.float()
+
+
+def rollout_horizon(step: int, cfg: FitConfig) -> int:
+    """Curriculum: rollout horizon [frames] grows linearly from start to end over ramp_fraction of the steps."""
+    ramp = max(1, int(cfg.rollout_ramp_fraction * cfg.steps))
+    frac = min(1.0, step / ramp)
+    return int(round(cfg.rollout_horizon_start + frac * (cfg.rollout_horizon_end - cfg.rollout_horizon_start)))
+
+
+def _comparable(cfg_dict: dict) -> dict:
+    # `steps` may grow between runs (continue training); everything else must match to resume exactly
+    return {k: v for k, v in cfg_dict.items() if k not in ("steps", "checkpoint_every")}
+
+
+def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict | None = None,
+        resume: bool = True, progress: bool = True, level: str = "micro", meta: dict | None = None,
+        on_step=None, init=None) -> FitResult:
+    """Fit the token model by SVI.
+
+    spec, cfg : architecture and fit settings (see models/*.toml).
+    x : normalised fields (run, frame, field, H, W), tensor or array.
+    out_dir : where checkpoint.pt and fit.json go (None: nothing written, no resume).
+    normalisation : ``Normaliser.to_dict()`` of x, stored with the checkpoint.
+    resume : continue from out_dir/checkpoint.pt when it exists (same spec and fit settings required).
+    on_step : optional callback(step, loss) after each step (e.g. to stop early); not saved.
+    init : optional callable(model, guide) run once after construction, before any checkpoint is
+        loaded: set known values, freeze parts (``requires_grad_(False)``: Pyro then leaves them out
+        of the optimisation), or load micro weights for a meso fit. It must be deterministic.
+
+    Clears Pyro's global param store: parameters live in the returned modules.
+    """
+    x = check_training_tensor(x, spec)
+    n_runs, n_frames = x.shape[:2]
+    window = cfg.window_frames or n_frames
+    if window > n_frames:
+        raise ProbtokError(f"window_frames={window} exceeds the {n_frames} frames per run", hint="lower window_frames")
+    batch = min(cfg.batch_runs, n_runs)
+    out_dir = Path(out_dir) if out_dir is not None else None
+    meta = dict(meta or {})
+    meta.setdefault("n_runs", n_runs)
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(cfg.seed)
+    model = TokenModel(spec, level)
+    guide = TokenGuide(spec, level, n_runs=n_runs if level == "meso" else None)
+    if init is not None:
+        init(model, guide)
+    for mod in (model, guide):
+        # no dropout/batch-norm anywhere; eval mode only silences Pyro's warning about frozen parameters
+        mod.eval()
+    lrd = cfg.final_lr_factor ** (1.0 / max(cfg.steps, 1))
+    optim = pyro.optim.ClippedAdam({"lr": cfg.learning_rate, "clip_norm": cfg.clip_norm, "lrd": lrd})
+    elbo = getattr(pyro.infer, cfg.elbo)(num_particles=cfg.num_particles, max_plate_nesting=1)
+    svi = pyro.infer.SVI(model.model, guide.guide, optim, elbo)
+
+    start, losses = 0, []
+    ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, expected_spec=spec)
+        if _comparable(ckpt["fit_config"]) != _comparable(dataclasses.asdict(cfg)) or ckpt["level"] != level:
+            raise CheckpointError("checkpoint was written with other fit settings", file=ckpt_path,
+                                  hint="use the same [fit] table (only steps may change) or a fresh --out")
+        model.load_state_dict(ckpt["model_state"])
+        guide.load_state_dict(ckpt["guide_state"])
+        optim.set_state(ckpt["optim_state"])
+        set_rng_state(ckpt["rng"])
+        start, losses = ckpt["step"], ckpt["losses"].tolist()
+    resumed_from = start
+
+    def checkpoint(step):
+        if ckpt_path is None:
+            return
+        save_checkpoint(ckpt_path, make_checkpoint(
+            spec=spec, level=level, fit_config=cfg, step=step, model=model, guide=guide, optim=optim,
+            losses=losses, normalisation=normalisation, meta=meta))
+
+    per = 1.0 / (n_runs * window)
+    t_start = time.perf_counter()
+    prog = _Bar(progress, cfg.steps, start)
+    with prog:
+        for step in range(start, cfg.steps):
+            t0 = int(torch.randint(0, n_frames - window + 1, ())) if window < n_frames else 0
+            loss = svi.step(x[:, t0 : t0 + window], frame0=t0, batch_runs=batch,
+                            rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight) * per
+            if not math.isfinite(loss):
+                raise ProbtokError(f"the loss became non-finite at step {step}",
+                                   hint="lower learning_rate or clip_norm in [fit]; the last checkpoint is kept")
+            losses.append(loss)
+            prog.update(step + 1, loss)
+            if (step + 1) % cfg.checkpoint_every == 0:
+                checkpoint(step + 1)
+            if on_step is not None:
+                on_step(step + 1, loss)
+    wall = time.perf_counter() - t_start
+    if start < cfg.steps or not (ckpt_path and ckpt_path.exists()):
+        checkpoint(cfg.steps)
+    if out_dir is not None:
+        summary = {"steps": cfg.steps, "resumed_from": resumed_from, "wall_s_this_session": wall,
+                   "final_loss_per_run_frame": losses[-1] if losses else None,
+                   "loss_per_run_frame": losses, "meta": meta}
+        atomic_write_text(out_dir / "fit.json", json.dumps(summary, indent=1))
+    for mod in (model, guide):
+        mod.eval()
+    return FitResult(model, guide, spec, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir, meta)
+
+
+class _Bar:
+    """Progress bar with the running loss (-ELBO per run-frame), via probtok.progress."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self.enabled, self.total, self.done = enabled, total, done
+        self.prog = None
+        self.avg = None
+
+    def __enter__(self):
+        if self.enabled:
+            from probtok.progress import make_progress
+
+            self.prog = make_progress()
+            self.prog.__enter__()
+            self.task = self.prog.add_task("SVI fit", total=self.total, completed=self.done, info="")
+        return self
+
+    def update(self, step: int, loss: float):
+        self.avg = loss if self.avg is None else 0.95 * self.avg + 0.05 * loss
+        if self.prog is not None:
+            self.prog.update(self.task, completed=step, info=f"-ELBO/frame {self.avg:,.1f}")
+
+    def __exit__(self, *exc):
+        if self.prog is not None:
+            self.prog.__exit__(*exc)
+        return False
+
+
+def split_runs(ok_runs, holdout: float) -> tuple[list[int], list[int]]:
+    """Deterministic split of ok runs: the last ceil(holdout * n) are held out (at least one train run)."""
+    ok = [int(r) for r in ok_runs]
+    n_hold = min(len(ok) - 1, int(math.ceil(holdout * len(ok)))) if holdout > 0 else 0
+    return (ok[: len(ok) - n_hold], ok[len(ok) - n_hold :]) if n_hold > 0 else (ok, [])
+
+
+def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout: float = 0.2, train_runs=None,
+                    resume: bool = True, progress: bool = True, normalisation_kind: str = "minmax") -> FitResult:
+    """`probtok fit-micro`: fit a models/*.toml config on a micro dataset file; writes out_dir.
+
+    out_dir gets checkpoint.pt (model + normalisation + resume state), config.toml
+    (a copy of the config), fit.json (loss history, runs used).
+    """
+    from probtok.data import open_dataset
+    from probtok.model_spec import load_config
+
+    cfg = load_config(config)
+    fit_cfg = cfg.fit if steps is None else dataclasses.replace(cfg.fit, steps=int(steps))
+    spec = cfg.spec
+    with open_dataset(data) as ds:
+        for f in spec.fields:
+            if f not in ds.fields:
+                raise DataError("missing field the config needs", file=data, field=f,
+                                hint=f"the file has {list(ds.fields)}; edit [model] fields")
+        if train_runs is None:
+            train, held = split_runs(ds.ok_runs, holdout)
+        else:
+            train = [int(r) for r in train_runs]
+            held = [int(r) for r in ds.ok_runs if int(r) not in set(train)]
+        if not train:
+            raise DataError("no ok runs to train on", file=data)
+        norm = ds.normaliser(normalisation_kind, spec.fields)
+        x = np.stack([ds.frames(r, spec.fields) for r in train])
+    x = norm.forward(torch.as_tensor(x), field_axis=2)
+    x = check_training_tensor(x, spec, source=data)
+    out_dir = Path(out_dir)
+    cfg_text = Path(config).read_text()
+    atomic_write_text(out_dir / "config.toml", cfg_text)
+    meta = {"data": str(data), "config": str(config), "config_name": cfg.name, "train_runs": train,
+            "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train)}
+    return fit(spec, x, fit_cfg, out_dir=out_dir, normalisation=norm.to_dict(), resume=resume,
+               progress=progress, meta=meta)

@@ -1,0 +1,104 @@
+"""Variational families (guides) for :class:`probtok.model.TokenModel`.
+
+* tokens: amortized encoder q(z[n,t] | x[n,t], z[n,t-1]) (a deep-Markov-model
+  style filter; ``encoder_conditional=False`` gives q(z[n,t] | x[n,t])),
+  Normal per token, reused unchanged at the meso level;
+* sigma_x: LogNormal with free location and scale per field (mean field);
+* meso only: Normal q(phi) (mean field) and Normal q(c[n]) per meso run.
+
+Site names and the ``run`` plate match the model, so the guide's subsample
+indices are replayed into the model by Pyro.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from probtok.model import to_grid, to_tokens
+from probtok.model_spec import ModelSpec
+from probtok.nets import PatchEncoder
+
+
+def _softplus_inv(y: float) -> float:
+    return math.log(math.expm1(y))
+
+
+class TokenEncoder(nn.Module):
+    """q(z_t | x_t[, z_{t-1}]) = Normal(loc, scale) per token; wraps :class:`~probtok.nets.PatchEncoder`."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.net = PatchEncoder(spec.n_fields, spec.token_size, spec.token_dim, spec.encoder_width, spec.encoder_conditional)
+
+    def forward(self, x_t: torch.Tensor, z_prev: torch.Tensor | None = None):
+        """x_t (N, C, H, W), z_prev tokens (N, h, w, d) or None -> loc, scale tokens (N, h, w, d)."""
+        loc, scale = self.net(x_t, None if z_prev is None else to_grid(z_prev))
+        return to_tokens(loc), to_tokens(scale)
+
+
+class TokenGuide(nn.Module):
+    """The guide: amortized token encoder + mean-field globals; :meth:`guide` has the model's signature.
+
+    ``n_runs`` (meso level only) sizes the per-run q(c[n]) table.
+    """
+
+    def __init__(self, spec: ModelSpec, level: str = "micro", n_runs: int | None = None):
+        super().__init__()
+        self.spec = spec
+        self.level = level
+        self.encoder = TokenEncoder(spec)
+        C = spec.n_fields
+        self.sigma_x_loc = nn.Parameter(torch.full((C,), math.log(spec.sigma_x_median)))
+        self.sigma_x_scale_raw = nn.Parameter(torch.full((C,), _softplus_inv(0.05)))
+        if level == "meso":
+            if n_runs is None:
+                raise ValueError("the meso guide needs n_runs (one q(c[n]) per meso run)")
+            self.phi_loc = nn.Parameter(torch.zeros(spec.token_dim, spec.coupling_width))
+            self.phi_scale_raw = nn.Parameter(torch.full((spec.token_dim, spec.coupling_width), _softplus_inv(0.01)))
+            self.c_loc = nn.Parameter(torch.zeros(n_runs, spec.task_dim))
+            self.c_scale_raw = nn.Parameter(torch.full((n_runs, spec.task_dim), _softplus_inv(0.1)))
+
+    def q_sigma_x(self) -> dist.TorchDistribution:
+        return dist.LogNormal(self.sigma_x_loc, F.softplus(self.sigma_x_scale_raw)).to_event(1)
+
+    def guide(self, x, *, n_runs=None, n_frames=None, grid=None, frame0=0, batch_runs=None,
+              rollout_horizon=0, rollout_weight=0.0):
+        """Pyro guide (same arguments as ``TokenModel.model``; x is required: the encoder is amortized)."""
+        pyro.module("token_guide", self)
+        n_runs, n_frames = x.shape[:2]
+        pyro.sample("sigma_x", self.q_sigma_x())
+        if self.level == "meso":
+            pyro.sample("phi", dist.Normal(self.phi_loc, F.softplus(self.phi_scale_raw)).to_event(2))
+        with pyro.plate("run", n_runs, subsample_size=batch_runs, dim=-1) as idx:
+            xb = x[idx]
+            if self.level == "meso":
+                pyro.sample("c", dist.Normal(self.c_loc[idx], F.softplus(self.c_scale_raw[idx])).to_event(1))
+            if self.spec.encoder_conditional:
+                z = None
+                for t in pyro.markov(range(n_frames)):
+                    loc, scale = self.encoder(xb[:, t], z)
+                    z = pyro.sample(f"z_{frame0 + t}", dist.Normal(loc, scale).to_event(3))
+            else:
+                # q(z_t | x_t) alone: encode all frames in one batched call
+                n = xb.shape[0]
+                locs, scales = self.encoder(xb.reshape(n * n_frames, *xb.shape[2:]))
+                locs = locs.reshape(n, n_frames, *locs.shape[1:])
+                scales = scales.reshape(n, n_frames, *scales.shape[1:])
+                for t in pyro.markov(range(n_frames)):
+                    pyro.sample(f"z_{frame0 + t}", dist.Normal(locs[:, t], scales[:, t]).to_event(3))
+
+    @torch.no_grad()
+    def encode_first(self, x0: torch.Tensor, n_draws: int = 0, generator=None) -> torch.Tensor:
+        """Tokens of a first frame x0 (N, C, H, W): the posterior mean (N, h, w, d) when ``n_draws == 0``,
+        else ``n_draws`` posterior draws (n_draws, N, h, w, d)."""
+        loc, scale = self.encoder(x0, None)
+        if n_draws == 0:
+            return loc
+        eps = torch.randn((n_draws, *loc.shape), generator=generator)
+        return loc + scale * eps

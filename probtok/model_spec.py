@@ -1,0 +1,211 @@
+"""Named model specifications (models/*.toml): architecture, priors, meso hooks, fit settings.
+
+A config file has four tables: ``[card]`` (free text for humans),
+``[model]`` + ``[priors]`` + ``[meso]`` (the architecture: a checkpoint is only
+valid for the same values, checked by :func:`spec_hash`) and ``[fit]`` (how to
+fit it). Unknown keys and wrong types are refused with a ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from probtok.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture and priors of the token model (all noise scales in normalised field units)."""
+
+    fields: tuple[str, ...] = ("T", "P", "mu")
+    token_size: int = 4  # s: one token per s x s patch [cells]
+    token_dim: int = 8  # d: channels per token
+    mixture_components: int = 8  # K: Gaussians in the token vocabulary
+    encoder_width: int = 32
+    decoder_width: int = 32
+    drift_width: int = 32
+    drift: str = "conv"  # "conv" | "linear"
+    decoder: str = "conv"  # "conv" | "linear" | "pixel_shuffle"
+    encoder_conditional: bool = True  # q(z_t | x_t, z_{t-1}) instead of q(z_t | x_t)
+    # priors
+    sigma_x_median: float = 0.02  # prior median of the per-field observation noise
+    sigma_x_log_sd: float = 1.0  # prior sd of log sigma_x
+    sigma_z_init: float = 0.1  # initial transition noise scale
+    # meso-level hooks (used when level == "meso")
+    task_dim: int = 2  # dim of c[n]
+    coupling_width: int = 16
+    coupling_dilations: tuple[int, ...] = (1, 2, 4)
+    phi_prior_scale: float = 0.1  # prior sd of the coupling weights phi (centred on 0 = no correction)
+    steps_per_frame: int = 1  # r: micro transition steps per observed frame
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.fields)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """SVI settings. The rollout horizon grows linearly (curriculum) from start to end over ramp_fraction of the steps."""
+
+    steps: int = 3000
+    batch_runs: int = 8  # runs per minibatch (pyro.plate subsampling)
+    window_frames: int = 0  # frames per minibatch window; 0 = whole runs
+    learning_rate: float = 3e-3
+    final_lr_factor: float = 0.1  # lr decays geometrically to this factor at the last step
+    clip_norm: float = 10.0  # per-parameter gradient clipping (ClippedAdam)
+    elbo: str = "Trace_ELBO"  # "Trace_ELBO" | "TraceMeanField_ELBO"
+    num_particles: int = 1
+    rollout_weight: float = 1.0  # weight of the auxiliary free-rollout log-likelihood
+    rollout_horizon_start: int = 2
+    rollout_horizon_end: int = 20
+    rollout_ramp_fraction: float = 0.6
+    checkpoint_every: int = 200
+    seed: int = 0
+
+
+_SPEC_TABLES = ("model", "priors", "meso")
+_SPEC_KEYS = {
+    "model": ("fields", "token_size", "token_dim", "mixture_components", "encoder_width", "decoder_width",
+              "drift_width", "drift", "decoder", "encoder_conditional"),
+    "priors": ("sigma_x_median", "sigma_x_log_sd", "sigma_z_init"),
+    "meso": ("task_dim", "coupling_width", "coupling_dilations", "phi_prior_scale", "steps_per_frame"),
+}
+
+
+def _coerce(cls, name: str, value, where: str):
+    """Check ``value`` against the type of dataclass field ``name``; lists become tuples."""
+    default = {f.name: f for f in dataclasses.fields(cls)}[name].default
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name} must be a list", file=where, hint=f"e.g. {name} = {list(default)}")
+        return tuple(value)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{name} = {value!r} has the wrong type", file=where,
+                          hint=f"expected {type(default).__name__}, e.g. {name} = {default!r}")
+    return value
+
+
+def _validate_spec(spec: ModelSpec, where) -> None:
+    checks = [
+        (spec.token_size >= 1, "token_size must be >= 1"),
+        (spec.token_dim >= 1, "token_dim must be >= 1"),
+        (spec.mixture_components >= 1, "mixture_components must be >= 1"),
+        (spec.drift in ("conv", "linear"), "drift must be 'conv' or 'linear'"),
+        (spec.decoder in ("conv", "linear", "pixel_shuffle"), "decoder must be 'conv', 'linear' or 'pixel_shuffle'"),
+        (spec.decoder != "pixel_shuffle" or spec.token_dim == spec.n_fields * spec.token_size**2,
+         "decoder 'pixel_shuffle' needs token_dim = len(fields) * token_size^2"),
+        (spec.sigma_x_median > 0 and spec.sigma_x_log_sd > 0 and spec.sigma_z_init > 0, "noise scales must be > 0"),
+        (spec.phi_prior_scale > 0, "phi_prior_scale must be > 0"),
+        (spec.steps_per_frame >= 1, "steps_per_frame must be >= 1"),
+        (len(spec.fields) >= 1 and len(set(spec.fields)) == len(spec.fields), "fields must be distinct and non-empty"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg, file=where, hint="fix the [model]/[priors]/[meso] table")
+
+
+def _validate_fit(cfg: FitConfig, where) -> None:
+    checks = [
+        (cfg.steps >= 0, "steps must be >= 0"),
+        (cfg.batch_runs >= 1, "batch_runs must be >= 1"),
+        (cfg.window_frames == 0 or cfg.window_frames >= 2, "window_frames must be 0 (whole runs) or >= 2"),
+        (cfg.learning_rate > 0 and 0 < cfg.final_lr_factor <= 1, "learning_rate > 0 and 0 < final_lr_factor <= 1"),
+        (cfg.clip_norm > 0, "clip_norm must be > 0"),
+        (cfg.elbo in ("Trace_ELBO", "TraceMeanField_ELBO"), "elbo must be Trace_ELBO or TraceMeanField_ELBO"),
+        (cfg.num_particles >= 1, "num_particles must be >= 1"),
+        (cfg.rollout_weight >= 0, "rollout_weight must be >= 0"),
+        (0 <= cfg.rollout_horizon_start <= cfg.rollout_horizon_end, "0 <= rollout_horizon_start <= rollout_horizon_end"),
+        (0 < cfg.rollout_ramp_fraction <= 1, "0 < rollout_ramp_fraction <= 1"),
+        (cfg.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg, file=where, hint="fix the [fit] table")
+
+
+def spec_from_dict(tables: dict, where="<config>") -> ModelSpec:
+    """Build a ModelSpec from the [model], [priors], [meso] tables (missing keys take defaults)."""
+    kwargs = {}
+    for table in _SPEC_TABLES:
+        values = tables.get(table, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{table}] must be a table", file=where)
+        for key, value in values.items():
+            if key not in _SPEC_KEYS[table]:
+                raise ConfigError(f"unknown key {key!r} in [{table}]", file=where,
+                                  hint=f"known keys: {', '.join(_SPEC_KEYS[table])}")
+            kwargs[key] = _coerce(ModelSpec, key, value, where)
+    spec = ModelSpec(**kwargs)
+    _validate_spec(spec, where)
+    return spec
+
+
+def fit_config_from_dict(values: dict, where="<config>") -> FitConfig:
+    """Build a FitConfig from the [fit] table."""
+    known = [f.name for f in dataclasses.fields(FitConfig)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in [fit]", file=where, hint=f"known keys: {', '.join(known)}")
+        kwargs[key] = _coerce(FitConfig, key, value, where)
+    cfg = FitConfig(**kwargs)
+    _validate_fit(cfg, where)
+    return cfg
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A parsed models/*.toml: the spec, the fit settings and the model card."""
+
+    spec: ModelSpec
+    fit: FitConfig
+    card: dict = field(default_factory=dict)
+    name: str = ""
+
+
+def load_config(path) -> ModelConfig:
+    """Read and validate a model config TOML file."""
+    path = Path(path)
+    try:
+        tables = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=path, hint="see models/ for the shipped configs") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML ({exc})", file=path) from None
+    unknown = set(tables) - {"card", "fit", *_SPEC_TABLES}
+    if unknown:
+        raise ConfigError(f"unknown table(s) {sorted(unknown)}", file=path,
+                          hint="allowed tables: [card], [model], [priors], [meso], [fit]")
+    spec = spec_from_dict(tables, where=path)
+    fit = fit_config_from_dict(tables.get("fit", {}), where=path)
+    return ModelConfig(spec=spec, fit=fit, card=dict(tables.get("card", {})), name=path.stem)
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    """Plain JSON-able dict of the spec (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
+
+
+def spec_from_plain(d: dict) -> ModelSpec:
+    """Inverse of :func:`spec_to_dict`."""
+    return ModelSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def spec_hash(spec: ModelSpec) -> str:
+    """Short stable hash of the architecture and priors (a checkpoint fits only the same hash)."""
+    blob = json.dumps(spec_to_dict(spec), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
