@@ -140,53 +140,56 @@ def rmse_median(draws, truth) -> float:
     return float(np.sqrt(np.mean((np.median(x, axis=0) - y) ** 2)))
 
 
-def score(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins: int = 10, rng=None) -> dict:
-    """All scores of one quantity over a set of points; JSON-ready dict.
+def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
+    """Per-point ingredients of every score (points with finite truth, flattened):
+    {"trivial": bool, "covered": {level: bool}, "crps", "pit", "err_median" (median - truth)}.
 
-    Keys: n_points (used), n_trivial (dropped), coverage {"0.5": ..}, crps (mean), rmse_median,
-    bias_median (mean of median - truth), pit_histogram (counts in ``pit_bins`` equal bins).
-    Coverage, CRPS, PIT use the non-trivial points; RMSE and bias use every finite point.
+    Scores of different forecasts (even with different numbers of draws) pool by concatenation.
     """
-    x_all, y_all = _pair(draws, truth)
-    x, y, n_trivial = _select(x_all, y_all, drop_trivial)
-    out = {"n_points": int(y.size), "n_trivial": n_trivial,
-           "coverage": {_key(lv): v for lv, v in coverage(x, y, levels, drop_trivial=False).items()}}
-    if y.size:
-        out["crps"] = float(crps_samples(x, y).mean())
-        pit = pit_values(x, y, rng)
-        out["pit_histogram"] = np.histogram(pit, bins=pit_bins, range=(0.0, 1.0))[0].tolist()
-    else:
-        out["crps"] = float("nan")
-        out["pit_histogram"] = [0] * pit_bins
-    out["rmse_median"] = rmse_median(x_all, y_all)
-    out["bias_median"] = float(np.mean(np.median(x_all, axis=0) - y_all)) if y_all.size else float("nan")
-    return out
+    x, y = _pair(draws, truth)
+    return {
+        "trivial": np.all(x == y[None, :], axis=0),
+        "covered": {float(lv): covered(x, y, lv) for lv in levels},
+        "crps": crps_samples(x, y),
+        "pit": pit_values(x, y, rng),
+        "err_median": np.median(x, axis=0) - y,
+    }
+
+
+def aggregate(parts, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins: int = 10) -> dict:
+    """Pool :func:`point_scores` of several forecasts into one JSON-ready dict.
+
+    Keys: n_points (scored), n_trivial (dropped), coverage {"0.5": ..}, crps (mean),
+    pit_histogram (counts in ``pit_bins`` equal bins), rmse_median, bias_median (mean of
+    median - truth). Coverage, CRPS and PIT use the non-trivial points (all if not
+    ``drop_trivial``); RMSE and bias of the median use every point with finite truth.
+    """
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("trivial", "crps", "pit", "err_median")}
+    keep = ~cat["trivial"] if drop_trivial else np.ones_like(cat["trivial"])
+    n = int(keep.sum())
+    cov = {_key(lv): float(np.concatenate([p["covered"][float(lv)] for p in parts])[keep].mean()) if n
+           else float("nan") for lv in levels}
+    err = cat["err_median"]
+    return {
+        "n_points": n, "n_trivial": int(cat["trivial"].size - n), "coverage": cov,
+        "crps": float(cat["crps"][keep].mean()) if n else float("nan"),
+        "pit_histogram": np.histogram(cat["pit"][keep], bins=pit_bins, range=(0.0, 1.0))[0].tolist(),
+        "rmse_median": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
+        "bias_median": float(np.mean(err)) if err.size else float("nan"),
+    }
+
+
+def score(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins: int = 10, rng=None) -> dict:
+    """All scores of one quantity over one set of points; see :func:`aggregate` for the keys."""
+    return aggregate([point_scores(draws, truth, levels, rng)], levels, drop_trivial, pit_bins)
 
 
 def _key(level: float) -> str:
     return f"{float(level):g}"
 
 
-def pooled_points(forecasts, quantity: str):
-    """Draws (draw, point) and truth (point,) of ``quantity`` pooled over forecasts and their frames.
-
-    ``forecasts``: forecast Datasets (``probtok.forecast``, with truth) or mappings
-    {quantity: (draws (draw, ...), truth (...))}. Every forecast must have the same number of draws.
-    """
-    xs, ys = [], []
-    for i, fc in enumerate(forecasts):
-        x, y = _quantity_arrays(fc, quantity, i)
-        x = np.asarray(x, dtype=np.float64)
-        xs.append(x.reshape(x.shape[0], -1))
-        ys.append(np.asarray(y, dtype=np.float64).reshape(-1))
-    n = {x.shape[0] for x in xs}
-    if len(n) > 1:
-        raise DataError(f"forecasts have different numbers of draws {sorted(n)}",
-                        hint="draw the same number of posterior-predictive samples for every run")
-    return np.concatenate(xs, axis=1), np.concatenate(ys)
-
-
 def _quantity_arrays(fc, quantity: str, i: int):
+    """(draws (draw, ...), truth (...)) of one quantity of one forecast (Dataset or mapping)."""
     if hasattr(fc, "data_vars"):  # an xarray Dataset from summarize_forecast
         run = fc.attrs.get("run_id", i)
         if f"{quantity}_draws" not in fc:
@@ -210,31 +213,36 @@ def _run_ids(forecasts) -> list:
 
 def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, drop_trivial: bool = True,
                       rng=0) -> dict:
-    """Calibration of forecasts (list of Datasets with truth, or {quantity: (draws, truth)} mappings)
-    pooled over runs and frames; JSON-ready.
+    """Calibration of forecasts (list of Datasets with truth, or {quantity: (draws, truth)} mappings,
+    optionally with "run_id") pooled over runs and frames, plus the same per run; JSON-ready.
 
     Returns {"runs": [...], "n_runs", "levels": [...], "drop_trivial", "quantities":
-    {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "crps", "rmse_median",
-    "bias_median", "pit_histogram"}}}. CRPS, RMSE and bias are in the quantity's unit.
+    {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "crps", "pit_histogram",
+    "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q: {same keys}}}]}.
+    CRPS, RMSE and bias are in the quantity's unit. ``rng`` seeds the randomized PIT.
     """
     forecasts = list(forecasts)
     if not forecasts:
         raise DataError("no forecasts to evaluate", hint="give at least one held-out run with its truth")
     rng = np.random.default_rng(rng)
-    table = {"runs": _run_ids(forecasts), "n_runs": len(forecasts), "levels": [float(lv) for lv in levels],
-             "drop_trivial": bool(drop_trivial), "quantities": {}}
+    runs = _run_ids(forecasts)
+    table = {"runs": runs, "n_runs": len(forecasts), "levels": [float(lv) for lv in levels],
+             "drop_trivial": bool(drop_trivial), "quantities": {}, "per_run": [{"run": r, "quantities": {}}
+                                                                              for r in runs]}
     for q in quantities:
-        x, y = pooled_points(forecasts, q)
-        table["quantities"][q] = {"units": UNITS.get(q, ""), **score(x, y, levels, drop_trivial, rng=rng)}
+        parts = [point_scores(*_quantity_arrays(fc, q, i), levels, rng) for i, fc in enumerate(forecasts)]
+        table["quantities"][q] = {"units": UNITS.get(q, ""), **aggregate(parts, levels, drop_trivial)}
+        for row, part in zip(table["per_run"], parts):
+            row["quantities"][q] = aggregate([part], levels, drop_trivial)
     return table
 
 
 def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True):
     """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts."""
-    x, y = pooled_points(forecasts, quantity)
-    x, y, _ = _select(x, y, drop_trivial)
-    cov = coverage(x, y, levels, drop_trivial=False)
-    return np.asarray(levels, dtype=np.float64), np.array([cov[float(lv)] for lv in levels]), int(y.size)
+    parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels) for i, fc in enumerate(forecasts)]
+    agg = aggregate(parts, levels, drop_trivial)
+    emp = np.array([agg["coverage"][_key(lv)] for lv in levels])
+    return np.asarray(levels, dtype=np.float64), emp, agg["n_points"]
 
 
 def _json_clean(obj):

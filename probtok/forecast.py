@@ -25,10 +25,13 @@ Contents (dims in brackets; ``frame`` carries coordinate ``time_ns``):
 * ``P_T_hs_exceeds`` [T_crit_K, frame] = P(T_hs(t) > T_crit), and
   ``P_A_hs_exceeds`` [A_crit_um2, frame] = P(A_hs(t) > A_crit): fractions of
   draws strictly above each critical value (one or several);
+* ``growth_class_draws`` [draw] and ``P_growth_class`` [growth_class]: the fate of the
+  hot spot per draw ("none", "quench", "grow"; ``probtok.hotspots.growth_class``) and
+  the fraction of draws of each fate;
 * ``field_mean``, ``field_std`` [frame, field, y, x]: mean and standard
   deviation (ddof = 1) over draws, float32, units per field in coordinate
   ``field_units``;
-* with the truth: ``<q>_truth`` [frame|interval] and ``field_truth``.
+* with the truth: ``<q>_truth`` [frame|interval], ``growth_class_truth`` [] and ``field_truth``.
 
 Global attributes: ``format = "probtok-forecast"``, ``format_version``,
 ``run_id``, ``hotspot_threshold_K``, ``dx_um``, ``dt_frame_ns``, ``n_draws``,
@@ -46,7 +49,7 @@ import numpy as np
 
 from probtok.atomic import atomic_path
 from probtok.errors import ConfigError, DataError
-from probtok.hotspots import hotspot_area, hotspot_temperature, rates
+from probtok.hotspots import growth_class, hotspot_area, hotspot_temperature, rates
 
 FORMAT = "probtok-forecast"
 FORMAT_VERSION = 1
@@ -64,6 +67,8 @@ SERIES = {
     "dT_hs_dt": ("K/ns", "interval", "rate of hot-spot temperature over frames k -> k+1"),
     "dA_hs_dt": ("um^2/ns", "interval", "rate of hot-spot area over frames k -> k+1"),
 }
+#: Hot-spot fates (probtok.hotspots.growth_class): no hot cell, collapses then shrinks, keeps growing.
+GROWTH_CLASSES = ("none", "quench", "grow")
 REQUIRED_VARS = ("T_hs_draws", "A_hs_draws", "T_hs_quantiles", "A_hs_quantiles", "field_mean", "field_std")
 
 # Work on at most this many bytes of float64 draws at a time (mean/std/hot spots per frame block).
@@ -225,6 +230,12 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
                                    {"units": "1", "long_name": "P(T_hs(t) > T_crit) over draws"})
     data_vars["P_A_hs_exceeds"] = (("A_crit_um2", "frame"), _exceedance(A_hs, a_crit),
                                    {"units": "1", "long_name": "P(A_hs(t) > A_crit) over draws"})
+    data_vars["growth_class_draws"] = (("draw",), growth_class(A_hs).astype(object),
+                                       {"units": "1", "long_name": "hot-spot fate per draw "
+                                        "(probtok.hotspots.growth_class of A_hs)"})
+    data_vars["P_growth_class"] = (("growth_class",), np.array([np.mean(data_vars["growth_class_draws"][1] == c)
+                                                                 for c in GROWTH_CLASSES]),
+                                   {"units": "1", "long_name": "fraction of draws per hot-spot fate"})
     field_attrs = {"units": "see coordinate field_units"}
     data_vars["field_mean"] = (("frame", "field", "y", "x"), mean, {**field_attrs, "long_name": "mean over draws"})
     data_vars["field_std"] = (("frame", "field", "y", "x"), std,
@@ -237,6 +248,8 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
         for name, s in tt.items():
             unit, dim, long = SERIES[name]
             data_vars[f"{name}_truth"] = ((dim,), s, {"units": unit, "long_name": f"truth: {long}"})
+        data_vars["growth_class_truth"] = ((), np.array(growth_class(tt["A_hs"]).item(), dtype=object),
+                                           {"units": "1", "long_name": "truth: hot-spot fate"})
         data_vars["field_truth"] = (("frame", "field", "y", "x"), truth.astype(np.float32),
                                     {**field_attrs, "long_name": "true fields"})
 
@@ -249,6 +262,7 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
         "interval_end_ns": ("interval", time_ns[1:], {"units": "ns"}),
         "time_mid_ns": ("interval", 0.5 * (time_ns[:-1] + time_ns[1:]), {"units": "ns"}),
         "quantile": ("quantile", q, {"units": "1"}),
+        "growth_class": ("growth_class", np.array(GROWTH_CLASSES, dtype=object)),
         "T_crit_K": ("T_crit_K", t_crit, {"units": "K"}),
         "A_crit_um2": ("A_crit_um2", a_crit, {"units": "um^2"}),
         "field": ("field", np.array(fields, dtype=object)),

@@ -101,6 +101,11 @@ def exceedance_panel(ax, ds) -> None:
     for c, p in zip(ds["A_crit_um2"].values, ds["P_A_hs_exceeds"].values):
         ax.plot(t, p, color="tab:purple", lw=1.5, ls="-.", label=f"P($A_\\mathrm{{hs}}$ > {c:g} $\\mu$m$^2$)")
     ax.plot(t, (ds["A_hs_draws"].values > 0).mean(axis=0), color="0.4", lw=1, ls=":", label="P(any hot cell)")
+    if "P_growth_class" in ds:
+        fates = ", ".join(f"P({c}) = {p:.2f}" for c, p in zip(ds["growth_class"].values, ds["P_growth_class"].values))
+        if "growth_class_truth" in ds:
+            fates += f"; truth: {ds['growth_class_truth'].item()}"
+        ax.set_title(f"hot-spot fate: {fates}", fontsize=8, loc="left")
     ax.set_ylim(-0.03, 1.03)
     ax.set_ylabel("probability")
     ax.grid(alpha=0.3, lw=0.5)

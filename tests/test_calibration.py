@@ -174,9 +174,21 @@ def test_reliability_curve_tracks_the_diagonal_when_calibrated():
     assert np.all(emp2[2:] < levels[2:] - 0.1)
 
 
-def test_table_needs_truth_and_equal_draw_counts():
-    with pytest.raises(DataError, match="different numbers of draws"):
-        calibration_table([{"T_hs": (np.zeros((5, 3)), np.ones(3))}, {"T_hs": (np.zeros((6, 3)), np.ones(3))}],
-                          quantities=("T_hs",))
+def test_table_pools_runs_with_different_draw_counts_and_reports_each_run():
+    rng = np.random.default_rng(8)
+    d1, t1 = _normal_points(rng)
+    d2, t2 = rng.normal(size=(50, 300)), rng.normal(size=300) * 3  # 50 draws, too narrow
+    table = calibration_table([{"run_id": 1, "T_hs": (d1, t1)}, {"run_id": 2, "T_hs": (d2, t2)}],
+                              quantities=("T_hs",))
+    pooled = np.concatenate([covered(d1, t1, 0.9), covered(d2, t2, 0.9)]).mean()
+    assert table["quantities"]["T_hs"]["coverage"]["0.9"] == pytest.approx(pooled)
+    assert table["quantities"]["T_hs"]["n_points"] == N_POINTS + 300
+    per_run = {row["run"]: row["quantities"]["T_hs"] for row in table["per_run"]}
+    assert per_run[1]["coverage"]["0.9"] == pytest.approx(covered(d1, t1, 0.9).mean())
+    assert per_run[2]["coverage"]["0.9"] < 0.6 and per_run[2]["n_points"] == 300
+    crps = np.concatenate([crps_samples(d1, t1), crps_samples(d2, t2)]).mean()
+    assert table["quantities"]["T_hs"]["crps"] == pytest.approx(crps)
     with pytest.raises(DataError, match="no forecasts"):
         calibration_table([])
+    with pytest.raises(DataError, match="no entry 'A_hs'"):
+        calibration_table([{"T_hs": (d1, t1)}], quantities=("A_hs",))

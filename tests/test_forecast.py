@@ -85,6 +85,20 @@ def test_hand_built_draws():
     assert ds["time_mid_ns"].values.tolist() == [0.25]
 
 
+def test_growth_class_fractions():
+    # hot-cell counts per frame: grow (collapse peak, dip, then beyond 1.1 x peak), quench, none, grow
+    counts = [[0, 2, 1, 3], [0, 2, 1, 1], [0, 0, 0, 0], [0, 3, 2, 4]]
+    draws = np.full((4, 4, 1, 2, 3), 300.0)
+    for d, row in enumerate(counts):
+        for k, c in enumerate(row):
+            draws[d, k, 0].flat[:c] = 1200.0
+    ds = summarize_forecast(draws, ["T"], ["K"], [0, 1, 2, 3], 1.0, THR, truth=draws[1])
+    assert ds["growth_class_draws"].values.tolist() == ["grow", "quench", "none", "grow"]
+    assert dict(zip(ds["growth_class"].values, ds["P_growth_class"].values)) == {"none": 0.25, "quench": 0.25,
+                                                                                   "grow": 0.5}
+    assert ds["growth_class_truth"].item() == "quench"
+
+
 def test_block_processing_gives_the_same_summary(case, monkeypatch):
     draws, truth, t, ds = case
     monkeypatch.setattr(fc, "_BLOCK_BYTES", 1)  # one frame at a time

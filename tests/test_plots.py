@@ -74,6 +74,9 @@ def test_fan_chart_draws_bands_median_truth_with_units(ds):
     assert _line(ax_T, "threshold 875 K").get_ydata()[0] == THR
     p = _line(ax_P, "P($T_\\mathrm{hs}$ > 1500 K)")
     np.testing.assert_array_equal(p.get_ydata(), ds["P_T_hs_exceeds"].values[0])
+    p_grow = float(ds["P_growth_class"].sel(growth_class="grow"))
+    assert f"P(grow) = {p_grow:.2f}" in ax_P.get_title(loc="left")
+    assert f"truth: {ds['growth_class_truth'].item()}" in ax_P.get_title(loc="left")
 
 
 def test_fan_chart_without_truth_has_no_truth_line(ds_no_truth):
