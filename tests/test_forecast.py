@@ -5,6 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 import probtok.forecast as fc
@@ -101,8 +102,8 @@ def test_growth_class_fractions():
 
 def test_block_processing_gives_the_same_summary(case, monkeypatch):
     draws, truth, t, ds = case
-    monkeypatch.setattr(fc, "_BLOCK_BYTES", 1)  # one frame at a time
-    small = summarize_forecast(draws, FIELDS, UNITS, t, DX, THR, run_id=5, truth=truth,
+    monkeypatch.setattr(fc, "_BLOCK_BYTES", 1)  # one frame at a time; torch input as predict.py gives it
+    small = summarize_forecast(torch.from_numpy(draws), FIELDS, UNITS, t, DX, THR, run_id=5, truth=truth,
                                T_crit_K=[1000.0, 1600.0], A_crit_um2=0.2)
     xr.testing.assert_identical(small.drop_attrs(), ds.drop_attrs())
 
@@ -137,6 +138,9 @@ def test_non_forecast_files_raise_data_error(case, tmp_path):
     with pytest.raises(DataError, match="not a probtok forecast") as err:
         read_forecast(other)
     assert str(other) in str(err.value)
+    write_forecast(case[3].drop_vars("field_std"), tmp_path / "partial.nc")
+    with pytest.raises(DataError, match="lacks variables \\['field_std'\\]"):
+        read_forecast(tmp_path / "partial.nc")
     future = case[3].copy()
     future.attrs = {**future.attrs, "format_version": fc.FORMAT_VERSION + 1}
     write_forecast(future, tmp_path / "future.nc")
