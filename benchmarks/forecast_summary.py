@@ -59,7 +59,8 @@ def main() -> None:
         t1 = time.perf_counter()
         back = read_forecast(path)
         t2 = time.perf_counter()
-        print(f"write_forecast: {t1 - t0:.2f} s ({path.stat().st_size / 2**20:.1f} MiB), read_forecast: {t2 - t1:.2f} s")
+        size = path.stat().st_size / 2**20
+        print(f"write_forecast: {t1 - t0:.2f} s ({size:.1f} MiB), read_forecast: {t2 - t1:.2f} s")
         t0 = time.perf_counter()
         calibration_table([back] * 8)
         print(f"calibration_table (8 runs): {time.perf_counter() - t0:.2f} s")

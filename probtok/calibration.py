@@ -276,7 +276,8 @@ def render_table(table: dict):
 
     levels = table["levels"]
     t = Table(title=f"calibration over {table['n_runs']} run(s)", title_justify="left", box=box.SIMPLE_HEAD,
-              pad_edge=False, collapse_padding=True, caption="n: points scored; triv: points dropped (every draw equals the truth); "
+              pad_edge=False, collapse_padding=True,
+              caption="n: points scored; triv: points dropped (every draw equals the truth); "
               "cov: coverage of central intervals; CRPS, RMSE and bias of the median in the unit shown",
               caption_justify="left")
     t.add_column("quantity", no_wrap=True)
