@@ -208,12 +208,19 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
 
     from probtok import __version__
 
+    run_id = _attr_id(run_id)
     draws = _as_array_like(field_draws)
     fields = [str(f) for f in fields]
-    units = [str(units[f]) for f in fields] if isinstance(units, dict) else [str(u) for u in units]
+    if isinstance(units, dict):
+        missing = [f for f in fields if f not in units]
+        if missing:
+            raise DataError(f"no unit given for fields {missing}", run=run_id, field=missing[0],
+                            hint="units: one per field, e.g. {'T': 'K', 'P': 'GPa'}")
+        units = [str(units[f]) for f in fields]
+    else:
+        units = [str(u) for u in units]
     time_ns = np.asarray(time_ns, dtype=np.float64)
     truth = None if truth is None else np.asarray(_as_numpy(truth), dtype=np.float64)
-    run_id = _attr_id(run_id)
     _check_inputs(draws, fields, units, time_ns, truth, quantiles, run_id)
     q = np.asarray(quantiles, dtype=np.float64)
     t_crit, a_crit = _crit_values(T_crit_K, "T_crit_K"), _crit_values(A_crit_um2, "A_crit_um2")

@@ -158,6 +158,9 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(DataError, match="draw 2, frame 1") as err:
         summarize_forecast(bad, FIELDS, UNITS, t, DX, THR, run_id=9)
     assert err.value.run == 9 and err.value.field == "T"
+    with pytest.raises(DataError, match="no unit given") as err:
+        summarize_forecast(draws, FIELDS, {"T": "K"}, t, DX, THR)
+    assert err.value.field == "P"
     with pytest.raises(DataError, match="truth has shape"):
         summarize_forecast(draws, FIELDS, UNITS, t, DX, THR, truth=truth[:2])
     with pytest.raises(DataError, match="constant frame interval"):
