@@ -282,6 +282,8 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
         "hotspot_threshold_K": float(threshold_K), "dx_um": float(dx_um), "dt_frame_ns": dt_ns,
         "n_draws": int(n_draw), "has_truth": int(truth is not None),
         "fields": json.dumps(fields), "field_units": json.dumps(dict(zip(fields, units))),
+        "exceedance": f"P_T_hs_exceeds = P(T_hs > T_crit) for T_crit_K = {t_crit.tolist()}; "
+                      f"P_A_hs_exceeds = P(A_hs > A_crit) for A_crit_um2 = {a_crit.tolist()} (strict, over draws)",
         "rates": "forward differences on dim 'interval': element k is the mean rate over frames k -> k+1",
         "probtok_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

@@ -114,6 +114,8 @@ def test_write_read_round_trip_is_exact(case, tmp_path):
     back = read_forecast(path)
     xr.testing.assert_identical(back, ds)
     assert back.attrs["format"] == fc.FORMAT and back.attrs["run_id"] == 5
+    assert back.attrs["hotspot_threshold_K"] == THR and "T_crit_K = [1000.0, 1600.0]" in back.attrs["exceedance"]
+    assert back.attrs["probtok_version"] and back.attrs["created"].endswith("+00:00")
     assert back["A_hs_quantiles"].dims == ("quantile", "frame")
     assert back["dT_hs_dt_draws"].dims == ("draw", "interval")
     assert back["T_hs_draws"].attrs["units"] == "K" and back["dA_hs_dt_truth"].attrs["units"] == "um^2/ns"
