@@ -22,13 +22,16 @@ def pad1(x: torch.Tensor, mode: str) -> torch.Tensor:
     return F.pad(x, (1, 1, 1, 1), mode=mode)
 
 
-def upwind_advection(x: torch.Tensor, vel: torch.Tensor, mode: str) -> torch.Tensor:
-    """First-order upwind ``(vel . grad) x`` per channel.
+def upwind_advection(x: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str) -> torch.Tensor:
+    """First-order upwind ``u dx/dx + v dx/dy`` per channel.
 
-    x : (B, C, H, W) advected fields; vel : (B, 2, H, W) velocity in cells per
-    time unit, component 0 along x (last axis, W), component 1 along y (H).
-    Returns (B, C, H, W). Upwinding keeps the discrete advection monotone, as
-    PARCv2 does for advection-dominated (shocked) flows.
+    x : (B, C, H, W) advected fields; u, v : velocity components along x (last
+    axis, W) and y (H) in cells per time unit, broadcastable to x (one
+    velocity for all channels, or one per channel). Returns (B, C, H, W).
+    The one-sided difference is picked from the sign of the velocity that
+    actually multiplies it (so a learned coefficient that flips the velocity
+    still gets an upwind, stable stencil). Monotone but first order: it adds
+    a numerical diffusion of about |u|/2 cell^2 per time unit.
     """
     p = pad1(x, mode)
     c = p[..., 1:-1, 1:-1]
@@ -36,15 +39,13 @@ def upwind_advection(x: torch.Tensor, vel: torch.Tensor, mode: str) -> torch.Ten
     dx_plus = p[..., 1:-1, 2:] - c
     dy_minus = c - p[..., :-2, 1:-1]
     dy_plus = p[..., 2:, 1:-1] - c
-    u = vel[:, 0:1]
-    v = vel[:, 1:2]
     ddx = torch.where(u > 0, dx_minus, dx_plus)
     ddy = torch.where(v > 0, dy_minus, dy_plus)
     return u * ddx + v * ddy
 
 
-def central_advection(x: torch.Tensor, vel: torch.Tensor, mode: str) -> torch.Tensor:
-    """Second-order central ``(vel . grad) x`` per channel (shapes as :func:`upwind_advection`).
+def central_advection(x: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mode: str) -> torch.Tensor:
+    """Second-order central ``u dx/dx + v dx/dy`` per channel (arguments as :func:`upwind_advection`).
 
     No numerical diffusion, so it suits smooth fields; RK4 keeps it stable for
     Courant numbers below about 2.8 per integration step.
@@ -52,7 +53,7 @@ def central_advection(x: torch.Tensor, vel: torch.Tensor, mode: str) -> torch.Te
     p = pad1(x, mode)
     ddx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])
     ddy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
-    return vel[:, 0:1] * ddx + vel[:, 1:2] * ddy
+    return u * ddx + v * ddy
 
 
 ADVECTION_SCHEMES = {"upwind": upwind_advection, "central": central_advection}

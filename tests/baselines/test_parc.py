@@ -83,10 +83,19 @@ def test_advection_stencils_converge_at_their_order(scheme, order):
         h = 2 * math.pi / n
         y, x = torch.meshgrid(*(torch.arange(n, dtype=torch.float64) * h,) * 2, indexing="ij")
         f = torch.sin(x + 2 * y)[None, None]
-        vel = torch.stack([torch.full_like(x, 0.7), torch.full_like(x, -0.3)])[None]
+        u, v = torch.full_like(f, 0.7), torch.full_like(f, -0.3)
         exact = 0.7 * torch.cos(x + 2 * y) - 0.3 * 2 * torch.cos(x + 2 * y)
-        errs.append(float((scheme(f, vel, "circular") / h - exact).abs().max()))
+        errs.append(float((scheme(f, u, v, "circular") / h - exact).abs().max()))
     assert errs[0] / errs[1] == pytest.approx(2**order, rel=0.15)
+
+
+def test_upwind_takes_the_side_the_velocity_comes_from_per_channel():
+    step = (torch.arange(8) >= 4).double().expand(1, 2, 3, 8)  # a jump between cells 3 and 4
+    u = torch.tensor([1.0, -1.0], dtype=torch.float64).view(1, 2, 1, 1)  # channel 0 moves right, 1 left
+    out = upwind_advection(step, u, torch.zeros_like(u), "replicate")
+    # moving right, the jump is seen by cell 4 (backward difference); moving left, by cell 3
+    assert torch.equal(out[0, 0, 0], torch.tensor([0, 0, 0, 0, 1, 0, 0, 0], dtype=torch.float64))
+    assert torch.equal(out[0, 1, 0], torch.tensor([0, 0, 0, -1, 0, 0, 0, 0], dtype=torch.float64))
 
 
 def test_laplacian_of_fourier_mode():
