@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,10 @@ def load_checkpoint(path, expected_spec: ModelSpec | None = None) -> dict:
         path = path / CHECKPOINT_NAME
     if not path.exists():
         raise CheckpointError("checkpoint not found", file=path, hint="give the output directory of a fit")
+    if not zipfile.is_zipfile(path):
+        # never hand a non-archive to the unpickler at all (legacy torch format or garbage)
+        raise CheckpointError("unreadable checkpoint (not a torch zip archive)", file=path,
+                              hint="the file is truncated, corrupt or not a probtok checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

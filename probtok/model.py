@@ -270,6 +270,7 @@ def _frame(xb, t):
 
 
 def log_likelihood_table(trace, n_frames: int, frame0: int = 0) -> torch.Tensor:
-    """Pointwise log-likelihood (run, frame) from a model trace (the ``x_t`` sites)."""
-    trace.compute_log_prob()
-    return torch.stack([trace.nodes[f"x_{frame0 + t}"]["log_prob"] for t in range(n_frames)], -1)
+    """Pointwise log-likelihood (run, frame) from a model trace (the ``x_t`` sites), without the
+    plate's subsampling scale (what ArviZ expects as log_likelihood[run, frame])."""
+    sites = [trace.nodes[f"x_{frame0 + t}"] for t in range(n_frames)]
+    return torch.stack([s["fn"].log_prob(s["value"]) for s in sites], -1)

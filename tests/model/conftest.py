@@ -66,7 +66,7 @@ def linear_data():
     torch.manual_seed(0)
     truth = TokenModel(LINEAR_SPEC).eval()
     set_true_parameters(truth)
-    return sample_from_model(truth, n_runs=32, n_frames=8, grid=(8, 8), sigma_x=TRUE_SIGMA_X)
+    return sample_from_model(truth, n_runs=32, n_frames=6, grid=(8, 8), sigma_x=TRUE_SIGMA_X)
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +76,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def toy_runs(n_runs: int, n_frames: int, H: int = 16, W: int = 16, seed: int = 0):
+    """Toy hot-spot dynamics in physical units, (run, frame, field, y, x) with fields T [K], P [GPa], mu [1].
+
+    A hot Gaussian spot moves +1 cell per frame along x while its peak grows
+    (T = 300 K + A(t) exp(-r^2 / 2 w^2), A grows 8 % per frame), P follows T,
+    mu is a fixed pore disc. Persistence is wrong by construction; a model
+    that learned the motion is not.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    out = np.zeros((n_runs, n_frames, 3, H, W), np.float32)
+    for n in range(n_runs):
+        y0, x0 = rng.uniform(5, H - 5), rng.uniform(2, 5)
+        amp = rng.uniform(500.0, 800.0)
+        mu = 1.0 - 0.8 * (((y - y0) ** 2 + (x - x0 - 3) ** 2) < 4.0)
+        for t in range(n_frames):
+            bump = np.exp(-((y - y0) ** 2 + (x - x0 - t) ** 2) / (2 * 1.5**2))
+            T = 300.0 + amp * 1.08**t * bump
+            out[n, t] = (T, 1.0 + 10.0 * (T - 300.0) / 1000.0, mu)
+    return out

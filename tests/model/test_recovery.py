@@ -14,8 +14,8 @@ from conftest import (LINEAR_SPEC, TRUE_DECAY, TRUE_LOCS, TRUE_SCALE, TRUE_SIGMA
 
 
 def test_svi_recovers_noise_levels_dynamics_and_vocabulary(linear_data):
-    # 32 runs x 8 frames x 16 tokens of a linear-Gaussian token model with a known decoder
-    cfg = FitConfig(steps=400, batch_runs=32, learning_rate=0.05, final_lr_factor=0.05, rollout_weight=0.0,
+    # 32 runs x 6 frames x 16 tokens of a linear-Gaussian token model with a known decoder
+    cfg = FitConfig(steps=800, batch_runs=32, learning_rate=0.1, final_lr_factor=0.02, rollout_weight=0.0,
                     checkpoint_every=10**6, seed=1)
     res = fit(LINEAR_SPEC, linear_data, cfg, progress=False, init=lambda m, g: set_known_decoder(m))
     model, guide = res.model, res.guide
