@@ -46,7 +46,7 @@ class SolverConfig:
 
     solid: Material = HMX
     gas: Material = AIR
-    cfl: float = 0.5
+    cfl: float = 0.8
     dtype: str = "float32"
     limiter: str = "minmod"
     bc_right: str = "outflow"
