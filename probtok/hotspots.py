@@ -96,9 +96,10 @@ def growth_class(A_hs, rel_margin: float = 0.1) -> np.ndarray:
 
     "none": no hot cell at any frame. Otherwise let ``A_peak`` be the value at the
     first local maximum of A_hs (the end of pore collapse: the first frame k with
-    A_hs[k] > 0 and A_hs[k+1] <= A_hs[k], or the last frame). The hot spot
-    "grow"s if the final area exceeds ``(1 + rel_margin) * A_peak`` (it kept
-    growing after collapse, i.e. reaction outpaced quenching), else it "quench"es.
+    A_hs[k] > 0 and A_hs[k+1] <= A_hs[k]). The hot spot "grow"s if the final
+    area exceeds ``(1 + rel_margin) * A_peak`` (it kept growing after collapse,
+    i.e. reaction outpaced quenching), or if the area rises to the last frame
+    without any such maximum (still growing when the run ends); else it "quench"es.
     Returns a str array of shape A_hs.shape[:-1].
     """
     a = np.asarray(A_hs.detach().cpu() if _is_torch(A_hs) else A_hs, dtype=np.float64)
@@ -116,6 +117,8 @@ def _classify_one(s: np.ndarray, rel_margin: float) -> str:
     k = first
     while k + 1 < s.size and s[k + 1] > s[k]:
         k += 1
+    if k == s.size - 1:
+        return "grow"
     return "grow" if s[-1] > (1 + rel_margin) * s[k] else "quench"
 
 

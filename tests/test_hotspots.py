@@ -95,11 +95,13 @@ def test_growth_class_hand_cases():
         [0, 0, 0, 0, 0, 0],          # no hot spot
         [0, 1, 3, 2, 1, 0.5],        # forms, peaks, shrinks
         [0, 1, 3, 2.5, 4, 6],        # forms, peaks, dips, grows past the collapse peak
-        [0, 2, 4, 6, 8, 10],         # grows monotonically: peak is the last frame -> not "grow"
+        [0, 2, 4, 6, 8, 10],         # still rising at the last frame -> "grow"
+        [0, 2, 4, 4, 4, 4],          # collapse peak then a plateau -> "quench"
     ])
-    assert growth_class(A).tolist() == ["none", "quench", "grow", "quench"]
-    assert growth_class(torch.tensor(A)).tolist() == ["none", "quench", "grow", "quench"]
-    assert growth_class(A[None]).shape == (1, 4)
+    expected = ["none", "quench", "grow", "grow", "quench"]
+    assert growth_class(A).tolist() == expected
+    assert growth_class(torch.tensor(A)).tolist() == expected
+    assert growth_class(A[None]).shape == (1, 5)
 
 
 def test_threshold_choice_and_bulk_temperature():
