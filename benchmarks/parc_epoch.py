@@ -28,6 +28,9 @@ def main() -> None:
     ap.add_argument("--horizons", type=int, nargs="+", default=None, help="default: 1 and horizon_max")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--frames", type=int, default=36, help="frames per run for --full-epoch")
+    ap.add_argument("--full-epoch", action="store_true",
+                    help="also time one real train_parc epoch at the full horizon on random runs (CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = ParcConfig(time_scale=1.0)
@@ -69,6 +72,20 @@ def main() -> None:
         model.rollout(vx[:1, 0], vv[:1, 0], 36, 1.0)
         sync()
     print(f"forecast of one run, 36 frames: {time.perf_counter() - t0:.2f} s")
+    if args.full_epoch:
+        import dataclasses
+
+        from probtok.baselines import train_parc
+
+        g = torch.Generator().manual_seed(0)
+        shape = (args.runs, args.frames)
+        x = torch.rand(*shape, cfg.n_state, hgt, wid, generator=g)
+        v = torch.rand(*shape, 2, hgt, wid, generator=g) - 0.5
+        val = (x[: args.val_runs], v[: args.val_runs])
+        one = dataclasses.replace(cfg, time_scale=None, max_epochs=1, horizon_start=cfg.horizon_max)
+        _, hist = train_parc(x, v, 1.0, one, val=val, progress=False)
+        print(f"train_parc epoch at horizon {hist['horizon'][0]} ({args.runs} runs, {args.val_runs} val runs): "
+              f"{hist['epoch_wall_s'][0]:.1f} s")
 
 
 if __name__ == "__main__":
