@@ -49,6 +49,11 @@ def main() -> None:
         print(f"all params, {int(p * 100)} % intervals: coverage {allc:.3f} (nominal {p}, binomial sd {se:.3f})")
     print(f"R-hat max over repeats: {res['rhat_max'].max():.3f} (median {np.median(res['rhat_max']):.3f}); "
           f"repeats with divergences: {(res['divergences'] > 0).sum()} / {n}")
+    bad = np.flatnonzero(res["rhat_max"] > 1.05)
+    print(f"repeats with R-hat > 1.05: {bad.size} / {n}")
+    for r in bad:
+        truth = ", ".join(f"{k}={v:.3g}" for k, v in zip(PARAM_NAMES, res["truth"][r]))
+        print(f"  repeat {r}: R-hat {res['rhat_max'][r]:.2f}, divergences {res['divergences'][r]}; truth {truth}")
     print(f"wall time: {wall:.1f} s ({wall / n:.2f} s per fit)")
 
 

@@ -507,11 +507,16 @@ def _nuts_chains(rng_key, model_kwargs, target_accept, *, num_warmup, num_sample
     n_run = model_kwargs["up_kms"].shape[0]
     init_key, chain_key = jax.random.split(rng_key)
     keys = jax.random.split(chain_key, num_chains)
-    # init_to_uniform(-2, 2) in unconstrained space, as numpyro's default
-    shapes = {name: () for name in PARAM_NAMES} | {"log_k": (n_run, 1)}
-    ikeys = jax.random.split(init_key, len(shapes))
-    init = {name: jax.random.uniform(k, (num_chains,) + shp, minval=-2.0, maxval=2.0)
-            for k, (name, shp) in zip(ikeys, shapes.items())}
+    # Start each chain near the prior median (unconstrained space, jitter +-0.5): numpyro's
+    # default init_to_uniform(-2, 2) can put t_ig past the record or k near 0, where the
+    # predicted F is 0 everywhere, the likelihood is flat, and a chain stays stuck.
+    p = model_kwargs["priors"]
+    centre = {"log_k0": p["log_k0_loc"], "alpha": p["alpha_loc"], "beta": p["beta_loc"],
+              "t_ig_ns": p["t_ig_log_loc"], "tau": jnp.log(0.6745 * p["tau_scale"]),
+              "sigma": p["sigma_log_loc"], "log_k": jnp.full((n_run, 1), p["log_k0_loc"])}
+    ikeys = jax.random.split(init_key, len(centre))
+    init = {name: c + jax.random.uniform(k, (num_chains,) + jnp.shape(c), minval=-0.5, maxval=0.5)
+            for k, (name, c) in zip(ikeys, centre.items())}
 
     def one_chain(key, z0):
         state = init_kernel(z0, num_warmup, dense_mass=True, target_accept_prob=target_accept,
@@ -632,13 +637,14 @@ def sbc_coverage(up_kms, porosity, time_ns, repeats: int, seed: int = 0, priors:
     design's runs from the law, fits it, and records whether each central
     credible interval (``probs``) contains the truth. Returns
     ``{"hits": {prob: (repeat, param) bool array}, "coverage": {prob: {param: float}},
-    "rhat_max": (repeat,), "divergences": (repeat,), "params": PARAM_NAMES}``.
+    "rhat_max": (repeat,), "divergences": (repeat,), "truth": (repeat, param), "params": PARAM_NAMES}``.
     A calibrated fit covers each truth with frequency ``prob`` (up to binomial noise).
     """
     priors = priors or ClosurePriors()
     rng = np.random.default_rng(seed)
     hits = {p: np.zeros((repeats, len(PARAM_NAMES)), dtype=bool) for p in probs}
     rhat, div = np.zeros(repeats), np.zeros(repeats, dtype=int)
+    truths = np.zeros((repeats, len(PARAM_NAMES)))
     if progress:
         from probtok.progress import track
 
@@ -647,6 +653,7 @@ def sbc_coverage(up_kms, porosity, time_ns, repeats: int, seed: int = 0, priors:
         loop = range(repeats)
     for r in loop:
         truth = sample_prior(priors, rng)
+        truths[r] = [truth[name] for name in PARAM_NAMES]
         F, _ = simulate_closure(truth, up_kms, porosity, time_ns, rng)
         fit = fit_closure(ClosureData(up_kms, porosity, time_ns, F), seed=seed * 100003 + r, priors=priors,
                           **fit_kwargs)
@@ -656,4 +663,5 @@ def sbc_coverage(up_kms, porosity, time_ns, repeats: int, seed: int = 0, priors:
                 hits[p][r, j] = lo <= truth[name] <= hi
         rhat[r], div[r] = fit.rhat_max, fit.num_divergences
     coverage = {p: {name: float(hits[p][:, j].mean()) for j, name in enumerate(PARAM_NAMES)} for p in probs}
-    return {"hits": hits, "coverage": coverage, "rhat_max": rhat, "divergences": div, "params": PARAM_NAMES}
+    return {"hits": hits, "coverage": coverage, "rhat_max": rhat, "divergences": div, "truth": truths,
+            "params": PARAM_NAMES}
