@@ -71,11 +71,13 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     args = ap.parse_args()
     print(f"cpus {os.cpu_count()}, load average before {os.getloadavg()[0]:.1f}, Up {args.up} km/s")
-    print(f"{'scale':6} {'grid':8} {'dtype':8} {'compile_s':>9} {'run_s':>7} {'steps':>6} {'sim_ns':>6} {'cell-upd/s':>11} {'per-cpu-s':>10} ok")
+    print(f"{'scale':6} {'grid':8} {'dtype':8} {'compile_s':>9} {'run_s':>7} {'steps':>6} {'sim_ns':>6} "
+          f"{'cell-upd/s':>11} {'per-cpu-s':>10} ok")
     for scale in args.scales:
         for dtype in args.dtypes:
             r = bench(scale, dtype, args.up, args.reps)
-            print(f"{r['scale']:6} {r['shape']:8} {r['dtype']:8} {r['compile_s']:9.2f} {r['wall_s']:7.2f} {r['steps']:6d} "
+            print(f"{r['scale']:6} {r['shape']:8} {r['dtype']:8} {r['compile_s']:9.2f} {r['wall_s']:7.2f} "
+                  f"{r['steps']:6d} "
                   f"{r['sim_ns']:6.2f} {r['rate']:11.3g} {r['cpu_rate']:10.3g} {r['ok']}")
     print(f"load average after {os.getloadavg()[0]:.1f}")
 

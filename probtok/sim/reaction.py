@@ -5,7 +5,8 @@ over a step (operator splitting), the stiff ODE has the exact solution
 ``lam(t + dt) = 1 - (1 - lam) exp(-k dt)``: unconditionally stable, lam stays
 in [0, 1]. The self-heating feedback is taken second-order accurate by a
 predictor-corrector on k: predict lam with k(T), raise T by the constant-volume
-heat release ``d lam Q / c_v``, correct with the mean of both rates. The rate sees the SOLID temperature model only and only in
+heat release ``d lam Q / c_v``, correct with the mean of both rates.
+The rate sees the SOLID temperature model only and only in
 solid-dominated cells (``a1 > mu_min``): the gas temperature of mixed cells is
 unphysical and must not ignite anything. The heat of reaction is part of the
 stored energy (see ``fiveeq``), so the update changes only ``m1 lam``; the

@@ -15,7 +15,7 @@ themselves are stored to 6e-8): harmless for GPa shocks, and the pore gas
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import jax
@@ -69,7 +69,8 @@ class SolverConfig:
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}", field="dtype")
         if self.limiter not in LIMITERS:
-            raise ConfigError(f"unknown limiter {self.limiter!r}", field="limiter", hint=f"use one of {sorted(LIMITERS)}")
+            raise ConfigError(f"unknown limiter {self.limiter!r}", field="limiter",
+                              hint=f"use one of {sorted(LIMITERS)}")
         boundaries.check_options(self.bc_right, self.bc_y)
         if not 0.0 < self.cfl <= 1.0:
             raise ConfigError(f"cfl must be in (0, 1], got {self.cfl}", field="cfl")
@@ -235,7 +236,8 @@ def run_case(case: Case, config: SolverConfig | None = None) -> SimResult:
         k = int(bad[0])
         code = int(out["frame_status"][k])
         ok = False
-        failure = f"{timestep.STATUS.get(code, code)} before frame {k} (t = {time_ns[k]:.3f} ns), after {out['n_steps']} steps"
+        failure = (f"{timestep.STATUS.get(code, code)} before frame {k} (t = {time_ns[k]:.3f} ns), "
+                   f"after {out['n_steps']} steps")
         for name in fields:
             fields[name][k:] = np.nan
     return SimResult(fields=fields, time_ns=time_ns, ok=ok, failure=failure, n_steps=out["n_steps"], wall_s=wall)

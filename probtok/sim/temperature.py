@@ -45,7 +45,8 @@ def stiffened_temperature(p, rho, k: int, mp):
 
 def phase_temperature(p, rho, k: int, mp):
     """Temperature [K] of phase ``k`` with its model (``mp["isentrope"][k]`` 1: isentrope, 0: stiffened)."""
-    return jnp.where(mp["isentrope"][k] > 0.5, isentrope_temperature(p, rho, k, mp), stiffened_temperature(p, rho, k, mp))
+    isen = isentrope_temperature(p, rho, k, mp)
+    return jnp.where(mp["isentrope"][k] > 0.5, isen, stiffened_temperature(p, rho, k, mp))
 
 
 def phase_densities(m1, m2, a1, floor: float = 1e-12):
