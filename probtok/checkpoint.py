@@ -137,6 +137,7 @@ def load_fitted(path):
         guide.load_state_dict(ckpt["guide_state"])
     except RuntimeError as exc:
         raise CheckpointError(f"weights do not fit the stored spec ({str(exc)[:200]})", file=path) from exc
+    guide.attach(model)
     for mod in (model, guide):
         mod.eval()
         mod.requires_grad_(False)

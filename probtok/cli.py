@@ -217,6 +217,63 @@ def closure(
         console.print(f"wrote {path}", highlight=False)
 
 
+def _parse_runs(text: Optional[str]) -> Optional[list[int]]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]; None stays None."""
+    if text is None:
+        return None
+    runs = []
+    try:
+        for part in text.split(","):
+            a, _, b = part.strip().partition("-")
+            runs += list(range(int(a), int(b) + 1)) if b else [int(a)]
+    except ValueError:
+        raise ProbtokError(f"cannot read run list {text!r}", hint="use e.g. --runs 0-3,7") from None
+    return runs
+
+
+@app.command("fit-micro")
+def fit_micro_cmd(
+    data: Path = typer.Option(..., "--data", help="Micro run file (HDF5)."),
+    config: Path = typer.Option(..., "--config", help="Model config, e.g. models/micro-s4.toml."),
+    out: Path = typer.Option(..., "--out", help="Fit directory (checkpoint.pt, config.toml, fit.json)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override [fit] steps (more steps continue a fit)."),
+    holdout: float = typer.Option(0.2, "--holdout", help="Fraction of ok runs held out (the last ones)."),
+    train_runs: Optional[str] = typer.Option(None, "--train-runs", help="Train on these runs, e.g. 0-15 "
+                                             "(the other ok runs are held out)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
+):
+    """Fit the probabilistic token model to micro runs by SVI (resumes from OUT/checkpoint.pt)."""
+    from probtok.fit import fit_micro_files
+
+    res = fit_micro_files(data, config, out, steps=steps, holdout=holdout, train_runs=_parse_runs(train_runs),
+                          resume=not fresh)
+    last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
+    console.print(f"fitted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
+                  f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
+    console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Fit directory (from fit-micro)."),
+    data: Path = typer.Option(..., "--data", help="Run file (HDF5) with the runs to evaluate."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Runs, e.g. 16-19 (default: the fit's held-out runs)."),
+    draws: int = typer.Option(20, "--draws", help="Stochastic rollouts per run."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Rollout length incl. frame 0 (default: all)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full result here (default MODEL/eval.json)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the stochastic rollouts."),
+):
+    """Roll out from the first frame of held-out runs; field RMSE and hot-spot errors vs persistence."""
+    from probtok.evaluate import evaluate as run_evaluate
+    from probtok.evaluate import render_tables
+
+    out = json_out or (model / "eval.json")
+    res = run_evaluate(model, data, _parse_runs(runs), n_draws=draws, n_frames=frames, seed=seed, out_json=out)
+    for table in render_tables(res):
+        console.print(table)
+    console.print(f"wrote {out}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -36,7 +36,7 @@ def _reconstruct(guide, model, x: torch.Tensor) -> torch.Tensor:
     """Encode every frame (filtering with the previous posterior mean) and decode: (T, C, H, W)."""
     z, zs = None, []
     for t in range(x.shape[0]):
-        z, _ = guide.encoder(x[t : t + 1], z)
+        z, _ = guide.q_z(x[t : t + 1], z)
         zs.append(z)
     return model.decode(torch.stack(zs, 1))[0]
 

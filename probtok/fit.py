@@ -118,7 +118,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.seed)
     model = TokenModel(spec, level)
-    guide = TokenGuide(spec, level, n_runs=n_runs if level == "meso" else None)
+    guide = TokenGuide(spec, level, n_runs=n_runs if level == "meso" else None).attach(model)
     if init is not None:
         init(model, guide)
     for mod in (model, guide):

@@ -53,6 +53,7 @@ class TokenGuide(nn.Module):
         self.spec = spec
         self.level = level
         self.encoder = TokenEncoder(spec)
+        self.__dict__["_prior_step"] = None  # set by attach(model)
         C = spec.n_fields
         self.sigma_x_loc = nn.Parameter(torch.full((C,), math.log(spec.sigma_x_median)))
         self.sigma_x_scale_raw = nn.Parameter(torch.full((C,), _softplus_inv(0.05)))
@@ -64,6 +65,23 @@ class TokenGuide(nn.Module):
             self.c_loc = nn.Parameter(torch.zeros(n_runs, spec.task_dim))
             self.c_scale_raw = nn.Parameter(torch.full((n_runs, spec.task_dim), _softplus_inv(0.1)))
 
+    def attach(self, model) -> "TokenGuide":
+        """Use ``model``'s transition mean in the conditional posterior (residual parameterization):
+        q(z_t | x_t, z_{t-1}) = Normal(m(z_{t-1}) + Delta(x_t, z_{t-1}), s(x_t, z_{t-1})) with m the model's
+        frame-step mean. Unused token directions then follow the prior dynamics instead of inflating
+        sigma_z. The model is referenced, not owned: its parameters stay registered (and saved) once,
+        under the model."""
+        self.__dict__["_prior_step"] = model.frame_step  # bypass nn.Module registration on purpose
+        return self
+
+    def q_z(self, x_t, z_prev=None, c=None, phi=None):
+        """Location and scale of q(z_t | x_t[, z_{t-1}]), tokens (N, h, w, d) each."""
+        loc, scale = self.encoder(x_t, z_prev if self.spec.encoder_conditional else None)
+        if self.spec.encoder_conditional and z_prev is not None and self._prior_step is not None:
+            # residual posterior: the model's transition mean plus an innovation from x_t
+            loc = loc + self._prior_step(z_prev, c, phi)[0]
+        return loc, scale
+
     def q_sigma_x(self) -> dist.TorchDistribution:
         return dist.LogNormal(self.sigma_x_loc, F.softplus(self.sigma_x_scale_raw)).to_event(1)
 
@@ -73,16 +91,17 @@ class TokenGuide(nn.Module):
         pyro.module("token_guide", self)
         n_runs, n_frames = x.shape[:2]
         pyro.sample("sigma_x", self.q_sigma_x())
+        phi = c = None
         if self.level == "meso":
-            pyro.sample("phi", dist.Normal(self.phi_loc, F.softplus(self.phi_scale_raw)).to_event(2))
+            phi = pyro.sample("phi", dist.Normal(self.phi_loc, F.softplus(self.phi_scale_raw)).to_event(2))
         with pyro.plate("run", n_runs, subsample_size=batch_runs, dim=-1) as idx:
             xb = x[idx]
             if self.level == "meso":
-                pyro.sample("c", dist.Normal(self.c_loc[idx], F.softplus(self.c_scale_raw[idx])).to_event(1))
+                c = pyro.sample("c", dist.Normal(self.c_loc[idx], F.softplus(self.c_scale_raw[idx])).to_event(1))
             if self.spec.encoder_conditional:
                 z = None
                 for t in pyro.markov(range(n_frames)):
-                    loc, scale = self.encoder(xb[:, t], z)
+                    loc, scale = self.q_z(xb[:, t], z, c, phi)
                     z = pyro.sample(f"z_{frame0 + t}", dist.Normal(loc, scale).to_event(3))
             else:
                 # q(z_t | x_t) alone: encode all frames in one batched call
