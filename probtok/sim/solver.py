@@ -45,7 +45,7 @@ class SolverConfig:
     piston_ramp_ns : rise time of the piston velocity [ns].
     eps : volume-fraction floor (mu kept in [eps, 1 - eps]).
     react : run the Arrhenius reaction; mu_react_min : reaction only where mu > this.
-    gas_T_cap_K : cap of the gas temperature in the reported T (mixed/gas cells) [K].
+    gas_T_cap_K : upper bound of the reported T in pore (mu <= 0.5) cells [K] (see ``temperature``).
     max_steps : step limit per run (a run that needs more is recorded as failed).
     """
 

@@ -14,12 +14,13 @@ and the gas the stiffened/ideal-gas law (``"stiffened"``)::
 Units: T [K], p [GPa], rho [g/cm^3], c_v [(km/s)^2/K].
 
 Reported temperature (:func:`reported_temperature`): the solid model where the
-cell is solid-dominated (``mu > 0.5``). Elsewhere a mass-weighted mean of the
-solid model and the gas temperature, the gas temperature capped at
-``gas_cap_K``: the diffuse-interface gas temperature in mixed cells is
-grid-dependent and unphysical (tens of thousands of K in collapsed pores, a
-gas without dissociation or radiation), so it is bounded for reporting only;
-the reaction never sees it.
+cell is solid-dominated (``mu > 0.5``); in pore (gas-dominated) cells the
+temperature of the solid phase there, bounded to ``[T0_solid, cap_K]``. The
+gas's own temperature is never reported: in a diffuse-interface model it is
+grid-dependent and unphysical in mixed cells (1e5-1e6 K measured in collapsing
+pores, a gas without dissociation or radiation) and would put spurious
+"hot spots" into the pores at every shock strength. Hot spots in the output
+are therefore hot solid only; the reaction, too, sees the solid model only.
 """
 
 from __future__ import annotations
@@ -60,12 +61,9 @@ def solid_temperature(p, m1, m2, a1, mp):
     return phase_temperature(p, rho1, 0, mp)
 
 
-def reported_temperature(p, m1, m2, a1, mp, gas_cap_K: float):
+def reported_temperature(p, m1, m2, a1, mp, cap_K: float):
     """Temperature [K] written to the output (see the module docstring)."""
-    rho1, rho2 = phase_densities(m1, m2, a1)
+    rho1, _ = phase_densities(m1, m2, a1)
     t1 = phase_temperature(p, rho1, 0, mp)
-    t2 = jnp.minimum(phase_temperature(p, rho2, 1, mp), gas_cap_K)
-    y1 = m1 / (m1 + m2)
-    t1_mixed = jnp.clip(t1, 0.0, gas_cap_K)
-    mixed = y1 * t1_mixed + (1.0 - y1) * t2
-    return jnp.where(a1 > 0.5, t1, mixed)
+    in_pore = jnp.clip(t1, mp["T0_K"][0], cap_K)
+    return jnp.where(a1 > 0.5, t1, in_pore)
