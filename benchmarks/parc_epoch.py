@@ -10,6 +10,7 @@ rollout horizon) plus one validation rollout per validation run.
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import torch
@@ -29,11 +30,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--frames", type=int, default=36, help="frames per run for --full-epoch")
+    ap.add_argument("--no-checkpoint", action="store_true", help="train without gradient checkpointing")
     ap.add_argument("--full-epoch", action="store_true",
                     help="also time one real train_parc epoch at the full horizon on random runs (CPU)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = ParcConfig(time_scale=1.0)
+    cfg = ParcConfig(time_scale=1.0, grad_checkpoint=not args.no_checkpoint)
     model = PARC(cfg).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     b, hgt, wid = cfg.batch_size, args.height, args.width
@@ -50,14 +52,16 @@ def main() -> None:
         for _ in range(args.repeats + 1):  # first call warms up
             sync()
             t0 = time.perf_counter()
-            loss = l1_rollout_loss(model, x, v, 1.0)
+            loss = l1_rollout_loss(model, x, v, 1.0, checkpoint=cfg.grad_checkpoint)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sync()
             times.append(time.perf_counter() - t0)
         step = min(times[1:])
-        print(f"horizon {h}: {step:.2f} s per step (batch {b}) -> {step * steps:.1f} s per epoch of {args.runs} runs")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        print(f"horizon {h}: {step:.2f} s per step (batch {b}) -> {step * steps:.1f} s per epoch of {args.runs} runs"
+              f"  [peak RSS so far {peak:.2f} GB, grad_checkpoint={cfg.grad_checkpoint}]")
     vh = cfg.val_horizon or cfg.horizon_max
     vx = torch.randn(args.val_runs, vh + 1, cfg.n_state, hgt, wid, device=args.device)
     vv = torch.randn(args.val_runs, vh + 1, 2, hgt, wid, device=args.device) * 0.1

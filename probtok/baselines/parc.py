@@ -45,6 +45,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from probtok.atomic import atomic_path
@@ -109,6 +110,9 @@ class ParcConfig:
         ``min_rel_improvement`` (relative) for this many epochs at the full horizon.
     lr_patience, lr_factor : halve-on-plateau learning-rate schedule.
     grad_clip : max global gradient norm.
+    grad_checkpoint : recompute each frame's RK4 stages in the backward pass
+        (peak memory of a 128x192, batch 4, horizon 6 step: about 6.5 GB without,
+        a fraction of that with; about 1.3x the time).
     correction_epochs_frac : fraction of ``max_epochs`` for the correction stage.
     """
 
@@ -137,6 +141,7 @@ class ParcConfig:
     lr_patience: int = 3
     lr_factor: float = 0.5
     grad_clip: float = 1.0
+    grad_checkpoint: bool = True
     correction_epochs_frac: float = 0.3
 
     def __post_init__(self):
@@ -381,7 +386,7 @@ class PARC(nn.Module):
         return z
 
     def rollout(
-        self, x0: torch.Tensor, vel0: torch.Tensor, n_frames: int, dt: float
+        self, x0: torch.Tensor, vel0: torch.Tensor, n_frames: int, dt: float, checkpoint: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Free-running forecast from one frame.
 
@@ -389,13 +394,19 @@ class PARC(nn.Module):
         returned INCLUDING the initial one, so output frame k is time k*dt and
         lines up with data frame k when x0 is data frame 0.
         Returns (x, vel) of shapes (B, n_frames, n_state, H, W), (B, n_frames, 2, H, W).
+        ``checkpoint``: when gradients are on, keep only frame states and
+        recompute each frame's RK4 stages in the backward pass (memory / ~1.3x time).
         """
         if n_frames < 1:
             raise ConfigError(f"rollout needs n_frames >= 1, got {n_frames}", hint="count includes frame 0")
         z = self._join(x0, vel0)
         frames = [z]
+        recompute = checkpoint and torch.is_grad_enabled()
         for _ in range(n_frames - 1):
-            z = self.step(z, dt)
+            if recompute:
+                z = torch.utils.checkpoint.checkpoint(self.step, z, dt, use_reentrant=False)
+            else:
+                z = self.step(z, dt)
             frames.append(z)
         zs = torch.stack(frames, dim=1)
         s = self.config.n_state

@@ -67,9 +67,10 @@ def as_runs(x, vel, n_state: int, name: str) -> tuple[torch.Tensor, torch.Tensor
     return x, vel
 
 
-def l1_rollout_loss(model: PARC, x: torch.Tensor, vel: torch.Tensor, dt: float) -> torch.Tensor:
+def l1_rollout_loss(model: PARC, x: torch.Tensor, vel: torch.Tensor, dt: float,
+                    checkpoint: bool = False) -> torch.Tensor:
     """Mean |rollout - truth| over frames 1.. of windows x (B, h+1, C, H, W), vel (B, h+1, 2, H, W)."""
-    px, pv = model.rollout(x[:, 0], vel[:, 0], x.shape[1], dt)
+    px, pv = model.rollout(x[:, 0], vel[:, 0], x.shape[1], dt, checkpoint=checkpoint)
     n = px[:, 1:].numel() + pv[:, 1:].numel()
     return ((px[:, 1:] - x[:, 1:]).abs().sum() + (pv[:, 1:] - vel[:, 1:]).abs().sum()) / n
 
@@ -120,7 +121,7 @@ def _fit_stage(model, params, data, val, dt, cfg: ParcConfig, gen, *, stage: str
             tot, cnt, blew_up = 0.0, 0, False
             for i in range(0, len(order), cfg.batch_size):
                 xb, vb = _windows(x, vel, h, order[i : i + cfg.batch_size], gen)
-                loss = l1_rollout_loss(model, xb, vb, dt)
+                loss = l1_rollout_loss(model, xb, vb, dt, checkpoint=cfg.grad_checkpoint)
                 if not torch.isfinite(loss):
                     blew_up = True  # a blown-up rollout: never step on it (handled below)
                     break

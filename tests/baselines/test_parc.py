@@ -231,3 +231,20 @@ def test_normaliser_is_kept_and_inverted(tmp_path):
     torch.testing.assert_close(model.diff.vel_offset.detach(), torch.tensor([0.8 / 1.2, 0.0]))
     with pytest.raises(ConfigError, match="needs 5"):
         PARC(ParcConfig(), normaliser={"shift": shift[:3], "scale": scale[:3]})
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    from probtok.baselines.parc_train import l1_rollout_loss
+
+    torch.manual_seed(0)
+    model = PARC(ParcConfig(unet_widths=(4, 8), mar_hidden=4, integrator_correction=True, correction_width=4))
+    for p in model.parameters():  # leave the zero start, so every term contributes
+        torch.nn.init.normal_(p, std=0.1)
+    x, v = torch.randn(2, 4, 3, 12, 10), 0.1 * torch.randn(2, 4, 2, 12, 10)
+    grads = []
+    for checkpoint in (False, True):
+        model.zero_grad()
+        l1_rollout_loss(model, x, v, 1.0, checkpoint=checkpoint).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-7)
