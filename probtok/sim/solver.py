@@ -124,7 +124,8 @@ def _simulate(U0, mp, dx, up, t_ramp, dt_frame, cfl, gas_cap, mu_min, max_steps,
             U2 = timestep.rk2_stage2(U0, Uc, dU, dt, eps)
             if react:
                 U2 = reaction.react(U2, k_rate, dt, mp)
-            t1 = jnp.where(dt >= t_target - t, t_target, t + dt)
+            # t = inf marks a failed step (set by the first stage): keep it so the loop stops
+            t1 = jnp.where(jnp.isfinite(t), jnp.where(dt >= t_target - t, t_target, t + dt), t)
             return U2, U2, jnp.zeros((), jnp.int32), dt, k_rate, t1, n + 1
 
         return jax.lax.cond(stage == 0, first, second, None)
@@ -193,7 +194,7 @@ def initial_state(mu0, config: SolverConfig, *, rho_solid=None, rho_gas=None, p=
         rho_gas = config.gas.rho0 if rho_gas is None else rho_gas
         p = config.solid.p0_gpa if p is None else p
         U = fiveeq.initial_state(jnp.asarray(mu0, dtype), rho_solid, rho_gas, p, u, v, lam, mp=mp, eps=config.eps)
-        return np.asarray(U)
+        return np.array(U)  # a writable copy
 
 
 def _check_case(case: Case) -> np.ndarray:
@@ -209,6 +210,10 @@ def _check_case(case: Case) -> np.ndarray:
                           run=case.seed, hint="give Up in km/s")
     if mu0.shape[1] < 2:
         raise ConfigError("the grid needs at least 2 cells along x", **where)
+    sc = case.scale
+    if not (sc.dx_um > 0 and sc.dt_frame_ns > 0 and sc.n_frames >= 1):
+        raise ConfigError(f"scale {sc.name!r} needs dx_um > 0, dt_frame_ns > 0 and n_frames >= 1", run=case.seed,
+                          field="scale", hint="check the ScaleSpec numbers (um, ns)")
     return mu0
 
 

@@ -85,3 +85,15 @@ def test_bad_config_raises_config_error():
         SolverConfig(bc_y="open")
     with pytest.raises(ConfigError):
         SolverConfig(dtype="float16")
+
+
+def test_nan_state_is_recorded_as_non_finite():
+    # a NaN planted in the initial state: the run stops and says why, frames from there on are NaN
+    from probtok.sim.solver import initial_state, simulate
+
+    cfg = SolverConfig()
+    U0 = np.array(initial_state(_case().mu0, cfg))
+    U0[4, 5, 5] = np.nan
+    out = simulate(U0, cfg, dx_um=0.1, up_kms=1.5, dt_frame_ns=0.08, n_frames=3)
+    assert out["status"] == 1
+    assert list(out["frame_status"][1:]) == [1, 1]
