@@ -1,15 +1,11 @@
 """Mass, momentum and energy in closed boxes (float64, reaction on: the chemical energy is stored)."""
 
-import jax
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from probtok.sim import fiveeq  # noqa: E402
-from probtok.sim.materials import AIR, HMX  # noqa: E402
-from probtok.sim.solver import SolverConfig, initial_state, simulate  # noqa: E402
+from probtok.sim import fiveeq
+from probtok.sim.materials import AIR, HMX
+from probtok.sim.solver import SolverConfig, initial_state, simulate
 
 H, W, DX = 16, 24, 0.1
 

@@ -1,16 +1,13 @@
 """Equation of state, temperature model and the HMX parameter fit (no solver run)."""
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from probtok.errors import ConfigError  # noqa: E402
-from probtok.sim import eos, fiveeq, temperature  # noqa: E402
-from probtok.sim.materials import AIR, HMX, Material, material_arrays  # noqa: E402
+from probtok.errors import ConfigError
+from probtok.sim import eos, fiveeq, temperature
+from probtok.sim.materials import AIR, HMX, Material, material_arrays
 
 
 @pytest.fixture(scope="module")

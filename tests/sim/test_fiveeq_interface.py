@@ -1,15 +1,11 @@
 """A material interface advected in uniform pressure and velocity stays free of oscillations."""
 
-import jax
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from _sim_onedim import N_FRAMES, SLOT, config  # noqa: E402
-from probtok.sim.materials import AIR, HMX  # noqa: E402
-from probtok.sim.solver import initial_state, simulate  # noqa: E402
+from _sim_onedim import N_FRAMES, SLOT, config
+from probtok.sim.materials import AIR, HMX
+from probtok.sim.solver import initial_state, simulate
 
 N, DX = 200, 0.1
 

@@ -1,17 +1,14 @@
 """A piston-driven shock in HMX against the Rankine-Hugoniot jump of the stiffened gas."""
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from _sim_onedim import N_FRAMES, SLOT, config  # noqa: E402
-from probtok.sim.materials import AIR, HMX, material_arrays  # noqa: E402
-from probtok.sim.solver import initial_state, simulate  # noqa: E402
-from probtok.sim.temperature import isentrope_temperature  # noqa: E402
+from _sim_onedim import N_FRAMES, SLOT, config
+from probtok.sim.materials import AIR, HMX, material_arrays
+from probtok.sim.solver import initial_state, simulate
+from probtok.sim.temperature import isentrope_temperature
 
 N, DX = 200, 0.1  # 20 um of HMX
 SHOCK_TRAVEL_UM = 15.0

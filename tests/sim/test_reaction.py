@@ -1,17 +1,14 @@
 """Arrhenius reaction: exact update, solid-only rate, energy release in the solver."""
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
 
-jax.config.update("jax_platforms", "cpu")
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy.integrate import solve_ivp  # noqa: E402
-
-from probtok.sim import fiveeq, reaction  # noqa: E402
-from probtok.sim.materials import AIR, HMX, material_arrays  # noqa: E402
-from probtok.sim.solver import OUT_NAMES, SolverConfig, initial_state, simulate  # noqa: E402
+from probtok.sim import fiveeq, reaction
+from probtok.sim.materials import AIR, HMX, material_arrays
+from probtok.sim.solver import OUT_NAMES, SolverConfig, initial_state, simulate
 
 SLOT = {n: i for i, n in enumerate(OUT_NAMES)}
 

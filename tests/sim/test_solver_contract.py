@@ -1,17 +1,13 @@
 """run_case: the Case -> SimResult contract, failure recording, input errors, one compile per shape."""
 
-import jax
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from probtok.errors import ConfigError  # noqa: E402
-from probtok.sim import solver  # noqa: E402
-from probtok.sim.case import FIELDS, Case, ScaleSpec  # noqa: E402
-from probtok.sim.materials import HMX  # noqa: E402
-from probtok.sim.solver import SolverConfig, run_case  # noqa: E402
+from probtok.errors import ConfigError
+from probtok.sim import solver
+from probtok.sim.case import FIELDS, Case, ScaleSpec
+from probtok.sim.materials import HMX
+from probtok.sim.solver import SolverConfig, run_case
 
 TINY = ScaleSpec("tiny", (12, 16), dx_um=0.1, dt_frame_ns=0.08, n_frames=3)
 

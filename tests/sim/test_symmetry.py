@@ -1,14 +1,10 @@
 """Mirror symmetry (y -> -y) of a centred circular pore collapsing under a planar shock."""
 
-import jax
+import numpy as np
+import pytest
 
-jax.config.update("jax_platforms", "cpu")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from probtok.sim.materials import AIR, HMX  # noqa: E402
-from probtok.sim.solver import OUT_NAMES, SolverConfig, initial_state, simulate  # noqa: E402
+from probtok.sim.materials import AIR, HMX
+from probtok.sim.solver import OUT_NAMES, SolverConfig, initial_state, simulate
 
 SLOT = {n: i for i, n in enumerate(OUT_NAMES)}
 H, W, DX = 32, 32, 0.1
