@@ -51,7 +51,7 @@ each draw separately and pooling would be the conservative alternative).
 Priors (``ClosurePriors``; edit them for other materials or time scales)
 ------------------------------------------------------------------------
 ``ln k0 ~ N(ln 0.5, 0.75)``, ``alpha ~ N(1, 1)``, ``beta ~ N(0, 5)``,
-``t_ig ~ LogNormal(ln 1, 0.4)`` [ns], ``tau ~ HalfNormal(0.3)``,
+``t_ig ~ LogNormal(ln 1, 0.4)`` [ns], ``tau ~ Gamma(2, rate 10)`` (mean 0.2),
 ``sigma ~ LogNormal(ln 0.02, 0.5)``: weakly informative for meso records of a
 few ns sampled every ~0.1 ns (growth resolved by the frames). ``sigma`` is the
 law's structural misfit plus counting noise, never zero: a prior that allows
@@ -306,13 +306,13 @@ class ClosurePriors:
     beta_scale: float = 5.0
     t_ig_log_loc: float = 0.0  # ln(1 ns)
     t_ig_log_scale: float = 0.4
-    tau_scale: float = 0.3
+    tau_mean: float = 0.2  # Gamma(2, 2 / tau_mean): boundary-avoiding, mode tau_mean / 2
     sigma_log_loc: float = math.log(0.02)
     sigma_log_scale: float = 0.5
 
     def __post_init__(self):
         for name, value in asdict(self).items():
-            if not math.isfinite(value) or (name.endswith("scale") and value <= 0):
+            if not math.isfinite(value) or (name.endswith(("scale", "mean")) and value <= 0):
                 raise ConfigError(f"prior {name} = {value}; scales must be finite and > 0", field=name)
 
 
@@ -330,7 +330,7 @@ def closure_model(up_kms, porosity, time_ns, f_obs=None, f_obs_sd=None, priors=N
     alpha = numpyro.sample("alpha", dist.Normal(p["alpha_loc"], p["alpha_scale"]))
     beta = numpyro.sample("beta", dist.Normal(p["beta_loc"], p["beta_scale"]))
     t_ig = numpyro.sample("t_ig_ns", dist.LogNormal(p["t_ig_log_loc"], p["t_ig_log_scale"]))
-    tau = numpyro.sample("tau", dist.HalfNormal(p["tau_scale"]))
+    tau = numpyro.sample("tau", dist.Gamma(2.0, 2.0 / p["tau_mean"]))
     sigma = numpyro.sample("sigma", dist.LogNormal(p["sigma_log_loc"], p["sigma_log_scale"]))
     mean_log_k = log_rate(log_k0, alpha, beta, up_kms, porosity, up_ref_kms, phi_ref)
     with numpyro.plate("run", up_kms.shape[0], dim=-2):
@@ -373,7 +373,7 @@ def sample_prior(priors: ClosurePriors, rng) -> dict:
         "alpha": rng.normal(p.alpha_loc, p.alpha_scale),
         "beta": rng.normal(p.beta_loc, p.beta_scale),
         "t_ig_ns": float(np.exp(rng.normal(p.t_ig_log_loc, p.t_ig_log_scale))),
-        "tau": abs(rng.normal(0.0, p.tau_scale)),
+        "tau": float(rng.gamma(2.0, p.tau_mean / 2.0)),
         "sigma": float(np.exp(rng.normal(p.sigma_log_loc, p.sigma_log_scale))),
     }
 
@@ -512,15 +512,18 @@ def _nuts_chains(rng_key, model_kwargs, target_accept, *, num_warmup, num_sample
     # predicted F is 0 everywhere, the likelihood is flat, and a chain stays stuck.
     p = model_kwargs["priors"]
     centre = {"log_k0": p["log_k0_loc"], "alpha": p["alpha_loc"], "beta": p["beta_loc"],
-              "t_ig_ns": p["t_ig_log_loc"], "tau": jnp.log(0.6745 * p["tau_scale"]),
+              "t_ig_ns": p["t_ig_log_loc"], "tau": jnp.log(0.84 * p["tau_mean"]),
               "sigma": p["sigma_log_loc"], "log_k": jnp.full((n_run, 1), p["log_k0_loc"])}
     ikeys = jax.random.split(init_key, len(centre))
     init = {name: c + jax.random.uniform(k, (num_chains,) + jnp.shape(c), minval=-0.5, maxval=0.5)
             for k, (name, c) in zip(ikeys, centre.items())}
 
     def one_chain(key, z0):
-        state = init_kernel(z0, num_warmup, dense_mass=True, target_accept_prob=target_accept,
-                            max_tree_depth=max_tree_depth, model_kwargs=model_kwargs, rng_key=key)
+        # a small, heuristically grown first step: numpyro's default first step (1.0) can fling
+        # ln k to +-50 early in warm-up, where F saturates, gradients vanish and a chain stays
+        state = init_kernel(z0, num_warmup, step_size=0.01, find_heuristic_step_size=True, dense_mass=True,
+                            target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                            model_kwargs=model_kwargs, rng_key=key)
 
         def step(s, _):
             s = sample_kernel(s, model_kwargs=model_kwargs)

@@ -215,7 +215,7 @@ def test_nan_and_too_few_runs_and_bad_config(tmp_path):
     with pytest.raises(ConfigError, match="num_samples"):
         fit_closure(data, num_samples=0)
     with pytest.raises(ConfigError):
-        ClosurePriors(tau_scale=-1.0)
+        ClosurePriors(tau_mean=-1.0)
     with pytest.raises(DataError, match="file not found"):
         closure_data_from_hdf5(tmp_path / "missing.h5")
 
