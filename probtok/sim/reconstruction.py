@@ -18,6 +18,7 @@ from probtok.sim import fiveeq
 
 def minmod(a, b):
     """Minmod limiter: the smaller one-sided slope, 0 at extrema (most dissipative TVD)."""
+    # selects, not the textbook sign() form: jnp.sign made the whole right-hand side 2.5x slower on XLA:CPU
     return jnp.where(a * b > 0.0, jnp.where(jnp.abs(a) < jnp.abs(b), a, b), 0.0)
 
 
@@ -59,8 +60,6 @@ def muscl_faces(Wp, axis: int, limiter: str, eps: float):
         half = 0.5 * jnp.abs(slopes[i])
         b = centre[i] - half < floor if floor == 0.0 else centre[i] - half <= floor
         bad = b if bad is None else bad | b
-    # one materialised mask instead of a copy inside each variable's fusion
-    bad, slopes = lax.optimization_barrier((bad, slopes))
     WL, WR = [], []
     for i, (wc, s) in enumerate(zip(centre, slopes)):
         s = jnp.where(bad, 0.0, s)
@@ -71,5 +70,4 @@ def muscl_faces(Wp, axis: int, limiter: str, eps: float):
             hi, lo = jnp.clip(hi, 0.0, 1.0), jnp.clip(lo, 0.0, 1.0)
         WL.append(hi)
         WR.append(lo)
-    # materialise the face states: XLA would otherwise recompute the limited slopes in every consumer
-    return lax.optimization_barrier((tuple(WL), tuple(WR)))
+    return tuple(WL), tuple(WR)
