@@ -108,7 +108,7 @@ def _simulate(U0, mp, dx, up, t_ramp, dt_frame, cfl, gas_cap, mu_min, max_steps,
 
     # One while-loop iteration = one SSP-RK2 stage, so the graph holds a single rhs (halves compile time).
     def one_stage(carry, t_target):
-        U0, Uc, stage, dt, k_rate, t, n = carry
+        U0, Uc, stage, dt, T_react, t, n = carry
         dU, W = rate(Uc, t + stage.astype(dtype) * dt)
 
         def first(_):
@@ -116,17 +116,17 @@ def _simulate(U0, mp, dx, up, t_ramp, dt_frame, cfl, gas_cap, mu_min, max_steps,
             dt_new = jnp.minimum(dt_cfl, t_target - t)
             # a non-finite or collapsed dt ends the frame's loop (t = inf); health() tells why
             bad = ~jnp.isfinite(dt_cfl) | (dt_cfl < 1e-9 * dt_frame)
-            k_new = reaction.reacting_temperature(W, mp, mu_min) if react else k_rate
+            T_new = reaction.reacting_temperature(W, mp, mu_min) if react else T_react
             U1 = timestep.rk2_stage1(U0, dU, dt_new, eps)
-            return U0, U1, jnp.ones((), jnp.int32), dt_new, k_new, jnp.where(bad, jnp.inf, t), n
+            return U0, U1, jnp.ones((), jnp.int32), dt_new, T_new, jnp.where(bad, jnp.inf, t), n
 
         def second(_):
             U2 = timestep.rk2_stage2(U0, Uc, dU, dt, eps)
             if react:
-                U2 = reaction.react(U2, k_rate, dt, mp)
+                U2 = reaction.react(U2, T_react, dt, mp)
             # t = inf marks a failed step (set by the first stage): keep it so the loop stops
             t1 = jnp.where(jnp.isfinite(t), jnp.where(dt >= t_target - t, t_target, t + dt), t)
-            return U2, U2, jnp.zeros((), jnp.int32), dt, k_rate, t1, n + 1
+            return U2, U2, jnp.zeros((), jnp.int32), dt, T_react, t1, n + 1
 
         return jax.lax.cond(stage == 0, first, second, None)
 
