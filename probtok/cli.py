@@ -196,7 +196,9 @@ def closure(
 ):
     """Fit the hierarchical Bayesian closure law of hot-spot area growth (NumPyro NUTS).
 
-    F(t) = 1 - exp(-[k (t - t_ig)]^2),  ln k = ln k0 + alpha ln(Up/1 km/s) + beta (phi - 0.1) + run effect.
+    F(t) = 1 - exp(-(k (t - t_ig))^2) after ignition at t_ig [ns], with
+    ln k = ln k0 + alpha ln(Up / 1 km/s) + beta (phi - 0.1) + a run effect of scale tau.
+    Writes closure.nc (ArviZ), closure.json, closure_summary.csv and closure_fit.png.
     """
     from probtok.closure import PARAM_UNITS, closure_data_from_hdf5, fit_closure
 
