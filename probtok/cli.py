@@ -196,7 +196,7 @@ def closure(
 ):
     """Fit the hierarchical Bayesian closure law of hot-spot area growth (NumPyro NUTS).
 
-    F(t) = 1 - exp(-(k (t - t_ig))^2) after ignition at t_ig [ns], with
+    F(t) = 1 - exp(-(k (t - t_ig))^2) after ignition at t_ig (ns), with
     ln k = ln k0 + alpha ln(Up / 1 km/s) + beta (phi - 0.1) + a run effect of scale tau.
     Writes closure.nc (ArviZ), closure.json, closure_summary.csv and closure_fit.png.
     """
