@@ -185,7 +185,8 @@ def plot_forecast(
 
 @app.command()
 def closure(
-    data: Path = typer.Option(..., "--data", help="Closure table or probtok run file (HDF5) of meso runs."),
+    data: Path = typer.Option(..., "--data", help="Run file or closure table (HDF5) of meso runs, or a folder "
+                              "of per-run forecast files (*.nc, with up_kms/porosity attributes)."),
     out: Path = typer.Option(..., "--out", help="Folder for closure.nc, closure.json, closure_summary.csv, PNG."),
     warmup: int = typer.Option(500, "--warmup", help="NUTS warm-up iterations per chain."),
     samples: int = typer.Option(500, "--samples", help="NUTS draws kept per chain."),
@@ -200,9 +201,9 @@ def closure(
     ln k = ln k0 + alpha ln(Up / 1 km/s) + beta (phi - 0.1) + a run effect of scale tau.
     Writes closure.nc (ArviZ), closure.json, closure_summary.csv and closure_fit.png.
     """
-    from probtok.closure import PARAM_UNITS, closure_data_from_hdf5, fit_closure
+    from probtok.closure import PARAM_UNITS, closure_data_from_path, fit_closure
 
-    cdata = closure_data_from_hdf5(data, threshold_K=threshold_k)
+    cdata = closure_data_from_path(data, threshold_K=threshold_k)
     with console.status(f"NUTS: {chains} chains x ({warmup} + {samples}) on {cdata.n_run} runs"):
         fit = fit_closure(cdata, num_warmup=warmup, num_samples=samples, num_chains=chains, seed=seed)
     paths = fit.save(out, cdata)

@@ -257,6 +257,58 @@ def _closure_data_from_runs(path: Path, threshold_K: float | None) -> ClosureDat
         )
 
 
+def closure_data_from_forecasts(paths, up_kms=None, porosity=None) -> ClosureData:
+    """Closure input with draws from per-run forecast files (``probtok.forecast.write_forecast``).
+
+    Each file gives ``A_hs_draws`` (draw, frame) [um^2], divided by its domain
+    area (y x x cells of ``dx_um``). Up [km/s] and porosity come from the files'
+    ``up_kms`` / ``porosity`` attributes, or from ``up_kms`` / ``porosity``
+    (one value per file, overriding them). Files must share their frame times;
+    the first ``min(n_draws)`` draws of each run are used (draws of different
+    runs are independent, so pairing them by index is arbitrary: the
+    measurement-error model only uses each run's per-frame mean and sd).
+    """
+    from probtok.forecast import read_forecast
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise DataError("no forecast files given", hint="pass the forecast .nc files of at least 3 runs")
+    series, ups, phis, time_ns = [], [], [], None
+    for i, path in enumerate(paths):
+        ds = read_forecast(path)
+        t = np.asarray(ds["time_ns"].values, dtype=float)
+        if time_ns is None:
+            time_ns = t
+        elif t.shape != time_ns.shape or not np.allclose(t, time_ns):
+            raise DataError("frame times differ from those of the first file", file=path, field="time_ns",
+                            hint="forecast every run over the same frames")
+        domain_um2 = ds.sizes["y"] * ds.sizes["x"] * float(ds.attrs["dx_um"]) ** 2
+        series.append(np.asarray(ds["A_hs_draws"].values, dtype=float) / domain_um2)
+        for name, given, out in (("up_kms", up_kms, ups), ("porosity", porosity, phis)):
+            if given is not None:
+                out.append(float(given[i]))
+            elif name in ds.attrs:
+                out.append(float(ds.attrs[name]))
+            else:
+                raise DataError(f"no {name!r} attribute", file=path, field=name,
+                                hint=f"pass {name} per file, or store it with summarize_forecast(attrs={{...}})")
+    n_draw = min(a.shape[0] for a in series)
+    return ClosureData(np.array(ups), np.array(phis), time_ns, np.stack([a[:n_draw] for a in series], axis=1),
+                       source=str(paths[0].parent))
+
+
+def closure_data_from_path(path, threshold_K: float | None = None) -> ClosureData:
+    """A closure table or run file (HDF5), or a folder of per-run forecast files (*.nc)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.nc"))
+        if not files:
+            raise DataError("folder holds no forecast files (*.nc)", file=path,
+                            hint="give a run file, a closure table, or a folder of `probtok forecast` outputs")
+        return closure_data_from_forecasts(files)
+    return closure_data_from_hdf5(path, threshold_K=threshold_K)
+
+
 def save_closure_data(data: ClosureData, path) -> Path:
     """Write ``data`` as a closure table (HDF5, atomic) readable by :func:`closure_data_from_hdf5`."""
     import h5py

@@ -183,6 +183,29 @@ def test_reads_area_fraction_from_a_probtok_run_file(tmp_path):
     np.testing.assert_array_equal(closure_data_from_hdf5(path).up_kms, [1.0, 1.5, 2.0])
 
 
+def test_reads_forecast_draws_from_a_folder_of_forecast_files(tmp_path):
+    from probtok.closure import closure_data_from_path
+    from probtok.forecast import summarize_forecast, write_forecast
+
+    n_draw, n_frame, H, W = 4, 5, 6, 5
+    for r in range(3):
+        T = np.full((n_draw, n_frame, 1, H, W), 400.0)
+        for d in range(n_draw):
+            for t in range(n_frame):
+                T[d, t, 0].flat[: r + d + t] = 1500.0  # r + d + t hot cells of 30
+        ds = summarize_forecast(T, ["T"], ["K"], np.arange(n_frame) * 0.12, 0.1, 875.0, run_id=r,
+                                attrs={"up_kms": 1.0 + r, "porosity": 0.05 * (r + 1)})
+        write_forecast(ds, tmp_path / f"run{r}.nc")
+    data = closure_data_from_path(tmp_path)
+    assert data.area_fraction.shape == (n_draw, 3, n_frame)
+    want = (np.arange(n_draw)[:, None, None] + np.arange(3)[None, :, None] + np.arange(n_frame)) / (H * W)
+    np.testing.assert_allclose(data.area_fraction, want, rtol=1e-9)
+    np.testing.assert_allclose(data.up_kms, [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(data.porosity, [0.05, 0.1, 0.15])
+    mean, sd = data.mean_sd()
+    np.testing.assert_allclose(sd, np.std(np.arange(n_draw), ddof=1) / (H * W) * np.ones((3, n_frame)))
+
+
 @pytest.mark.parametrize(
     "change, field",
     [
