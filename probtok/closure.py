@@ -631,9 +631,11 @@ def fit_closure(data: ClosureData, num_warmup: int = 500, num_samples: int = 500
         coords={"run": np.arange(data.n_run), "frame": data.time_ns},
         dims={"eps": ["run"], "log_k": ["run"], "F": ["run", "frame"], "up_kms": ["run"], "porosity": ["run"],
               "time_ns": ["frame"], "area_fraction_sd": ["run", "frame"]},
-        attrs={"up_ref_kms": up_ref_kms, "phi_ref": phi_ref, "avrami_m": AVRAMI_M,
-               "measurement_error_model": int(data.has_draws), "inference_library": "numpyro"},
     )
+    idata.posterior.attrs.update({"up_ref_kms": up_ref_kms, "phi_ref": phi_ref, "avrami_m": AVRAMI_M,
+                                  "measurement_error_model": int(data.has_draws), "inference_library": "numpyro",
+                                  "sampler": f"NUTS, dense mass, {num_chains} chains x ({num_warmup} warm-up + "
+                                             f"{num_samples} draws), target accept {target_accept}"})
     summary = az.summary(idata, var_names=list(PARAM_NAMES))
     return ClosureFit(idata=idata, summary=summary, up_ref_kms=up_ref_kms, phi_ref=phi_ref, priors=priors,
                       num_divergences=int(np.asarray(diverging).sum()))

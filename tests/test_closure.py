@@ -129,6 +129,22 @@ def test_credible_intervals_are_calibrated_over_prior_draws():
     assert np.all(hits90 >= hits50)  # nested intervals
 
 
+def test_forecast_draw_spread_widens_the_closure_posterior(recovery):
+    """Measurement-error model: the same mean series with a wide draw spread must give wider posteriors."""
+    data, _, fit_sharp = recovery
+    rng = np.random.default_rng(5)
+    noise = rng.standard_normal((20,) + data.area_fraction.shape)
+    noise = (noise - noise.mean(axis=0)) / noise.std(axis=0, ddof=1)  # mean 0, sd 1 per (run, frame)
+    wide = ClosureData(UP, PHI, TIME, data.area_fraction[None] + 0.05 * noise)
+    np.testing.assert_allclose(wide.mean_sd()[0], data.area_fraction, atol=1e-12)
+    fit_wide = fit_closure(wide, seed=1, **NUTS_ARGS)
+    # the onset and each run's own rate are pinned by the series; the population log_k0 is
+    # limited by the run-to-run scatter tau / sqrt(runs) and need not widen
+    assert fit_wide.samples("t_ig_ns").std() > 1.5 * fit_sharp.samples("t_ig_ns").std()
+    assert np.all(fit_wide.samples("log_k").std(axis=0) > 1.5 * fit_sharp.samples("log_k").std(axis=0))
+    assert fit_wide.idata.posterior.attrs["measurement_error_model"] == 1
+
+
 def test_save_writes_netcdf_json_png_that_reload(recovery, tmp_path):
     import arviz as az
 
@@ -139,6 +155,7 @@ def test_save_writes_netcdf_json_png_that_reload(recovery, tmp_path):
         np.testing.assert_array_equal(back.posterior[name].values, fit.idata.posterior[name].values)
     assert back.log_likelihood["F"].dims == ("chain", "draw", "run", "frame")
     np.testing.assert_array_equal(back.constant_data["up_kms"].values, UP)
+    assert back.posterior.attrs["up_ref_kms"] == fit.up_ref_kms
     js = json.loads(paths["json"].read_text())
     assert js["parameters"]["alpha"]["mean"] == pytest.approx(fit.samples("alpha").mean())
     assert js["rhat_max"] == pytest.approx(fit.rhat_max)
