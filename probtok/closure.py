@@ -56,7 +56,27 @@ Priors (``ClosurePriors``; edit them for other materials or time scales)
 few ns sampled every ~0.1 ns (growth resolved by the frames). ``sigma`` is the
 law's structural misfit plus counting noise, never zero: a prior that allows
 ``sigma -> 0`` makes the posterior needle-sharp at the onset kink and NUTS
-stalls there.
+stalls there. ``tau``'s Gamma(2) prior is boundary-avoiding (density ~ tau near
+0): with 5-20 runs tau is weakly identified, and a HalfNormal let chains sink
+into the tau -> 0 funnel of the centred run effects.
+
+Sampling
+--------
+NUTS from ``numpyro.infer.hmc`` (dense mass matrix, target accept 0.9), chains
+vectorised with ``jax.vmap``, the whole warm-up + sampling loop one jitted
+function of the data: same-shaped data reuse the compiled sampler. Run
+effects are centred (each run's tens of frames pin its own ln k). Chains start
+near the prior median. Diagnostics (split R-hat, bulk ESS, divergences) come
+from ArviZ on the ``InferenceData`` (groups posterior, log_likelihood
+(run, frame), sample_stats, observed_data, constant_data).
+Checked by simulation-based calibration (``benchmarks/closure_sbc.py``: 50
+prior draws, 8 runs x 36 frames): 90 % intervals cover 0.89, 50 % cover 0.48.
+
+Limits
+------
+F tends to 1 (the whole domain eventually hot): series that plateau lower
+(quenching hot spots) need an extra saturation level; the onset ``t_ig`` is
+shared by all runs; frames are conditionally independent given the law.
 """
 
 from __future__ import annotations
