@@ -25,8 +25,11 @@ class PatchEncoder(nn.Module):
         super().__init__()
         self.token_size = token_size
         self.conditional = conditional
-        self.features = conv_stack(n_fields, width, 2)
-        self.patchify = nn.Conv2d(width, width, token_size, stride=token_size)
+        # cost: one thin conv at cell resolution, the rest on the (s^2 times smaller) token grid
+        fine = full_res_width(width)
+        self.features = conv_stack(n_fields, fine, 1)
+        self.patchify = nn.Sequential(nn.Conv2d(fine, width, token_size, stride=token_size), nn.SiLU(),
+                                      *conv_stack(width, width, 1))
         c_head = width + (token_dim if conditional else 0)
         self.head = nn.Sequential(nn.Conv2d(c_head, width, 1), nn.SiLU(), nn.Conv2d(width, 2 * token_dim, 1))
         # linear path from the patch's pixels to the token (a learned PCA-like projection): fast to fit,
@@ -38,7 +41,7 @@ class PatchEncoder(nn.Module):
             self.head[-1].bias[token_dim:].fill_(_softplus_inv(init_scale))
 
     def forward(self, x: torch.Tensor, z_prev: torch.Tensor | None = None):
-        h = F.silu(self.patchify(self.features(x)))
+        h = self.patchify(self.features(x))
         out = self.linear(x)
         if self.conditional:
             if z_prev is None:  # first frame: no previous token
@@ -58,9 +61,11 @@ class PatchDecoder(nn.Module):
 
     def __init__(self, n_fields: int, token_size: int, token_dim: int, width: int):
         super().__init__()
-        self.token_mix = nn.Sequential(nn.Conv2d(token_dim, width, 1), nn.SiLU(), *conv_stack(width, width, 1))
-        self.unpatchify = nn.ConvTranspose2d(width, width, token_size, stride=token_size)
-        self.out = nn.Sequential(*conv_stack(width, width, 1), nn.Conv2d(width, n_fields, 3, padding=1, padding_mode="replicate"))
+        fine = full_res_width(width)
+        self.token_mix = nn.Sequential(nn.Conv2d(token_dim, width, 1), nn.SiLU(), *conv_stack(width, width, 2))
+        self.unpatchify = nn.ConvTranspose2d(width, fine, token_size, stride=token_size)
+        # one thin conv at cell resolution smooths patch seams
+        self.out = nn.Conv2d(fine, n_fields, 3, padding=1, padding_mode="replicate")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(F.silu(self.unpatchify(self.token_mix(z))))
@@ -98,6 +103,11 @@ class PixelShuffleDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.shuffle(z)
+
+
+def full_res_width(width: int) -> int:
+    """Channels of the layers that run at cell resolution (the expensive ones): half the token width."""
+    return max(8, width // 2)
 
 
 def _softplus_inv(y: float) -> float:
