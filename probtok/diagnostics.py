@@ -459,6 +459,7 @@ def ppc_plots(idata, out_dir, *, max_runs: int = 6, num_pp_samples: int = 50) ->
         for ax, k in zip(axs, ("T_hs", "A_hs")):
             az.plot_loo_pit(idata, y=k, log_weights=lw, ecdf=True, ax=ax, show=False)
             ax.set_title(f"LOO-PIT ECDF difference, {k}")
+        fig.tight_layout()
         paths["loo_pit"] = save_png(fig, out_dir / "loo_pit.png")
         plt.close(fig)
 
