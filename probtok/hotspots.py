@@ -122,14 +122,20 @@ def _classify_one(s: np.ndarray, rel_margin: float) -> str:
     return "grow" if s[-1] > (1 + rel_margin) * s[k] else "quench"
 
 
-def bulk_shocked_temperature(T, mu, u, up_kms: float, solid_min: float = 0.99) -> float:
-    """Median temperature [K] of shocked solid cells in one frame (y, x), NaN if none.
+def bulk_shocked_temperature(T, mu, u, up_kms: float, lam=None, solid_min: float = 0.99,
+                             lam_max: float = 1e-3) -> float:
+    """Median temperature [K] of shocked, unreacted solid cells in one frame (y, x), NaN if none.
 
     Shocked solid: solid fraction ``mu >= solid_min`` and x-velocity above half
-    the piston velocity ``up_kms`` [km/s]. The median ignores the few hot-spot cells.
+    the piston velocity ``up_kms`` [km/s]; with ``lam`` given, only cells with
+    reaction progress ``lam <= lam_max`` count (late in a burning meso run the
+    reacted solid would otherwise be taken for the bulk). The median ignores the
+    few hot-spot cells.
     """
     T, mu, u = (np.asarray(a, dtype=np.float64) for a in (T, mu, u))
     sel = (mu >= solid_min) & (u > 0.5 * up_kms) & np.isfinite(T)
+    if lam is not None:
+        sel &= np.asarray(lam, dtype=np.float64) <= lam_max
     return float(np.median(T[sel])) if sel.any() else float("nan")
 
 

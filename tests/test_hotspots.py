@@ -113,3 +113,6 @@ def test_threshold_choice_and_bulk_temperature():
     u = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])  # (1,0) unshocked, (1,2) gas
     assert bulk_shocked_temperature(T, mu, u, up_kms=1.0) == 507.5  # median of 500, 510, 2000, 505
     assert np.isnan(bulk_shocked_temperature(T, mu, np.zeros_like(u), up_kms=1.0))
+    # reacted solid (here the 2000 K and 510 K cells) is not bulk: median of 500, 505
+    lam = np.array([[0.0, 0.5, 1.0], [0.0, 0.0, 0.0]])
+    assert bulk_shocked_temperature(T, mu, u, up_kms=1.0, lam=lam) == 502.5

@@ -116,7 +116,8 @@ def simulate_one(setup: str, run: int, seed: int, sampler_kwargs: dict, simulate
     if {"T", "mu", "u"} <= set(names):
         last = frames[-1]
         payload["params"]["bulk_T_K"] = bulk_shocked_temperature(
-            last[names.index("T")], last[names.index("mu")], last[names.index("u")], case.up_kms)
+            last[names.index("T")], last[names.index("mu")], last[names.index("u")], case.up_kms,
+            lam=last[names.index("lam")] if "lam" in names else None)
     payload.update(ok=True, fields=names, units={k: UNITS.get(k, "1") for k in names}, frames=frames,
                    time_ns=time_ns)
     return payload

@@ -17,13 +17,13 @@ from probtok.sim.reconstruction import muscl_faces
 from probtok.sim.riemann_hllc import hllc_flux
 
 
-def rhs(U, up_t, mp, dx, *, limiter: str, bc_right: str, bc_y: str, eps: float):
+def rhs(U, up_t, mp, dx, *, limiter: str, bc_right: str, bc_y: str, eps: float, bc_left: str = "piston"):
     """dU/dt (7, H, W) for conserved U (7, H, W); ``up_t`` piston velocity now [km/s], dx [um].
 
     Returns (dU/dt, W) with W the tuple of primitive arrays of U (reused for the time step).
     """
     W = fiveeq.primitives(U, mp)
-    WL, WR = muscl_faces(boundaries.pad_x(W, up_t, bc_right), axis=1, limiter=limiter, eps=eps)
+    WL, WR = muscl_faces(boundaries.pad_x(W, up_t, bc_right, mp, bc_left), axis=1, limiter=limiter, eps=eps)
     F, uf = hllc_flux(WL, WR, mp, "x")
     div = [(f[:, 1:] - f[:, :-1]) for f in F]
     div_u = uf[:, 1:] - uf[:, :-1]

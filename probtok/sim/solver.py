@@ -41,6 +41,9 @@ class SolverConfig:
     cfl : Courant number of the unsplit 2-D bound (see ``timestep``).
     dtype : "float32" (default, campaigns) or "float64" (verification).
     limiter : "minmod", "mc" or "vanleer" (MUSCL slope limiter).
+    bc_left : "piston" (inflow of solid on its Hugoniot at the piston velocity; default) or
+        "moving_wall" (mirrored state moving at the piston velocity: feeds in the adjacent
+        state, for material that already moves at that velocity); see ``boundaries``.
     bc_right : "outflow" or "reflective"; bc_y : "reflective", "extrapolate" or "periodic".
     piston_ramp_ns : rise time of the piston velocity [ns].
     eps : volume-fraction floor (mu kept in [eps, 1 - eps]).
@@ -54,9 +57,10 @@ class SolverConfig:
     cfl: float = 0.8
     dtype: str = "float32"
     limiter: str = "minmod"
+    bc_left: str = "piston"
     bc_right: str = "outflow"
     bc_y: str = "reflective"
-    piston_ramp_ns: float = 0.15
+    piston_ramp_ns: float = 0.05
     eps: float = 1e-6
     react: bool = True
     mu_react_min: float = 0.5
@@ -71,7 +75,7 @@ class SolverConfig:
         if self.limiter not in LIMITERS:
             raise ConfigError(f"unknown limiter {self.limiter!r}", field="limiter",
                               hint=f"use one of {sorted(LIMITERS)}")
-        boundaries.check_options(self.bc_right, self.bc_y)
+        boundaries.check_options(self.bc_right, self.bc_y, self.bc_left)
         if not 0.0 < self.cfl <= 1.0:
             raise ConfigError(f"cfl must be in (0, 1], got {self.cfl}", field="cfl")
         if not 0.0 < self.eps < 0.01:
@@ -83,7 +87,7 @@ class SolverConfig:
 
     def static(self) -> tuple:
         """The options that select compiled code (hashable)."""
-        return (self.limiter, self.bc_right, self.bc_y, self.eps, self.react)
+        return (self.limiter, self.bc_left, self.bc_right, self.bc_y, self.eps, self.react)
 
 
 def _x64(config: SolverConfig):
@@ -98,13 +102,13 @@ def _frame_output(U, mp, gas_cap):
 
 @partial(jax.jit, static_argnames=("n_frames", "static"))
 def _simulate(U0, mp, dx, up, t_ramp, dt_frame, cfl, gas_cap, mu_min, max_steps, *, n_frames, static):
-    limiter, bc_right, bc_y, eps, react = static
+    limiter, bc_left, bc_right, bc_y, eps, react = static
     two_d = U0.shape[1] > 1
     dtype = U0.dtype
 
     def rate(U, t):
         return rhs(U, boundaries.piston_velocity(t, up, t_ramp), mp, dx,
-                   limiter=limiter, bc_right=bc_right, bc_y=bc_y, eps=eps)
+                   limiter=limiter, bc_left=bc_left, bc_right=bc_right, bc_y=bc_y, eps=eps)
 
     # One while-loop iteration = one SSP-RK2 stage, so the graph holds a single rhs (halves compile time).
     def one_stage(carry, t_target):

@@ -14,11 +14,11 @@ N, DX = 200, 0.1
 def advected():
     """HMX | air layer | HMX moving at u = 0.5 km/s in uniform p = 1 atm for 8 ns (float64)."""
     u0, p0 = 0.5, HMX.p0_gpa
-    cfg = config(HMX, AIR)
+    cfg = config(HMX, AIR, bc_left="moving_wall")
     x = (np.arange(N) + 0.5) * DX
     mu = np.where((x > 4.0) & (x < 7.0), 0.0, 1.0)[None, :]
     U0 = initial_state(mu, cfg, p=p0, u=u0)
-    # the piston moving at u0 with no ramp feeds the same uniform state in
+    # a wall moving at u0 with no ramp feeds the same uniform state in
     out = simulate(U0, cfg, dx_um=DX, up_kms=u0, dt_frame_ns=4.0, n_frames=N_FRAMES)
     assert out["status"] == 0
     return x, mu[0], out["frames"][:, :, 0, :], u0, p0
