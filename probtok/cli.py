@@ -277,6 +277,77 @@ def evaluate(
     console.print(f"wrote {out}")
 
 
+@app.command()
+def ppc(
+    model: Path = typer.Option(..., "--model", help="Fit directory (fit-micro or adapt)."),
+    data: Path = typer.Option(..., "--data", help="Run file (HDF5) with the runs to check."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Runs, e.g. 16-19 (default: the fit's held-out runs)."),
+    out: Path = typer.Option(..., "--out", help="Folder for idata.nc, PNG plots and CSV tables."),
+    draws: int = typer.Option(100, "--draws", help="Posterior draws."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="First frames only (default: all)."),
+    field_subsample: str = typer.Option("auto", "--field-subsample", help="Cell stride of the stored fields "
+                                        "(auto: at most 16 cells per side)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draws."),
+):
+    """Posterior predictive checks with ArviZ: InferenceData (NetCDF), plot_ppc of the hot-spot metrics,
+    LOO-PIT, fan charts, az.summary of the latents, interval coverage and PSIS-LOO with Pareto k counts."""
+    from probtok.diagnostics import PARETO_K_BAD, inference_data_from_files, ppc_plots, save_inference_data
+
+    idata = inference_data_from_files(model, data, _parse_runs(runs), num_draws=draws, seed=seed,
+                                      field_subsample=field_subsample, n_frames=frames)
+    nc = save_inference_data(idata, out / "idata.nc")
+    paths = ppc_plots(idata, out)
+    import pandas as pd
+
+    for name in ("latent_summary", "coverage", "loo"):
+        console.print(f"[bold]{name}[/]")
+        console.print(pd.read_csv(paths[name], index_col=0).to_string(), highlight=False, markup=False,
+                      soft_wrap=True)
+    loo_row = pd.read_csv(paths["loo"], index_col=0).iloc[0]
+    bad = int(loo_row[f"n_pareto_k_gt_{PARETO_K_BAD}"])
+    if bad:
+        err_console.print(f"[bold yellow]warning:[/] {bad} of {int(loo_row['n_points'])} (run, frame) points have "
+                          f"Pareto k > {PARETO_K_BAD}: their PSIS-LOO terms are unreliable", soft_wrap=True)
+    console.print(f"wrote {nc} and {len(paths)} plots/tables in {out}", highlight=False)
+
+
+@app.command()
+def compare(
+    model: list[str] = typer.Option(..., "--model", help="NAME=DIR of a fit directory; give two or more."),
+    data: Path = typer.Option(..., "--data", help="Run file (HDF5) with the held-out runs."),
+    runs: str = typer.Option(..., "--runs", help="Runs to compare on, e.g. 6-7 (the same for every model)."),
+    out: Path = typer.Option(..., "--out", help="Folder for compare.csv and one NAME.nc per model."),
+    draws: int = typer.Option(100, "--draws", help="Posterior draws per model."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="First frames only (default: all)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draws."),
+):
+    """Compare models by PSIS-LOO (az.loo / az.compare) of the frame log-likelihood on the same runs;
+    Pareto k > 0.7 counts are printed and kept in the table."""
+    from probtok.atomic import atomic_path
+    from probtok.diagnostics import compare_models, inference_data_from_files, save_inference_data
+
+    named = {}
+    for item in model:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ProbtokError(f"cannot read --model {item!r}", hint="use --model NAME=DIR, e.g. adapted=runs/adapt")
+        if name in named:
+            raise ProbtokError(f"model name {name!r} given twice", hint="give every model its own NAME")
+        named[name] = Path(path)
+    idatas = {}
+    for name, path in named.items():
+        console.print(f"{name}: {path}", highlight=False)
+        idatas[name] = inference_data_from_files(path, data, _parse_runs(runs), num_draws=draws, seed=seed,
+                                                 n_frames=frames)
+        save_inference_data(idatas[name], out / f"{name}.nc")
+    table = compare_models(idatas, echo=lambda s: err_console.print(s, style="bold yellow", highlight=False,
+                                                                    markup=False, soft_wrap=True))
+    with atomic_path(out / "compare.csv") as tmp:
+        table.to_csv(tmp)
+    console.print(table.to_string(), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {out / 'compare.csv'} and {len(idatas)} InferenceData files", highlight=False)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

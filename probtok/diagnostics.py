@@ -335,6 +335,68 @@ def micro_as_meso(model, guide):
     return m, g
 
 
+def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 100, seed: int = 0,
+                              as_meso: bool | None = None, field_subsample="auto", n_frames: int | None = None,
+                              progress: bool = True):
+    """InferenceData of a fit directory (micro or meso checkpoint) on runs of a dataset file.
+
+    runs : run indices (default: the fit's held-out runs when ``data`` is its own file, else every ok run).
+    as_meso : a micro fit is checked as the micro-only meso reference (:func:`micro_as_meso`); None: when
+        the file's set-up is "meso". Meso fits take q(c[n]) of their adaptation runs and the prior N(0, I)
+        for any other run (:func:`guide_for_runs`). n_frames : first frames only (default all).
+    Constant data: every numeric per-run parameter of the file (e.g. up_kms, porosity).
+    """
+    import json
+
+    from probtok.checkpoint import load_fitted
+    from probtok.data import open_dataset
+    from probtok.data.normalize import Normaliser
+    from probtok.errors import CheckpointError
+
+    model, guide, ckpt = load_fitted(model_dir)
+    if ckpt["normalisation"] is None:
+        raise CheckpointError("the fit stored no normalisation (fitted on pre-normalised tensors)", file=model_dir,
+                              hint="fit from a dataset file (probtok fit-micro / probtok adapt)")
+    spec = model.spec
+    norm = Normaliser.from_dict(ckpt["normalisation"]).subset(spec.fields)
+    meta = dict(ckpt["meta"])
+    same_file = Path(str(meta.get("data", ""))).name == Path(data).name
+    with open_dataset(data) as ds:
+        for f in spec.fields:
+            if f not in ds.fields:
+                raise DataError("missing field the model needs", file=data, field=f, hint=f"the file has {list(ds.fields)}")
+        if runs is None:
+            held = meta.get("holdout_runs") if same_file else None
+            runs = list(held) if held else [int(r) for r in ds.ok_runs]
+        runs = [int(r) for r in runs]
+        if not runs:
+            raise DataError("no runs to check", file=data, hint="give --runs")
+        T = ds.n_frames if n_frames is None else min(int(n_frames), ds.n_frames)
+        s = spec.token_size
+        if ds.grid[0] % s or ds.grid[1] % s:
+            raise DataError(f"grid {tuple(ds.grid)} is not a multiple of the model's token size {s}", file=data)
+        x = np.stack([ds.frames(r, spec.fields, frames=slice(0, T)) for r in runs])
+        params = {}
+        for k, col in ds.params.items():
+            col = np.asarray(col)
+            if np.issubdtype(col.dtype, np.number) and col.ndim == 1:
+                params[k] = col[runs].astype(np.float64)
+        setup, dx_um, threshold, time_ns = ds.setup, ds.dx_um, ds.hotspot_threshold_K, ds.time_ns[:T]
+    level = ckpt["level"]
+    role = "adapted meso model" if level == "meso" else "micro model"
+    if level == "micro" and (as_meso if as_meso is not None else str(setup).startswith("meso")):
+        model, guide = micro_as_meso(model, guide)
+        role = "micro-only reference (phi = 0, steps_per_frame micro steps per frame)"
+    fitted = meta.get("train_runs") if (level == "meso" and same_file) else None
+    guide, sources = guide_for_runs(model, guide, runs, fitted_runs=fitted)
+    attrs = {"model_dir": str(model_dir), "data": str(data), "checkpoint_level": level, "model_role": role,
+             "task_latent_source": json.dumps(dict(zip([str(r) for r in runs], sources)))}
+    return to_inference_data(model, guide, norm.forward(torch.as_tensor(x), field_axis=2), normaliser=norm,
+                             run_ids=runs, time_ns=time_ns, dx_um=dx_um, threshold_K=threshold,
+                             constant_data=params, num_draws=num_draws, seed=seed, field_subsample=field_subsample,
+                             attrs=attrs, progress=progress)
+
+
 # -- checks and comparison --------------------------------------------------------------------------
 def loo(idata, pointwise: bool = True):
     """``az.loo`` of the frame-pointwise log-likelihood (Pareto-k warnings kept, see :func:`pareto_k_counts`)."""
@@ -367,9 +429,18 @@ def compare_models(idatas: dict, *, echo=None):
                         hint="build every InferenceData on the same runs and frames")
     echo = print if echo is None else echo
     loos = {name: loo(idata) for name, idata in idatas.items()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        table = az.compare(loos, ic="loo")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = az.compare(loos, ic="loo", method="stacking")
+    if any(issubclass(w.category, RuntimeWarning) for w in caught) or not np.all(np.isfinite(table["weight"])):
+        # stacking's optimiser over/underflows when elpd gaps are thousands of nats (whole-frame points):
+        # pseudo-BMA weights exp(elpd_i - max) are exact there (~1 for the best model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = az.compare(loos, ic="loo", method="pseudo-BMA")
+        table["weight_method"] = "pseudo-BMA"
+    else:
+        table["weight_method"] = "stacking"
     col = f"n_pareto_k_gt_{PARETO_K_BAD}"
     table[col] = 0
     table["n_points"] = 0
@@ -502,6 +573,6 @@ def fan_chart(idata, run):
     return fig
 
 
-__all__ = ["to_inference_data", "save_inference_data", "load_inference_data", "guide_for_runs", "micro_as_meso",
+__all__ = ["to_inference_data", "inference_data_from_files", "save_inference_data", "load_inference_data", "guide_for_runs", "micro_as_meso",
            "compare_models", "ppc_plots", "latent_summary", "interval_coverage", "loo", "pareto_k_counts",
            "replay_draw", "fan_chart"]

@@ -45,8 +45,9 @@ DX_UM, THRESHOLD_K = 0.25, 875.0
 UP = np.array([1.0, 1.5, 2.0, 2.5])
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
+    """Tiny tensors: one intra-op thread (also for the module-scoped fixtures, hence the scope)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -66,9 +67,8 @@ class OracleGuide:
                 pyro.sample(f"z_{t}", dist.Delta(self.z[:, t], event_dim=3))
 
 
-@pytest.fixture(scope="module")
-def world():
-    """A micro model with fixed weights, data drawn from it, and its true tokens."""
+def make_world():
+    """A micro model with fixed weights, data drawn from it (normalised), and its true tokens."""
     pyro.set_rng_seed(1)
     model = TokenModel(SPEC, "micro").eval()
     cond = poutine.condition(model.model, data={"sigma_x": torch.tensor(SIGMA)})
@@ -77,6 +77,11 @@ def world():
     x = torch.stack([tr.nodes[f"x_{t}"]["value"] for t in range(N_FRAMES)], 1)
     z = torch.stack([tr.nodes[f"z_{t}"]["value"] for t in range(N_FRAMES)], 1)
     return model, x, z
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world()
 
 
 def _idata(model, guide, x, num_draws=60, seed=0, **kw):
@@ -245,3 +250,73 @@ def test_bad_input_errors(world):
     with pytest.raises(DataError, match="non-finite") as exc:
         _idata(model, guide, bad, num_draws=4)
     assert exc.value.run == 3 and exc.value.field == "P"
+
+
+@pytest.fixture(scope="module")
+def files(world, tmp_path_factory):
+    """A meso-like run file of the world's data (physical units) and three fits: micro (40 and 3 SVI steps)
+    on runs 0-1, and the 40-step micro fit adapted (few steps) on runs 0-1."""
+    import dataclasses
+
+    from probtok.adapt import AdaptConfig, adapt
+    from probtok.data.hdf5 import write_dataset
+    from probtok.fit import fit
+    from probtok.model_spec import FitConfig
+
+    _, x, _ = world
+    root = tmp_path_factory.mktemp("diag")
+    phys = NORM.inverse(x.double().numpy(), field_axis=2).astype(np.float32)
+    phys[:, :, 1] = np.abs(phys[:, :, 1])  # the file format refuses negative pressure / solid fraction
+    phys[:, :, 2] = np.clip(phys[:, :, 2], 0.0, 1.0)
+    data = write_dataset(root / "meso.h5", phys, TIME_NS, fields=["T", "P", "mu"],
+                         units={"T": "K", "P": "GPa", "mu": "1"}, dx_um=DX_UM, dt_frame_ns=2.0, setup="meso",
+                         params={"up_kms": UP.tolist()})
+    xn = NORM.forward(torch.as_tensor(phys[:2]), field_axis=2)
+    cfg = FitConfig(steps=40, batch_runs=2, learning_rate=1e-2, rollout_horizon_start=1, rollout_horizon_end=2,
+                    checkpoint_every=40)
+    meta = {"data": str(data), "train_runs": [0, 1], "holdout_runs": [2, 3]}
+    for name, steps in (("micro40", 40), ("micro3", 3)):
+        fit(SPEC, xn, dataclasses.replace(cfg, steps=steps), out_dir=root / name, normalisation=NORM.to_dict(),
+            progress=False, meta=meta)
+    adapt(root / "micro40", xn, AdaptConfig(steps=5, batch_runs=2, rollout_horizon=2, checkpoint_every=5),
+          out_dir=root / "meso", progress=False, meta=meta)
+    return root, data
+
+
+def test_cli_ppc_writes_idata_plots_tables(files):
+    from probtok.cli import main
+
+    root, data = files
+    out = root / "ppc"
+    assert main(["ppc", "--model", str(root / "micro40"), "--data", str(data), "--out", str(out),
+                 "--draws", "20"]) == 0
+    idata = load_inference_data(out / "idata.nc")
+    assert list(idata.observed_data["run"].values) == [2, 3]  # default: the fit's held-out runs
+    assert "micro-only" in idata.posterior.attrs["model_role"]  # a micro fit on a meso file
+    np.testing.assert_array_equal(idata.constant_data["up_kms"].values, UP[[2, 3]])
+    for name in ("ppc_T_hs.png", "ppc_A_hs.png", "loo_pit.png", "fan_2.png", "fan_3.png", "latent_summary.csv",
+                 "coverage.csv", "loo.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert main(["ppc", "--model", str(root / "micro40"), "--data", str(data), "--out", str(out),
+                 "--runs", "7"]) == 2  # run out of range: a clean error
+
+
+def test_cli_compare_micro_only_vs_adapted(files):
+    import pandas as pd
+
+    from probtok.cli import main
+
+    root, data = files
+    out = root / "cmp"
+    assert main(["compare", "--model", f"adapted={root / 'meso'}", "--model", f"micro={root / 'micro40'}",
+                 "--model", f"short={root / 'micro3'}", "--data", str(data), "--runs", "0-3", "--out", str(out),
+                 "--draws", "20"]) == 0
+    table = pd.read_csv(out / "compare.csv", index_col=0)
+    assert set(table.index) == {"adapted", "micro", "short"}
+    assert table.loc["short", "rank"] == 2  # 3 SVI steps are far worse than 40
+    assert (table["n_points"] == N_RUNS * N_FRAMES).all() and "n_pareto_k_gt_0.7" in table.columns
+    adapted = load_inference_data(out / "adapted.nc")
+    assert adapted.posterior["c"].dims == ("chain", "draw", "run", "task_dim")
+    assert adapted.posterior.attrs["task_latent_source"] == '{"0": "fitted", "1": "fitted", "2": "prior", "3": "prior"}'
+    assert main(["compare", "--model", "oops", "--model", f"b={root / 'micro3'}", "--data", str(data),
+                 "--runs", "0-3", "--out", str(out)]) == 2
