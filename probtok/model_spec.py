@@ -58,7 +58,7 @@ class FitConfig:
     learning_rate: float = 3e-3
     final_lr_factor: float = 0.1  # lr decays geometrically to this factor at the last step
     clip_norm: float = 10.0  # per-parameter gradient clipping (ClippedAdam)
-    elbo: str = "Trace_ELBO"  # "Trace_ELBO" | "TraceMeanField_ELBO"
+    elbo: str = "Trace_ELBO"  # "Trace_ELBO" | "TraceMeanField_ELBO" (the latter only with encoder_conditional = false)
     num_particles: int = 1
     rollout_weight: float = 1.0  # weight of the auxiliary free-rollout log-likelihood
     rollout_horizon_start: int = 2

@@ -102,3 +102,13 @@ def test_checkpoint_from_another_config_is_refused(toy_x, tmp_path):
     torch.save(ckpt, tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="hash"):
         load_checkpoint(tmp_path)
+
+
+def test_meso_level_fits_and_reloads_with_its_task_latents(toy_x, tmp_path):
+    spec = dataclasses.replace(SPEC, task_dim=2, coupling_width=3, steps_per_frame=2)
+    cfg = dataclasses.replace(CFG, steps=2, rollout_weight=0.0)
+    res = fit(spec, toy_x, cfg, out_dir=tmp_path, progress=False, level="meso")
+    assert res.guide.c_loc.shape == (4, 2)
+    model, guide, ckpt = load_fitted(tmp_path)
+    assert ckpt["level"] == "meso" and model.coupling is not None
+    assert torch.equal(guide.c_loc, res.guide.c_loc) and torch.equal(guide.phi_loc, res.guide.phi_loc)
