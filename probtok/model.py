@@ -260,9 +260,8 @@ class TokenModel(nn.Module):
     @torch.no_grad()
     def decode(self, zs: torch.Tensor) -> torch.Tensor:
         """Tokens (N, T, h, w, d) -> field means (N, T, C, H, W), normalised units."""
-        N, T = zs.shape[:2]
-        out = self.decoder(zs.reshape(N * T, *zs.shape[2:]))
-        return out.reshape(N, T, *out.shape[1:])
+        # one frame at a time: the decoder's cell-resolution activations of N*T frames can be GBs on meso grids
+        return torch.stack([self.decoder(zs[:, t]) for t in range(zs.shape[1])], 1)
 
 
 def _frame(xb, t):
