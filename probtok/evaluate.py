@@ -13,8 +13,9 @@ Four predictions of every frame of a run, all from its first frame only (except
 
 Field RMSE per field and frame in physical units (over runs and cells), and
 hot-spot metric errors (``T_hs`` [K], ``A_hs`` [um^2]) at the dataset's
-threshold: mean absolute error over runs per frame; for ``model`` the metric
-is computed per draw and its median over draws is the point forecast.
+threshold, and their rates between frames (per ns): mean absolute error over
+runs per frame (rates: per frame interval); for ``model`` the metric is
+computed per draw and its median over draws is the point forecast.
 """
 
 from __future__ import annotations
@@ -137,11 +138,16 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
     if has_T:
         truth_T = np.stack(hs["T_hs"]["truth"])
         truth_A = np.stack(hs["A_hs"]["truth"])
+        from probtok.hotspots import rates
+
         mae = {}
         for m in ("model", "mean_only", "persistence"):
             if hs["T_hs"][m]:
-                mae[m] = {"T_hs_K": np.abs(np.stack(hs["T_hs"][m]) - truth_T).mean(0).tolist(),
-                          "A_hs_um2": np.abs(np.stack(hs["A_hs"][m]) - truth_A).mean(0).tolist()}
+                pT, pA = np.stack(hs["T_hs"][m]), np.stack(hs["A_hs"][m])
+                mae[m] = {"T_hs_K": np.abs(pT - truth_T).mean(0).tolist(),
+                          "A_hs_um2": np.abs(pA - truth_A).mean(0).tolist(),
+                          "dT_hs_dt_K_per_ns": np.abs(rates(pT, dt_ns) - rates(truth_T, dt_ns)).mean(0).tolist(),
+                          "dA_hs_dt_um2_per_ns": np.abs(rates(pA, dt_ns) - rates(truth_A, dt_ns)).mean(0).tolist()}
         result["hotspots"] = {"threshold_K": threshold, "dx_um": dx_um, "dt_ns": dt_ns,
                               "truth_mean": {"T_hs_K": truth_T.mean(0).tolist(), "A_hs_um2": truth_A.mean(0).tolist()},
                               "mae": mae}

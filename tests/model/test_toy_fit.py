@@ -73,6 +73,7 @@ def test_fit_micro_then_evaluate_beats_persistence(toy_file):
     assert res["units"][0] == "K" and len(rmse["persistence"]["T"]) == 10
     # hot-spot metrics are reported per frame for each method
     assert len(res["hotspots"]["mae"]["mean_only"]["T_hs_K"]) == 10
+    assert len(res["hotspots"]["mae"]["model"]["dA_hs_dt_um2_per_ns"]) == 9
     assert res["hotspots"]["mae"]["persistence"]["A_hs_um2"][0] == 0.0  # frame 0 is the truth itself
 
 
