@@ -288,13 +288,15 @@ def ppc(
     field_subsample: str = typer.Option("auto", "--field-subsample", help="Cell stride of the stored fields "
                                         "(auto: at most 16 cells per side)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the draws."),
+    noise: bool = typer.Option(True, "--noise/--no-noise", help="Replicates with the observation noise "
+                               "sigma_x (the model's predictive) or the decoder means only."),
 ):
     """Posterior predictive checks with ArviZ: InferenceData (NetCDF), plot_ppc of the hot-spot metrics,
     LOO-PIT, fan charts, az.summary of the latents, interval coverage and PSIS-LOO with Pareto k counts."""
     from probtok.diagnostics import PARETO_K_BAD, inference_data_from_files, ppc_plots, save_inference_data
 
     idata = inference_data_from_files(model, data, _parse_runs(runs), num_draws=draws, seed=seed,
-                                      field_subsample=field_subsample, n_frames=frames)
+                                      field_subsample=field_subsample, n_frames=frames, observation_noise=noise)
     nc = save_inference_data(idata, out / "idata.nc")
     paths = ppc_plots(idata, out)
     import pandas as pd

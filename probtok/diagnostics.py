@@ -117,14 +117,19 @@ def _metrics(T_phys: np.ndarray, dx_um: float, dt_ns: float, threshold_K: float)
 
 @torch.no_grad()
 def collect_draws(model, guide, x_norm: torch.Tensor, *, normaliser, dx_um: float, dt_ns: float,
-                  threshold_K: float, num_draws: int, seed: int, stride: int, progress: bool = False) -> dict:
+                  threshold_K: float, num_draws: int, seed: int, stride: int, progress: bool = False,
+                  num_threads: int | None = 1, observation_noise: bool = True) -> dict:
     """Stack ``num_draws`` replayed draws into numpy arrays (draw, ...): latents, log-likelihood (run, frame),
-    hot-spot metrics of the replicates (run, frame|interval) and subsampled replicate fields."""
+    hot-spot metrics of the replicates (run, frame|interval) and subsampled replicate fields.
+    ``observation_noise=False``: the replicates are the decoder means Dec(z) (no sigma_x noise).
+
+    ``num_threads``: torch intra-op threads during the draws (restored after; None: leave as is). The
+    token networks are small convolutions on small grids; with several threads on a busy machine they
+    were measured 100x slower (24 s vs 0.19 s per draw, 48 x 64 meso runs, 2 cores at load 8)."""
     import pyro
 
     fields = tuple(model.spec.fields)
     iT = fields.index("T")
-    n_frames = x_norm.shape[1]
     out: dict[str, list] = {}
     pyro.set_rng_seed(seed)
     draws = range(num_draws)
@@ -132,21 +137,35 @@ def collect_draws(model, guide, x_norm: torch.Tensor, *, normaliser, dx_um: floa
         from probtok.progress import track
 
         draws = track(draws, "posterior draws")
+    threads_before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
     # a private param store: tracing registers the modules' parameters, the user's store stays untouched
-    with pyro.get_param_store().scope():
-        for _ in draws:
-            g_tr, m_tr = replay_draw(model, guide, x_norm)
-            ll = _log_likelihood(m_tr, n_frames)
-            x_rep = torch.stack([m_tr.nodes[f"x_{t}"]["fn"].sample() for t in range(n_frames)], 1)
-            phys = normaliser.inverse(x_rep.double().numpy(), field_axis=2)
-            rec = {"log_lik": ll.double().numpy(), "x_fields": phys[..., ::stride, ::stride].astype(np.float32)}
-            rec.update(_metrics(phys[:, :, iT], dx_um, dt_ns, threshold_K))
-            for site in ("sigma_x", "phi", "c"):
-                if site in g_tr.nodes:
-                    rec[site] = g_tr.nodes[site]["value"].double().numpy()
-            for k, v in rec.items():
-                out.setdefault(k, []).append(v)
+    try:
+        with pyro.get_param_store().scope():
+            for _ in draws:
+                rec = _one_draw(model, guide, x_norm, normaliser, iT, stride, dx_um, dt_ns, threshold_K,
+                                observation_noise)
+                for k, v in rec.items():
+                    out.setdefault(k, []).append(v)
+    finally:
+        torch.set_num_threads(threads_before)
     return {k: np.stack(v) for k, v in out.items()}
+
+
+def _one_draw(model, guide, x_norm, normaliser, iT, stride, dx_um, dt_ns, threshold_K, noise) -> dict:
+    n_frames = x_norm.shape[1]
+    g_tr, m_tr = replay_draw(model, guide, x_norm)
+    ll = _log_likelihood(m_tr, n_frames)
+    obs = [m_tr.nodes[f"x_{t}"]["fn"] for t in range(n_frames)]
+    x_rep = torch.stack([fn.sample() if noise else fn.mean for fn in obs], 1)
+    phys = normaliser.inverse(x_rep.double().numpy(), field_axis=2)
+    rec = {"log_lik": ll.double().numpy(), "x_fields": phys[..., ::stride, ::stride].astype(np.float32)}
+    rec.update(_metrics(phys[:, :, iT], dx_um, dt_ns, threshold_K))
+    for site in ("sigma_x", "phi", "c"):
+        if site in g_tr.nodes:
+            rec[site] = g_tr.nodes[site]["value"].double().numpy()
+    return rec
 
 
 def _log_likelihood(model_trace, n_frames: int) -> torch.Tensor:
@@ -158,7 +177,8 @@ def _log_likelihood(model_trace, n_frames: int) -> torch.Tensor:
 # -- InferenceData ----------------------------------------------------------------------------------
 def to_inference_data(model, guide, x_norm, *, normaliser, run_ids, time_ns, dx_um: float, threshold_K: float,
                       constant_data: dict | None = None, num_draws: int = 100, seed: int = 0,
-                      field_subsample="auto", attrs: dict | None = None, progress: bool = False):
+                      field_subsample="auto", attrs: dict | None = None, progress: bool = False,
+                      observation_noise: bool = True):
     """``az.InferenceData`` of a fitted model on observed runs (see the module docstring for the groups).
 
     model, guide : TokenModel and its guide (micro or meso level; for a meso guide, q(c[n]) row n must
@@ -168,6 +188,9 @@ def to_inference_data(model, guide, x_norm, *, normaliser, run_ids, time_ns, dx_
     run_ids : (run,) ids of the runs; time_ns : (frame,) frame times [ns]; dx_um : cell size [um];
     threshold_K : hot-spot threshold [K]. constant_data : {name: (run,)} run parameters (e.g. up_kms).
     num_draws : posterior draws; field_subsample : cell stride of the stored fields, or "auto" (side <= 16).
+    observation_noise : replicates x_rep ~ N(Dec(z), sigma_x) (True, the model's predictive) or Dec(z).
+        Cell-wise noise of sigma_x [K] can lift bulk cells just below the threshold into the hot spot,
+        so A_hs of noisy replicates is biased up where bulk T is near the threshold.
     """
     import arviz as az
 
@@ -185,7 +208,8 @@ def to_inference_data(model, guide, x_norm, *, normaliser, run_ids, time_ns, dx_
     spec = model.spec
 
     d = collect_draws(model, guide, x_norm, normaliser=normaliser, dx_um=dx_um, dt_ns=float(dt[0]),
-                      threshold_K=threshold_K, num_draws=num_draws, seed=seed, stride=stride, progress=progress)
+                      threshold_K=threshold_K, num_draws=num_draws, seed=seed, stride=stride, progress=progress,
+                      observation_noise=observation_noise)
     obs_phys = normaliser.inverse(x_norm.double().numpy(), field_axis=2)
     obs = _metrics(obs_phys[:, :, fields.index("T")], dx_um, float(dt[0]), threshold_K)
     obs["x_fields"] = obs_phys[..., ::stride, ::stride].astype(np.float32)
@@ -227,7 +251,7 @@ def to_inference_data(model, guide, x_norm, *, normaliser, run_ids, time_ns, dx_
     _annotate(idata, fields, normaliser)
     meta = {"probtok_level": getattr(model, "level", "?"), "hotspot_threshold_K": float(threshold_K),
             "dx_um": float(dx_um), "dt_frame_ns": float(dt[0]), "field_subsample": int(stride),
-            "num_draws": int(num_draws), "seed": int(seed),
+            "num_draws": int(num_draws), "seed": int(seed), "observation_noise": int(bool(observation_noise)),
             "draws": "iid from the variational posterior (one chain)",
             "log_likelihood": "log N(x[n,t] | Dec(z[n,t]), sigma_x) summed over field, y, x; normalised units"}
     meta.update(attrs or {})
@@ -337,7 +361,7 @@ def micro_as_meso(model, guide):
 
 def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 100, seed: int = 0,
                               as_meso: bool | None = None, field_subsample="auto", n_frames: int | None = None,
-                              progress: bool = True):
+                              progress: bool = True, observation_noise: bool = True):
     """InferenceData of a fit directory (micro or meso checkpoint) on runs of a dataset file.
 
     runs : run indices (default: the fit's held-out runs when ``data`` is its own file, else every ok run).
@@ -394,7 +418,7 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
     return to_inference_data(model, guide, norm.forward(torch.as_tensor(x), field_axis=2), normaliser=norm,
                              run_ids=runs, time_ns=time_ns, dx_um=dx_um, threshold_K=threshold,
                              constant_data=params, num_draws=num_draws, seed=seed, field_subsample=field_subsample,
-                             attrs=attrs, progress=progress)
+                             attrs=attrs, progress=progress, observation_noise=observation_noise)
 
 
 # -- checks and comparison --------------------------------------------------------------------------

@@ -154,6 +154,16 @@ def test_replicates_are_calibrated_fields(oracle_idata):
     assert (cov_table["coverage_90"] >= cov_table["coverage_50"]).all()
 
 
+def test_replicates_without_noise_are_the_decoded_true_tokens(world):
+    model, x, z = world
+    idata = _idata(model, OracleGuide(z, SIGMA), x, num_draws=3, field_subsample=1, observation_noise=False)
+    dec = NORM.inverse(model.decode(z).double().numpy(), field_axis=2)
+    for d in range(3):
+        np.testing.assert_allclose(idata.posterior_predictive["x_fields"].values[0, d], dec, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(idata.posterior_predictive["A_hs"].values[0, 0],
+                               hotspot_area(dec[:, :, 0], DX_UM, THRESHOLD_K))
+
+
 def test_loo_finite_and_close_to_true_log_likelihood(world, oracle_idata):
     model, x, z = world
     res = loo(oracle_idata)
