@@ -278,6 +278,76 @@ def evaluate(
 
 
 @app.command()
+def adapt(
+    micro: Path = typer.Option(..., "--micro", help="Micro fit directory (from fit-micro)."),
+    data: Path = typer.Option(..., "--data", help="Meso run file (HDF5)."),
+    train_runs: str = typer.Option(..., "--train-runs", help="The K meso runs to adapt on, e.g. 0,1."),
+    out: Path = typer.Option(..., "--out", help="Meso model directory (checkpoint.pt, adapt.json)."),
+    steps: int = typer.Option(300, "--steps", help="SVI steps (more steps continue an adaptation)."),
+    theta: str = typer.Option("frozen", "--theta", help="Micro globals theta: frozen, or prior (Gaussian prior "
+                              "centred on the micro fit)."),
+    lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
+):
+    """Adapt a micro token model to a few meso runs by SVI: task latents c[n], coupling phi, sigma_x
+    (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt."""
+    from probtok.adapt import AdaptConfig, adapt_files
+
+    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
+    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh)
+    last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
+    console.print(f"adapted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
+                  f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
+    console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
+
+
+@app.command()
+def forecast(
+    model: Path = typer.Option(..., "--model", help="Meso model directory (from adapt), or a micro fit "
+                               "(micro-only reference, phi = 0)."),
+    data: Path = typer.Option(..., "--data", help="Run file (HDF5) holding the run(s) to forecast."),
+    out: Path = typer.Option(..., "--out", help="Folder for run_NNNN.nc forecasts and PNG plots."),
+    run: Optional[int] = typer.Option(None, "--run", help="One run index to forecast."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Several runs, e.g. 2-7 (default with --evaluate: "
+                                       "the model's held-out runs)."),
+    first_frames: int = typer.Option(1, "--first-frames", help="Frames given to the model (m >= 2 also fits the "
+                                     "run's task latent c to them)."),
+    draws: int = typer.Option(200, "--draws", help="Posterior-predictive draws per run."),
+    frames: Optional[int] = typer.Option(None, "--frames", help="Forecast length incl. frame 0 (default: all)."),
+    evaluate: bool = typer.Option(False, "--evaluate", help="Also score the forecasts against the truth: "
+                                  "coverage of 50/90 % intervals, CRPS, RMSE of the median (OUT/calibration.json)."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
+):
+    """Forecast hot-spot temperature and area (quantiles, exceedance probabilities, field mean/std) of
+    meso runs from their first frame(s), with pyro.infer.Predictive; optionally score them."""
+    from probtok.predict import evaluate_forecasts, forecast_files
+
+    if run is not None and runs is not None:
+        raise ProbtokError("give --run or --runs, not both")
+    chosen = [run] if run is not None else _parse_runs(runs)
+    if chosen is None:
+        if not evaluate:
+            raise ProbtokError("no run given", hint="use --run 5, or --runs 2-7")
+        from probtok.checkpoint import load_checkpoint
+
+        chosen = load_checkpoint(model)["meta"].get("holdout_runs")
+        if not chosen:
+            raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
+    files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
+                           seed=seed, plots=not no_plots)
+    for r, p in files.items():
+        console.print(f"run {r}: wrote {p}", highlight=False)
+    if evaluate:
+        from probtok.calibration import render_table
+
+        table = evaluate_forecasts(list(files.values()), json_out=out / "calibration.json")
+        console.print(render_table(table))
+        console.print(f"wrote {out / 'calibration.json'}", highlight=False)
+
+
+@app.command()
 def ppc(
     model: Path = typer.Option(..., "--model", help="Fit directory (fit-micro or adapt)."),
     data: Path = typer.Option(..., "--data", help="Run file (HDF5) with the runs to check."),

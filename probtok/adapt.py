@@ -1,0 +1,317 @@
+"""Few-shot meso adaptation: the meso level of the token model fitted by SVI on K meso runs.
+
+The meso model is :class:`probtok.model.TokenModel` with ``level="meso"``
+(task latent ``c[n]``, coupling ``G_phi`` with prior Normal(0, tau) = "no
+correction", ``r = spec.steps_per_frame`` micro steps per meso frame), built
+from a fitted micro checkpoint. What adapts (``AdaptConfig``):
+
+* always: q(c[n]) per meso run, q(phi), q(sigma_x) (started at the micro posterior);
+* the coupling feature network h of ``G_phi = phi . h(z, c)``, unless ``coupling_net = "frozen"``;
+* theta (decoder, micro drift, token prior): ``theta = "frozen"`` keeps the micro fit;
+  ``theta = "prior"`` lets it move under a Gaussian prior centred on the micro fit,
+  ``log p(theta) = sum_i log N(theta_i | theta_micro_i, theta_prior_scale)`` (a MAP
+  point estimate: ``pyro.factor("theta_prior", ...)``);
+* never: the amortized encoder q(z_t | x_t, z_{t-1}) (re-used from the micro fit).
+
+The objective is the model's ELBO plus its auxiliary free-rollout term
+(``rollout_weight``, horizon ``rollout_horizon`` meso frames), maximised with
+``pyro.infer.SVI`` and ClippedAdam. Normalisation: the micro fit's (ONE
+normaliser, so tokens mean the same thing at both scales), stored again with the
+meso checkpoint. Checkpoints use :mod:`probtok.checkpoint` (``weights_only``
+loads, atomic writes) and resume exactly: a run killed and restarted with the
+same arguments ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyro
+import torch
+
+from probtok.atomic import atomic_write_text
+from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, save_checkpoint, set_rng_state
+from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
+from probtok.fit import _Bar, check_training_tensor
+from probtok.guides import TokenGuide
+from probtok.model import TokenModel
+
+THETA_MODES = ("frozen", "prior")
+COUPLING_MODES = ("train", "frozen")
+#: Sub-modules of TokenModel that are the micro-level globals theta.
+THETA_MODULES = ("token_prior", "decoder", "transition")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Settings of the few-shot meso SVI (noise scales in normalised field units)."""
+
+    steps: int = 300
+    batch_runs: int = 4  # meso runs per minibatch (pyro.plate subsampling)
+    learning_rate: float = 1e-2
+    final_lr_factor: float = 0.1  # geometric decay of the learning rate to this factor
+    clip_norm: float = 10.0
+    num_particles: int = 1
+    theta: str = "frozen"  # "frozen" | "prior"
+    theta_prior_scale: float = 0.01  # sd of the Gaussian prior of each theta weight around its micro value
+    coupling_net: str = "train"  # "train" | "frozen": whether h in G_phi = phi . h(z, c) is fitted
+    rollout_weight: float = 1.0
+    rollout_horizon: int = 12  # meso frames of the auxiliary free rollout (capped at frames - 1)
+    checkpoint_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [
+            (self.steps >= 0, "steps must be >= 0"),
+            (self.batch_runs >= 1, "batch_runs must be >= 1"),
+            (self.learning_rate > 0 and 0 < self.final_lr_factor <= 1, "learning_rate > 0, 0 < final_lr_factor <= 1"),
+            (self.theta in THETA_MODES, f"theta must be one of {THETA_MODES}"),
+            (self.coupling_net in COUPLING_MODES, f"coupling_net must be one of {COUPLING_MODES}"),
+            (self.theta_prior_scale > 0, "theta_prior_scale must be > 0"),
+            (self.rollout_weight >= 0 and self.rollout_horizon >= 0, "rollout weight and horizon must be >= 0"),
+            (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(msg, hint="fix the adaptation settings (AdaptConfig / `probtok adapt` options)")
+
+
+@dataclass
+class AdaptResult:
+    """An adapted meso model: modules, history and where it was written."""
+
+    model: TokenModel
+    guide: TokenGuide
+    config: AdaptConfig
+    losses: np.ndarray  # (step,) negative ELBO + auxiliary rollout term, per run and frame
+    step: int
+    wall_s: float
+    resumed_from: int = 0
+    out_dir: Path | None = None
+    normalisation: dict | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def meso_from_micro(micro_model: TokenModel, micro_guide: TokenGuide, n_runs: int) -> tuple[TokenModel, TokenGuide]:
+    """A meso model and guide carrying the micro fit: theta, encoder and q(sigma_x) copied; phi, c at their
+    prior centre (q(phi) = Normal(0, 0.01), q(c[n]) = Normal(0, 0.1)); the coupling network freshly drawn.
+
+    ``n_runs`` sizes the per-run q(c[n]) table. Deterministic given torch's RNG state.
+    """
+    spec = micro_model.spec
+    model = TokenModel(spec, "meso")
+    guide = TokenGuide(spec, "meso", n_runs=n_runs).attach(model)
+    missing, unexpected = model.load_state_dict(micro_model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("coupling.") for k in missing):
+        raise CheckpointError(f"micro weights do not fit the meso model (missing {missing}, unexpected {unexpected})")
+    gmissing, gunexpected = guide.load_state_dict(micro_guide.state_dict(), strict=False)
+    if gunexpected or any(not k.startswith(("phi_", "c_")) for k in gmissing):
+        raise CheckpointError(f"micro guide does not fit the meso guide (missing {gmissing})")
+    for mod in (model, guide):
+        mod.requires_grad_(True)
+    return model, guide
+
+
+def set_trainable(model: TokenModel, guide: TokenGuide, cfg: AdaptConfig) -> None:
+    """Freeze what must not adapt (requires_grad False: Pyro leaves it out of the optimisation)."""
+    guide.encoder.requires_grad_(False)
+    for name in THETA_MODULES:
+        getattr(model, name).requires_grad_(cfg.theta == "prior")
+    model.coupling.requires_grad_(cfg.coupling_net == "train")
+
+
+def theta_prior_log_prob(model: TokenModel, theta0: dict[str, torch.Tensor], scale: float) -> torch.Tensor:
+    """sum_i log N(theta_i | theta0_i, scale) over the micro-level weights (scalar)."""
+    total = torch.zeros(())
+    params = dict(model.named_parameters())
+    for name, p0 in theta0.items():
+        total = total + torch.distributions.Normal(p0, scale).log_prob(params[name]).sum()
+    return total
+
+
+class MesoObjective:
+    """Pyro model/guide pair of the adaptation: the meso TokenModel (+ the theta prior when it is used)."""
+
+    def __init__(self, model: TokenModel, guide: TokenGuide, cfg: AdaptConfig):
+        self.tm, self.tg, self.cfg = model, guide, cfg
+        self.theta0 = ({n: p.detach().clone() for n, p in model.named_parameters() if n.split(".")[0] in THETA_MODULES}
+                       if cfg.theta == "prior" else {})
+
+    def model(self, x, **kw):
+        self.tm.model(x, **kw)
+        if self.theta0:
+            pyro.factor("theta_prior", theta_prior_log_prob(self.tm, self.theta0, self.cfg.theta_prior_scale))
+
+    def guide(self, x, **kw):
+        self.tg.guide(x, **kw)
+
+
+def _comparable(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k not in ("steps", "checkpoint_every")}
+
+
+def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: bool = True, progress: bool = True,
+          meta: dict | None = None, on_step=None, init=None) -> AdaptResult:
+    """Adapt a fitted micro model to K meso runs by SVI.
+
+    micro : a micro fit directory / checkpoint path, or a tuple (model, guide, normalisation dict or None).
+    x : meso runs in the micro fit's normalised units (run, frame, field, H, W); H, W multiples of the token size.
+    out_dir : where checkpoint.pt and adapt.json go (None: nothing written, no resume).
+    resume : continue from out_dir/checkpoint.pt if present (same settings required; ``steps`` may grow).
+    on_step : optional callback(step, loss) after each step; not saved.
+    init : optional deterministic callable(model, guide) run on the fresh meso modules before anything is
+        frozen or loaded (e.g. set a known coupling network).
+    Clears Pyro's global param store; parameters live in the returned modules.
+    """
+    cfg = cfg or AdaptConfig()
+    if isinstance(micro, (str, Path)):
+        micro_model, micro_guide, ckpt = load_fitted(micro)
+        if ckpt["level"] != "micro":
+            raise CheckpointError("this is not a micro fit", file=micro, hint="give the output folder of fit-micro")
+        normalisation = ckpt["normalisation"]
+        micro_src = str(micro)
+    else:
+        micro_model, micro_guide, normalisation = micro
+        micro_src = "<in memory>"
+    spec = micro_model.spec
+    x = check_training_tensor(x, spec, source="meso data")
+    n_runs, n_frames = x.shape[:2]
+    out_dir = Path(out_dir) if out_dir is not None else None
+    meta = {**(meta or {}), "n_runs": n_runs, "micro": micro_src, "adapt": dataclasses.asdict(cfg)}
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(cfg.seed)
+    model, guide = meso_from_micro(micro_model, micro_guide, n_runs)
+    if init is not None:
+        init(model, guide)
+    set_trainable(model, guide, cfg)
+    objective = MesoObjective(model, guide, cfg)
+    for mod in (model, guide):
+        mod.eval()  # no dropout/batch-norm; silences Pyro's warning about frozen parameters
+    lrd = cfg.final_lr_factor ** (1.0 / max(cfg.steps, 1))
+    optim = pyro.optim.ClippedAdam({"lr": cfg.learning_rate, "clip_norm": cfg.clip_norm, "lrd": lrd})
+    elbo = pyro.infer.Trace_ELBO(num_particles=cfg.num_particles, max_plate_nesting=1)
+    svi = pyro.infer.SVI(objective.model, objective.guide, optim, elbo)
+
+    start, losses = 0, []
+    ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, expected_spec=spec)
+        if ck["level"] != "meso" or _comparable(ck["fit_config"]) != _comparable(dataclasses.asdict(cfg)):
+            raise CheckpointError("checkpoint was written with other adaptation settings", file=ckpt_path,
+                                  hint="use the same settings (only steps may change) or a fresh --out")
+        if ck["meta"].get("n_runs") != n_runs:
+            raise CheckpointError(f"checkpoint was adapted on {ck['meta'].get('n_runs')} runs, not {n_runs}",
+                                  file=ckpt_path, hint="use the same --train-runs or a fresh --out")
+        model.load_state_dict(ck["model_state"])
+        guide.load_state_dict(ck["guide_state"])
+        optim.set_state(ck["optim_state"])
+        set_rng_state(ck["rng"])
+        start, losses = ck["step"], ck["losses"].tolist()
+    resumed_from = start
+
+    def checkpoint(step):
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, make_checkpoint(
+                spec=spec, level="meso", fit_config=cfg, step=step, model=model, guide=guide, optim=optim,
+                losses=losses, normalisation=normalisation, meta=meta))
+
+    horizon = min(cfg.rollout_horizon, n_frames - 1)
+    batch = min(cfg.batch_runs, n_runs)
+    per = 1.0 / (n_runs * n_frames)
+    t_start = time.perf_counter()
+    with _Bar(progress, cfg.steps, start) as bar:
+        if bar.prog is not None:
+            bar.prog.update(bar.task, description="SVI meso adaptation")
+        for step in range(start, cfg.steps):
+            loss = svi.step(x, batch_runs=batch, rollout_horizon=horizon, rollout_weight=cfg.rollout_weight) * per
+            if not math.isfinite(loss):
+                raise ProbtokError(f"the loss became non-finite at step {step}",
+                                   hint="lower learning_rate or clip_norm; the last checkpoint is kept")
+            losses.append(loss)
+            bar.update(step + 1, loss)
+            if (step + 1) % cfg.checkpoint_every == 0:
+                checkpoint(step + 1)
+            if on_step is not None:
+                on_step(step + 1, loss)
+    wall = time.perf_counter() - t_start
+    if start < cfg.steps or not (ckpt_path and ckpt_path.exists()):
+        checkpoint(cfg.steps)
+    if out_dir is not None:
+        summary = {"steps": cfg.steps, "resumed_from": resumed_from, "wall_s_this_session": wall,
+                   "final_loss_per_run_frame": losses[-1] if losses else None, "loss_per_run_frame": losses,
+                   "meta": meta}
+        atomic_write_text(out_dir / "adapt.json", json.dumps(summary, indent=1))
+    for mod in (model, guide):
+        mod.eval()
+        mod.requires_grad_(False)
+    return AdaptResult(model, guide, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir,
+                       normalisation, meta)
+
+
+def check_frame_ratio(spec, micro_dt_ns: float | None, meso_dt_ns: float, source=None) -> None:
+    """ConfigError unless meso frame interval = steps_per_frame x micro frame interval (1 % tolerance)."""
+    if micro_dt_ns is None:
+        return
+    ratio = meso_dt_ns / micro_dt_ns
+    if abs(ratio - spec.steps_per_frame) > 0.01 * spec.steps_per_frame:
+        raise ConfigError(f"meso frame interval {meso_dt_ns:g} ns is {ratio:.3g} micro intervals ({micro_dt_ns:g} ns), "
+                          f"but the model takes steps_per_frame = {spec.steps_per_frame}", file=source,
+                          hint="set [meso] steps_per_frame in the model config to the ratio and refit")
+
+
+def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,
+                progress: bool = True) -> AdaptResult:
+    """`probtok adapt`: adapt the micro fit in ``micro_dir`` on runs ``train_runs`` of the meso file ``data``.
+
+    out_dir gets checkpoint.pt (meso model + the micro normalisation + resume state) and adapt.json.
+    """
+    from probtok.data import open_dataset
+    from probtok.data.normalize import Normaliser
+
+    micro_model, micro_guide, ckpt = load_fitted(micro_dir)
+    if ckpt["level"] != "micro":
+        raise CheckpointError("this is not a micro fit", file=micro_dir, hint="give the output folder of fit-micro")
+    if ckpt["normalisation"] is None:
+        raise CheckpointError("the micro fit stored no normalisation", file=micro_dir,
+                              hint="fit with `probtok fit-micro` on a dataset file")
+    spec = micro_model.spec
+    norm = Normaliser.from_dict(ckpt["normalisation"])
+    train_runs = [int(r) for r in train_runs]
+    if not train_runs:
+        raise DataError("no meso training runs given", file=data, hint="e.g. --train-runs 0,1")
+    with open_dataset(data) as ds:
+        for f in spec.fields:
+            if f not in ds.fields:
+                raise DataError("missing field the model needs", file=data, field=f,
+                                hint=f"the file has {list(ds.fields)}")
+        micro_dt = _micro_dt(ckpt)
+        check_frame_ratio(spec, micro_dt, ds.dt_frame_ns, source=data)
+        x = np.stack([ds.frames(r, spec.fields) for r in train_runs])
+        held = [int(r) for r in ds.ok_runs if int(r) not in set(train_runs)]
+    x = norm.forward(torch.as_tensor(x), field_axis=2)
+    x = check_training_tensor(x, spec, source=data)
+    meta = {"data": str(data), "train_runs": train_runs, "holdout_runs": held, "fields": list(spec.fields),
+            "micro_dt_ns": micro_dt}
+    return adapt((micro_model, micro_guide, ckpt["normalisation"]), x, cfg, out_dir=out_dir, resume=resume,
+                 progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
+
+
+def _micro_dt(ckpt) -> float | None:
+    """Frame interval [ns] of the micro training data, when its file is still where the fit recorded it."""
+    from probtok.data import open_dataset
+
+    src = ckpt["meta"].get("data")
+    if not src or not Path(src).is_file():
+        return None
+    try:
+        with open_dataset(src) as ds:
+            return float(ds.dt_frame_ns)
+    except ProbtokError:
+        return None

@@ -1,0 +1,284 @@
+"""Posterior-predictive forecasts of meso runs with ``pyro.infer.Predictive``, and their calibration.
+
+A forecast of run n from its first m frames (m >= 1):
+
+* globals from the posterior: ``sigma_x ~ q(sigma_x)``, ``phi ~ q(phi)`` (adapted model);
+* task latent ``c``: from q(c[n]) when run n was an adaptation run of the model, else
+  from q(c | x[0:m]) fitted by a short SVI on the first m frames when m > 1 (all else fixed),
+  else from its prior N(0, I);
+* ``z[0:m]`` from the amortized filter q(z_t | x_t, z_{t-1}); ``z[m:]`` and every ``x_t`` from
+  the model (transition with r micro steps per frame, then ``x_t ~ Normal(Dec(z_t), sigma_x)``;
+  ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead).
+
+The draws are a ``pyro.plate("draw")`` (vectorised); ``Predictive`` replays the model on the
+forecast guide above and samples everything the guide does not fix. Draws are decoded to
+physical fields (draw, frame, field, y, x) with the micro fit's normaliser and summarised by
+:func:`probtok.forecast.summarize_forecast` (hot-spot metrics per draw, quantiles,
+exceedance probabilities, field mean/std snapshots).
+
+A micro checkpoint forecasts too: the "micro-only" reference (no meso adaptation), i.e. the meso
+model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task latent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import torch
+from torch.nn import functional as F
+
+from probtok.errors import CheckpointError, ConfigError, DataError
+
+
+@dataclass
+class Posterior:
+    """What forecasts draw from: a meso-level model + guide, the normaliser, and whether phi/c were adapted."""
+
+    model: object  # TokenModel, level "meso"
+    guide: object  # TokenGuide, level "meso"
+    normaliser: object  # probtok.data.normalize.Normaliser (the micro fit's)
+    adapted: bool  # False: micro-only reference (phi = 0, no task latent)
+    meta: dict = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+
+def load_posterior(model_dir) -> Posterior:
+    """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference)."""
+    from probtok.adapt import meso_from_micro
+    from probtok.checkpoint import load_fitted
+    from probtok.data.normalize import Normaliser
+
+    model, guide, ckpt = load_fitted(model_dir)
+    if ckpt["normalisation"] is None:
+        raise CheckpointError("the fit stored no normalisation (fitted on pre-normalised tensors)", file=model_dir,
+                              hint="fit and adapt from dataset files (probtok fit-micro / probtok adapt)")
+    norm = Normaliser.from_dict(ckpt["normalisation"])
+    adapted = ckpt["level"] == "meso"
+    if not adapted:
+        model, guide = meso_from_micro(model, guide, n_runs=1)
+    for mod in (model, guide):
+        mod.eval()
+        mod.requires_grad_(False)
+    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir))
+
+
+# -- the forecast model and guide (Pyro) ---------------------------------------------------------
+def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=None, c_post=None) -> None:
+    """The meso generative model with one ``draw`` plate around everything (globals drawn per draw).
+
+    ``x_first`` and ``c_post`` are the guide's arguments (Predictive passes the same to both); unused here."""
+    tm, spec = post.model, post.spec
+    h, w = tm.token_grid(*grid)
+    with pyro.plate("draw", n_draws, dim=-1):
+        sigma_x = pyro.sample("sigma_x", tm.sigma_x_prior())
+        phi = c = None
+        if post.adapted:
+            phi = pyro.sample("phi", tm.phi_prior())[:, None]  # (N, 1, d, f): broadcasts over token rows
+            c = pyro.sample("c", dist.Normal(0.0, 1.0).expand([spec.task_dim]).to_event(1))
+        z = pyro.sample("z_0", tm.token_prior.distribution((n_draws, h, w)).to_event(2))
+        for t in range(n_frames):
+            if t > 0:
+                loc, scale = tm.frame_step(z, c, phi)
+                z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
+            mean = pyro.deterministic(f"mean_{t}", tm.decoder(z), event_dim=3)
+            pyro.sample(f"x_{t}", dist.Normal(mean, sigma_x[:, :, None, None].expand(mean.shape)).to_event(3))
+
+
+def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None) -> None:
+    """Posterior of the globals, of c (``c_post = (loc, scale)``, each (task_dim,), or None: prior) and of
+    z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised)."""
+    tg = post.guide
+    with pyro.plate("draw", n_draws, dim=-1):
+        pyro.sample("sigma_x", tg.q_sigma_x())
+        phi = c = None
+        if post.adapted:
+            phi = pyro.sample("phi", dist.Normal(tg.phi_loc, F.softplus(tg.phi_scale_raw)).to_event(2))[:, None]
+            if c_post is not None:
+                c = pyro.sample("c", dist.Normal(c_post[0], c_post[1]).to_event(1))
+        z = None
+        for t in range(x_first.shape[0]):
+            loc, scale = tg.q_z(x_first[t].expand(n_draws, *x_first.shape[1:]), z, c, phi)
+            z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
+
+
+def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr: float = 0.05, seed: int = 0):
+    """q(c | x[0:m]) of a new run: SVI on its first m frames (m >= 2) with every other latent's posterior
+    and all weights fixed. Returns (loc, scale), each (task_dim,)."""
+    from probtok.guides import TokenGuide
+
+    if x_first.shape[0] < 2:
+        raise ConfigError("conditioning c needs at least 2 frames", hint="use first_frames >= 2")
+    tm, spec = post.model, post.spec
+    g = TokenGuide(spec, "meso", n_runs=1).attach(tm)
+    g.load_state_dict({k: v for k, v in post.guide.state_dict().items() if not k.startswith("c_")}, strict=False)
+    g.eval()
+    g.requires_grad_(False)
+    g.c_loc.requires_grad_(True)
+    g.c_scale_raw.requires_grad_(True)
+    pyro.clear_param_store()  # pyro.module would otherwise restore stale tensors of the same names
+    pyro.set_rng_seed(seed)
+    svi = pyro.infer.SVI(tm.model, g.guide, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO(max_plate_nesting=1))
+    x = x_first[None]
+    for _ in range(steps):
+        svi.step(x)
+    pyro.clear_param_store()
+    return g.c_loc[0].detach().clone(), F.softplus(g.c_scale_raw[0]).detach().clone()
+
+
+@torch.no_grad()
+def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
+                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0) -> torch.Tensor:
+    """Posterior-predictive draws (draw, frame, field, H, W), normalised units, from the first m frames
+    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`."""
+    m = x_first.shape[0]
+    if not 1 <= m <= n_frames:
+        raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
+    grid = tuple(x_first.shape[-2:])
+    post.model.token_grid(*grid)  # the grid must be a multiple of the token size
+    site = "x_{}" if observation_noise else "mean_{}"
+    sites = [site.format(t) for t in range(n_frames)]
+    pyro.set_rng_seed(seed)
+    out = []
+    for start in range(0, n_draws, draw_batch):
+        n = min(draw_batch, n_draws - start)
+        pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
+        samples = pred(post, n, n_frames, grid, x_first, c_post)
+        out.append(torch.stack([samples[s][0] for s in sites], 1))
+    return torch.cat(out, 0)
+
+
+
+# -- runs of a dataset file ----------------------------------------------------------------------
+def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0):
+    """(loc, scale) of c for ``run``: q(c[n]) if it was an adaptation run of this model (same file name),
+    q(c | first m frames) if m > 1, else None (prior). Always None for the micro-only reference."""
+    if not post.adapted:
+        return None
+    train = [int(r) for r in post.meta.get("train_runs", [])]
+    same_file = Path(str(post.meta.get("data", ""))).name == Path(str(data)).name
+    if same_file and run in train:
+        i = train.index(run)
+        return post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()
+    if x_first.shape[0] > 1:
+        return condition_task(post, x_first, seed=seed)
+    return None
+
+
+def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_draws: int = 200,
+                 n_frames: int | None = None, observation_noise: bool = True, seed: int = 0, T_crit_K=None,
+                 A_crit_um2=None):
+    """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
+    (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth)."""
+    from probtok.data import open_dataset
+    from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, summarize_forecast
+
+    spec = post.spec
+    with open_dataset(data) as ds:
+        for f in spec.fields:
+            if f not in ds.fields:
+                raise DataError("missing field the model needs", file=data, field=f,
+                                hint=f"the file has {list(ds.fields)}")
+        if "T" not in spec.fields:
+            raise ConfigError("hot-spot forecasts need the temperature field T in the model", file=post.source)
+        T = ds.n_frames if n_frames is None else int(n_frames)
+        if not 2 <= T <= ds.n_frames:
+            raise ConfigError(f"frames must be in 2..{ds.n_frames}", file=data, hint="lower --frames")
+        if not 1 <= first_frames < T:
+            raise ConfigError(f"first frames must be in 1..{T - 1} (the forecast needs frames left to predict)",
+                              file=data, hint="lower --first-frames")
+        truth = ds.frames(int(run), spec.fields, frames=slice(0, T))
+        H, W = truth.shape[-2:]
+        if H % spec.token_size or W % spec.token_size:
+            raise DataError(f"grid {H}x{W} is not a multiple of the token size {spec.token_size}", file=data, run=run,
+                            hint="crop the frames or use a model with a token size that divides the grid")
+        meta = dict(units=[ds.units[f] for f in spec.fields], time_ns=ds.time_ns[:T], dx_um=ds.dx_um,
+                    threshold=ds.hotspot_threshold_K,
+                    params={k: v[int(run)].item() if hasattr(v[int(run)], "item") else v[int(run)]
+                            for k, v in ds.params.items()})
+    x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
+    x_first = x[:first_frames]
+    c_post = task_posterior(post, data, int(run), x_first, seed=seed)
+    draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise, seed=seed)
+    phys = post.normaliser.inverse(draws, field_axis=-3)
+    attrs = {"model_dir": post.source, "data": str(data), "first_frames": int(first_frames),
+             "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
+             "task_latent": "posterior of the adaptation run" if (c_post is not None and first_frames == 1
+                                                                   and post.adapted) else
+             ("fitted to the first frames" if c_post is not None else "prior N(0, I)"),
+             "observation_noise": int(observation_noise)}
+    for k, v in meta["params"].items():
+        if isinstance(v, (int, float, str, np.integer, np.floating)):
+            attrs[f"param_{k}"] = v.item() if hasattr(v, "item") else v
+    return summarize_forecast(phys, spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"],
+                              run_id=int(run), truth=truth,
+                              T_crit_K=DEFAULT_T_CRIT_K if T_crit_K is None else T_crit_K,
+                              A_crit_um2=DEFAULT_A_CRIT_UM2 if A_crit_um2 is None else A_crit_um2, attrs=attrs)
+
+
+def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_draws: int = 200,
+                   n_frames: int | None = None, observation_noise: bool = True, seed: int = 0, plots: bool = True,
+                   skip_existing: bool = False, progress: bool = True) -> dict[int, Path]:
+    """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
+    out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}."""
+    from probtok.forecast import write_forecast
+    from probtok.plots import write_forecast_plots
+
+    post = load_posterior(model_dir)
+    out_dir = Path(out_dir)
+    runs = [int(r) for r in runs]
+    if not runs:
+        raise DataError("no runs to forecast", file=data, hint="give --run or --runs")
+    check_runs(data, runs, post.spec.fields)
+    files = {}
+    iterator = runs
+    if progress:
+        from probtok.progress import track
+
+        iterator = track(runs, f"forecast ({n_draws} draws/run)")
+    for r in iterator:
+        path = out_dir / f"run_{r:04d}.nc"
+        if not (skip_existing and path.exists()):
+            ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
+                              observation_noise=observation_noise, seed=seed + r)
+            write_forecast(ds, path)
+            if plots:
+                write_forecast_plots(ds, out_dir / f"run_{r:04d}")
+        files[r] = path
+    return files
+
+
+def check_runs(data, runs, fields) -> None:
+    """DataError before any work when the file, a field or a run (index, or a failed run) is not there."""
+    from probtok.data import open_dataset
+
+    with open_dataset(data) as ds:
+        for f in fields:
+            if f not in ds.fields:
+                raise DataError("missing field the model needs", file=data, field=f,
+                                hint=f"the file has {list(ds.fields)}")
+        for r in runs:
+            ds.frame(r, 0, fields[:1])
+
+
+def evaluate_forecasts(forecast_paths, json_out=None) -> dict:
+    """Calibration (coverage 50/90 %, CRPS, RMSE/bias of the median) of forecast files, pooled over runs;
+    written as JSON when ``json_out`` is given."""
+    from probtok.calibration import calibration_table, write_calibration_json
+    from probtok.forecast import read_forecast
+
+    dss = [read_forecast(p) for p in forecast_paths]
+    for p, ds in zip(forecast_paths, dss):
+        if not int(ds.attrs.get("has_truth", 0)):
+            raise DataError("this forecast has no truth to compare with", file=p)
+    table = calibration_table(dss)
+    if json_out is not None:
+        write_calibration_json(table, json_out)
+    return table

@@ -1,0 +1,100 @@
+"""Files and CLI: fit (tiny) -> `probtok adapt` -> `probtok forecast`; the forecast file is valid and
+self-describing; clear one-line errors for a run index, field or file that does not exist."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from probtok.cli import main
+from probtok.data import open_dataset, write_dataset
+from probtok.errors import ConfigError
+from probtok.fit import fit
+from probtok.forecast import read_forecast
+from probtok.model_spec import FitConfig, ModelSpec
+
+from meso_toys import one_torch_thread, TOY_FIELDS, TOY_UNITS, toy_hotspot_runs
+
+SPEC = ModelSpec(fields=TOY_FIELDS, token_size=4, token_dim=4, mixture_components=2, encoder_width=8,
+                 decoder_width=8, drift_width=8, task_dim=2, coupling_width=4, steps_per_frame=2)
+MICRO_DT, MESO_DT = 0.05, 0.10
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("meso_cli")
+    micro = toy_hotspot_runs(4, 5, 8, 8, 1, seed=0)
+    meso = toy_hotspot_runs(4, 5, 8, 12, 2, seed=1)
+    write_dataset(d / "micro.h5", micro, np.arange(5) * MICRO_DT, fields=TOY_FIELDS, units=TOY_UNITS, dx_um=0.1,
+                  dt_frame_ns=MICRO_DT, setup="toy")
+    write_dataset(d / "meso.h5", meso, np.arange(5) * MESO_DT, fields=TOY_FIELDS, units=TOY_UNITS, dx_um=0.1,
+                  dt_frame_ns=MESO_DT, setup="toy")
+    write_dataset(d / "meso_noT.h5", meso[:, :, 1:], np.arange(5) * MESO_DT, fields=("P", "mu"),
+                  units={"P": "GPa", "mu": "1"}, dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy")
+    with open_dataset(d / "micro.h5") as ds:
+        norm = ds.normaliser("minmax", TOY_FIELDS)
+    x = norm.forward(torch.as_tensor(micro), field_axis=2)
+    fit(SPEC, x, FitConfig(steps=3, batch_runs=4, checkpoint_every=3), out_dir=d / "micro_fit",
+        normalisation=norm.to_dict(), progress=False, meta={"data": str(d / "micro.h5"), "train_runs": [0, 1, 2, 3]})
+    return d
+
+
+def test_adapt_then_forecast_writes_a_valid_self_describing_file(files, capsys):
+    d = files
+    rc = main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+               "--out", str(d / "meso_fit"), "--steps", "3"])
+    assert rc == 0, capsys.readouterr().err
+    rc = main(["forecast", "--model", str(d / "meso_fit"), "--data", str(d / "meso.h5"), "--runs", "2,3",
+               "--draws", "16", "--first-frames", "2", "--out", str(d / "fc"), "--evaluate"])
+    assert rc == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "cov 90 %" in out and "T_hs" in out
+    ds = read_forecast(d / "fc" / "run_0003.nc")
+    with open_dataset(d / "meso.h5") as src:
+        truth = src.frames(3, TOY_FIELDS)
+        time_ns = src.time_ns
+    assert ds.attrs["format"] == "probtok-forecast" and ds.attrs["run_id"] == 3
+    assert ds.attrs["n_draws"] == 16 and ds.attrs["first_frames"] == 2 and ds.attrs["has_truth"] == 1
+    assert ds.attrs["model_kind"] == "meso-adapted"
+    assert ds["T_hs_draws"].dims == ("draw", "frame") and ds["T_hs_draws"].shape == (16, 5)
+    assert ds["field_mean"].dims == ("frame", "field", "y", "x") and ds["field_mean"].shape == (5, 3, 8, 12)
+    assert list(ds["field"].values) == list(TOY_FIELDS)
+    assert list(ds["field_units"].values) == [TOY_UNITS[f] for f in TOY_FIELDS]
+    np.testing.assert_allclose(ds["time_ns"].values, time_ns)
+    np.testing.assert_array_equal(ds["field_truth"].values, truth)
+    q = ds["T_hs_quantiles"].values  # (quantile, frame), nondecreasing in the quantile
+    assert (np.diff(q, axis=0) >= -1e-9).all()
+    assert all(ds[v].attrs.get("units") for v in ("T_hs_draws", "A_hs_draws", "time_ns"))
+    assert (d / "fc" / "calibration.json").is_file()
+    assert any((d / "fc" / "run_0003").glob("*.png"))
+
+
+def test_wrong_frame_ratio_is_refused(files):
+    from probtok.adapt import AdaptConfig, adapt_files
+
+    with pytest.raises(ConfigError, match="steps_per_frame"):
+        adapt_files(files / "micro_fit", files / "micro.h5", [0, 1], files / "bad", AdaptConfig(steps=1),
+                    progress=False)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--run", "99"], "run 99"),
+    (["--run", "0", "--data", "{d}/missing.h5"], "missing.h5"),
+    (["--run", "0", "--data", "{d}/meso_noT.h5"], "field 'T'"),
+    (["--run", "0", "--model", "{d}/nowhere"], "nowhere"),
+])
+def test_forecast_cli_errors_are_one_clear_line(files, capsys, args, needle):
+    d = files
+    base = {"--model": str(d / "micro_fit"), "--data": str(d / "meso.h5"), "--out": str(d / "fc_err")}
+    args = [a.format(d=d) for a in args]
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    rc = main(["forecast", *[x for kv in base.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[0].startswith("error:") and needle in lines[0], err
+    assert "Traceback" not in err and len(lines) <= 2

@@ -1,0 +1,82 @@
+"""With zero meso runs (phi at its prior centre 0) the meso model is the micro model: same rollouts for
+r = 1, r composed micro steps per meso frame for r = 2, same log-likelihood of a trajectory."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pyro
+import torch
+from pyro import poutine
+
+from probtok.adapt import meso_from_micro
+from probtok.guides import TokenGuide
+from probtok.model import TokenModel
+from probtok.model_spec import ModelSpec
+
+from meso_toys import one_torch_thread  # noqa: F401 (autouse fixture)
+
+SPEC = ModelSpec(fields=("T", "P"), token_size=2, token_dim=3, mixture_components=2, encoder_width=8,
+                 decoder_width=8, drift_width=8, task_dim=2, coupling_width=4, steps_per_frame=1)
+
+
+def _micro(spec, seed=0):
+    torch.manual_seed(seed)
+    model = TokenModel(spec, "micro").eval()
+    with torch.no_grad():  # a non-trivial drift (the head starts at zero = persistence)
+        model.transition.net.head.weight.normal_(0.0, 0.1)
+        model.transition.net.head.bias.normal_(-3.0, 0.3)
+    return model, TokenGuide(spec, "micro").attach(model).eval()
+
+
+def test_phi_zero_with_r1_reproduces_micro_rollouts_exactly():
+    micro, guide = _micro(SPEC)
+    meso, _ = meso_from_micro(micro, guide, n_runs=2)
+    assert torch.equal(meso.phi_prior().mean, torch.zeros(3, 4))  # "no correction" is the prior centre
+    z0 = torch.randn(2, 4, 5, 3)
+    c = torch.randn(2, 2) * 3.0  # whatever the task latent: phi = 0 switches the coupling off
+    phi = torch.zeros(3, 4)
+    assert torch.equal(meso.rollout(z0, 7, False, c, phi), micro.rollout(z0, 7, False))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    zs_meso = meso.rollout(z0, 7, True, c, phi, generator=g1)
+    zs_micro = micro.rollout(z0, 7, True, generator=g2)
+    assert torch.equal(zs_meso, zs_micro)
+    assert torch.equal(meso.decode(zs_meso), micro.decode(zs_micro))
+    # and phi != 0 does change the dynamics (the test above is not vacuous)
+    assert not torch.allclose(meso.rollout(z0, 7, False, c, torch.ones(3, 4)), micro.rollout(z0, 7, False))
+
+
+def test_phi_zero_with_r2_equals_two_composed_micro_steps_per_meso_frame():
+    spec = dataclasses.replace(SPEC, steps_per_frame=2)
+    micro, guide = _micro(spec, seed=1)
+    meso, _ = meso_from_micro(micro, guide, n_runs=2)
+    z0 = torch.randn(2, 4, 5, 3)
+    c, phi = torch.randn(2, 2), torch.zeros(3, 4)
+    meso_means = meso.rollout(z0, 5, False, c, phi)
+    micro_means = micro.rollout(z0, 9, False)  # micro frame interval = half the meso one
+    assert torch.allclose(meso_means, micro_means[:, ::2], atol=1e-6)
+    # one meso frame's variance is the sum of the two micro steps' variances
+    _, s_meso = meso.frame_step(z0, c, phi)
+    _, s1 = micro.frame_step(z0)
+    _, s2 = micro.frame_step(micro_means[:, 1])
+    assert torch.allclose(s_meso**2, s1**2 + s2**2, rtol=1e-5)
+
+
+def test_phi_zero_meso_log_likelihood_equals_micro_log_likelihood():
+    """The whole Pyro model: a trajectory drawn from the micro model has the same log density of its
+    tokens and fields under the meso model with phi = 0 and r = 1 (c and phi sites aside)."""
+    micro, guide = _micro(SPEC, seed=2)
+    meso, _ = meso_from_micro(micro, guide, n_runs=3)
+    pyro.set_rng_seed(0)
+    with torch.no_grad():
+        tr = poutine.trace(micro.model).get_trace(None, n_runs=3, n_frames=5, grid=(8, 10))
+        data = {k: v["value"] for k, v in tr.nodes.items() if v["type"] == "sample" and k != "run"}
+        tr_meso = poutine.trace(poutine.condition(meso.model, data={**data, "phi": torch.zeros(3, 4),
+                                                                    "c": torch.randn(3, 2)})).get_trace(
+            None, n_runs=3, n_frames=5, grid=(8, 10))
+    tr.compute_log_prob()
+    tr_meso.compute_log_prob()
+    names = [k for k in data if k[:2] in ("z_", "x_")]
+    assert len(names) == 10
+    for k in names:
+        assert torch.allclose(tr.nodes[k]["log_prob"], tr_meso.nodes[k]["log_prob"], rtol=1e-6, atol=1e-4), k
