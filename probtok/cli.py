@@ -126,17 +126,17 @@ def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for everything the demo writes."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: CPUs)."),
 ):
-    """Run the main job on built-in data: simulate small micro and meso datasets and summarise them.
+    """Run the main job on built-in data: simulate small micro and meso datasets, fit micro tokens,
+    adapt them on K = 2 meso runs, forecast the held-out meso runs (and the micro-only reference),
+    and write OUT/report/ (summary.md, summary.json, calibration JSON, plots).
 
-    Re-running reuses what already exists under OUT.
+    Re-running reuses what already exists under OUT (fits resume from their checkpoints).
     """
-    from probtok.data.summary import render, summarize
     from probtok.pipeline import DemoConfig, run_demo
 
     res = run_demo(out, DemoConfig(n_workers=workers), echo=console.print)
-    for key in ("data/micro", "data/meso"):
-        for part in render(summarize(res.files[key])):
-            console.print(part)
+    console.print("stage timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()))
+    console.print(f"report: {res.files['report'] / 'summary.md'}", highlight=False)
 
 
 @app.command()
@@ -289,11 +289,16 @@ def adapt(
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (the token networks are small: 1 is "
+                                "fastest unless grids are large)."),
 ):
     """Adapt a micro token model to a few meso runs by SVI: task latents c[n], coupling phi, sigma_x
     (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt."""
+    import torch
+
     from probtok.adapt import AdaptConfig, adapt_files
 
+    torch.set_num_threads(threads)
     cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
     res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh)
     last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
@@ -319,11 +324,15 @@ def forecast(
                                   "coverage of 50/90 % intervals, CRPS, RMSE of the median (OUT/calibration.json)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
     """Forecast hot-spot temperature and area (quantiles, exceedance probabilities, field mean/std) of
     meso runs from their first frame(s), with pyro.infer.Predictive; optionally score them."""
+    import torch
+
     from probtok.predict import evaluate_forecasts, forecast_files
 
+    torch.set_num_threads(threads)
     if run is not None and runs is not None:
         raise ProbtokError("give --run or --runs, not both")
     chosen = [run] if run is not None else _parse_runs(runs)

@@ -2,28 +2,49 @@
 
 Each stage writes its outputs under ``out/`` and is skipped when they already
 exist, so re-running the demo (or resuming it after a kill) redoes only what
-is missing. Stages so far:
+is missing (fits resume from their last checkpoint). Stages:
 
 1. ``data``: simulate the small built-in micro and meso campaigns
-   (presets ``micro-small`` and ``meso-small``) and summarise them.
+   (presets ``micro-small`` and ``meso-small``) -> ``data/micro.h5``, ``data/meso.h5``;
+2. ``fit-micro``: fit the token model (``models/tiny.toml``) on the micro runs -> ``micro-fit/``;
+3. ``adapt``: few-shot SVI on the first K = 2 ok meso runs -> ``meso-adapt/``;
+4. ``forecast``: every held-out meso run from its first frame, ``n_draws`` posterior-predictive
+   draws each, with the adapted model (``forecasts/adapted/``) and, as the reference, the
+   micro-only model (phi = 0, ``forecasts/micro-only/``);
+5. ``report``: ``report/summary.md`` + ``summary.json`` (calibration of both models on the
+   held-out runs: coverage of 50/90 % intervals, CRPS, RMSE of the median), fan chart and field
+   snapshots of one held-out run, reliability plot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+#: The shipped model configs (``models/`` beside the package in a source checkout).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 @dataclass
 class DemoConfig:
-    """What the demo simulates. Presets are names from :mod:`probtok.sim.presets`."""
+    """What the demo simulates and fits. Presets are names from :mod:`probtok.sim.presets`."""
 
     micro_preset: str = "micro-small"
     meso_preset: str = "meso-small"
-    micro_runs: int | None = None  # None: the preset's
-    meso_runs: int | None = None
+    micro_runs: int | None = 48  # None: the preset's
+    meso_runs: int | None = 8
     seed: int = 0
     n_workers: int | None = None
+    model_config: str = "tiny.toml"  # a file in models/, or a path
+    micro_steps: int | None = None  # None: the config's [fit] steps
+    micro_holdout: float = 0.1
+    k_meso: int = 2  # meso runs to adapt on (the first K ok runs)
+    adapt_steps: int = 150
+    theta: str = "frozen"  # "frozen" | "prior" (see probtok.adapt.AdaptConfig)
+    n_draws: int = 200
+    torch_threads: int = 1  # tiny networks: one intra-op thread is fastest, and robust to a loaded machine
 
 
 @dataclass
@@ -31,6 +52,7 @@ class DemoResult:
     out: Path
     files: dict = field(default_factory=dict)  # stage/name -> path
     reports: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=dict)  # stage -> wall seconds this session
 
 
 def stage_data(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
@@ -54,10 +76,180 @@ def stage_data(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> No
         result.reports[f"data/{scale}"] = rep
 
 
+def _done_steps(fit_dir: Path) -> int:
+    """Steps stored in fit_dir/checkpoint.pt (0 when there is none)."""
+    from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    path = fit_dir / CHECKPOINT_NAME
+    return int(load_checkpoint(path)["step"]) if path.exists() else 0
+
+
+def _config_path(cfg: DemoConfig) -> Path:
+    p = Path(cfg.model_config)
+    return p if p.is_file() else MODELS_DIR / cfg.model_config
+
+
+def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
+    """Fit the micro token model (resumes / reuses out/micro-fit)."""
+    from probtok.fit import fit_micro_files
+    from probtok.model_spec import load_config
+
+    config = _config_path(cfg)
+    steps = cfg.micro_steps or load_config(config).fit.steps
+    fit_dir = out / "micro-fit"
+    done = _done_steps(fit_dir)
+    if done >= steps:
+        echo(f"fit-micro: reusing {fit_dir} ({done} steps)")
+    else:
+        res = fit_micro_files(result.files["data/micro"], config, fit_dir, steps=steps, holdout=cfg.micro_holdout)
+        echo(f"fit-micro: {fit_dir} ({res.step} steps, {res.wall_s:.0f} s this session"
+             f"{', resumed from ' + str(res.resumed_from) if res.resumed_from else ''})")
+    result.files["micro-fit"] = fit_dir
+
+
+def demo_split(meso_file, k: int) -> tuple[list[int], list[int]]:
+    """(train, held-out): the first k ok meso runs, and the other ok runs."""
+    from probtok.data import open_dataset
+    from probtok.errors import DataError
+
+    with open_dataset(meso_file) as ds:
+        ok = [int(r) for r in ds.ok_runs]
+    if len(ok) < k + 1:
+        raise DataError(f"{len(ok)} ok meso runs, need K = {k} to adapt on and at least one to forecast",
+                        file=meso_file, hint="raise meso_runs in DemoConfig")
+    return ok[:k], ok[k:]
+
+
+def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
+    """Adapt the micro fit to K meso runs (resumes / reuses out/meso-adapt)."""
+    from probtok.adapt import AdaptConfig, adapt_files
+
+    train, held = demo_split(result.files["data/meso"], cfg.k_meso)
+    ad_dir = out / "meso-adapt"
+    done = _done_steps(ad_dir)
+    if done >= cfg.adapt_steps:
+        echo(f"adapt: reusing {ad_dir} ({done} steps)")
+    else:
+        res = adapt_files(result.files["micro-fit"], result.files["data/meso"], train, ad_dir,
+                          AdaptConfig(steps=cfg.adapt_steps, theta=cfg.theta, seed=cfg.seed))
+        echo(f"adapt: {ad_dir} on meso runs {train} ({res.step} steps, {res.wall_s:.0f} s this session)")
+    result.files["meso-adapt"] = ad_dir
+    result.reports["split"] = {"train": train, "held_out": held}
+
+
+def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
+    """Forecast every held-out meso run with the adapted and the micro-only model (reuses existing files)."""
+    from probtok.predict import forecast_files
+
+    held = result.reports["split"]["held_out"]
+    for name, model_dir in (("adapted", result.files["meso-adapt"]), ("micro-only", result.files["micro-fit"])):
+        t0 = time.perf_counter()
+        files = forecast_files(model_dir, result.files["data/meso"], held, out / "forecasts" / name,
+                               n_draws=cfg.n_draws, seed=cfg.seed, plots=False, skip_existing=True)
+        result.files[f"forecasts/{name}"] = files
+        result.timings_s[f"forecast/{name}"] = time.perf_counter() - t0
+        echo(f"forecast ({name}): {len(files)} held-out runs in {out / 'forecasts' / name}")
+
+
+def _row(table: dict, q: str) -> dict:
+    s = table["quantities"][q]
+    return {"cov50": s["coverage"]["0.5"], "cov90": s["coverage"]["0.9"], "crps": s["crps"],
+            "rmse_median": s["rmse_median"], "n_points": s["n_points"], "units": s["units"]}
+
+
+def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
+    """Calibration of both models on the held-out runs, plots of one run, summary.md/.json."""
+    from probtok.calibration import render_table, write_calibration_json
+    from probtok.forecast import read_forecast
+    from probtok.plots import reliability_from_forecasts, save_png, write_forecast_plots
+    from probtok.predict import evaluate_forecasts
+
+    rep = out / "report"
+    rep.mkdir(parents=True, exist_ok=True)
+    tables = {}
+    for name in ("adapted", "micro-only"):
+        files = list(result.files[f"forecasts/{name}"].values())
+        tables[name] = evaluate_forecasts(files, json_out=rep / f"calibration_{name}.json")
+        _show(echo, render_table(tables[name]))
+    first = next(iter(result.files["forecasts/adapted"].values()))
+    ds = read_forecast(first)
+    plots = write_forecast_plots(ds, rep / "plots", prefix=f"run_{ds.attrs['run_id']:04d}")
+    dss = [read_forecast(p) for p in result.files["forecasts/adapted"].values()]
+    plots["reliability"] = save_png(reliability_from_forecasts(dss), rep / "plots" / "reliability_adapted.png")
+
+    quantities = ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt")
+    summary = {
+        "config": asdict(cfg),
+        "split": result.reports["split"],
+        "note": "forecasts from the first frame only; 'micro-only' = micro fit with phi = 0 (no meso adaptation); "
+                "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
+                "equals the truth dropped; CRPS and RMSE of the median in the quantity's unit",
+        "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
+        "timings_s": result.timings_s,
+        "plots": {k: str(v) for k, v in plots.items()},
+    }
+    from probtok.atomic import atomic_write_text
+
+    atomic_write_text(rep / "summary.json", json.dumps(summary, indent=1, default=str))
+    atomic_write_text(rep / "summary.md", summary_markdown(summary))
+    result.files["report"] = rep
+    echo(f"report: {rep / 'summary.md'}")
+
+
+def summary_markdown(summary: dict) -> str:
+    """The report's Markdown table (one row per model and quantity)."""
+    split = summary["split"]
+    lines = [
+        "# probtok demo: few-shot meso forecasts",
+        "",
+        f"Adapted on meso runs {split['train']} (K = {len(split['train'])}); forecasts of the held-out runs "
+        f"{split['held_out']} from their first frame, {summary['config']['n_draws']} draws each.",
+        "",
+        "| model | quantity | unit | points | cov 50 % | cov 90 % | CRPS | RMSE of median |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for model, rows in summary["models"].items():
+        for q, r in rows.items():
+            lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | {_f(r['cov50'], '.2f')} | "
+                         f"{_f(r['cov90'], '.2f')} | {_f(r['crps'], '.4g')} | {_f(r['rmse_median'], '.4g')} |")
+    lines += ["", summary["note"], "", "Timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                                                     summary["timings_s"].items()), ""]
+    lines += [f"![{k}]({Path(v).relative_to(Path(v).parents[1])})" for k, v in summary["plots"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _show(echo, renderable) -> None:
+    """Print a rich renderable through ``echo`` (plain ``print`` would show its repr)."""
+    if echo is print:
+        import rich
+
+        rich.print(renderable)
+    else:
+        echo(renderable)
+
+
+def _f(v, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_adapt),
+          ("forecast", stage_forecast), ("report", stage_report))
+
+
 def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
-    """Run every stage of the demo into the folder ``out``."""
+    """Run every stage of the demo into the folder ``out`` (stages reuse what exists)."""
+    import torch
+
     out = Path(out)
     cfg = cfg or DemoConfig()
     result = DemoResult(out=out)
-    stage_data(out, cfg, result, echo=echo)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.torch_threads)
+    try:
+        for name, stage in STAGES:
+            t0 = time.perf_counter()
+            stage(out, cfg, result, echo=echo)
+            result.timings_s.setdefault(name, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
     return result
