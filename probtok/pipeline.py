@@ -8,10 +8,12 @@ is missing (fits resume from their last checkpoint). Stages:
    (presets ``micro-small`` and ``meso-small``) -> ``data/micro.h5``, ``data/meso.h5``;
 2. ``fit-micro``: fit the token model (``models/tiny.toml``) on the micro runs -> ``micro-fit/``;
 3. ``adapt``: few-shot SVI on the first K = 2 ok meso runs -> ``meso-adapt/``;
-4. ``forecast``: every held-out meso run from its first frame, ``n_draws`` posterior-predictive
-   draws each, with the adapted model (``forecasts/adapted/``) and, as the reference, the
-   micro-only model (phi = 0, ``forecasts/micro-only/``);
-5. ``report``: ``report/summary.md`` + ``summary.json`` (calibration of both models on the
+4. ``scratch`` (reference): the same meso model fitted from scratch on the same K meso runs,
+   without micro tokens (random init, every weight fitted) -> ``meso-scratch/``;
+5. ``forecast``: every held-out meso run from its first frame, ``n_draws`` posterior-predictive
+   draws each, with the adapted model (``forecasts/adapted/``) and the two references:
+   micro-only (phi = 0, ``forecasts/micro-only/``) and from-scratch (``forecasts/scratch/``);
+6. ``report``: ``report/summary.md`` + ``summary.json`` (calibration of the three models on the
    held-out runs: coverage of 50/90 % intervals, CRPS, RMSE of the median), fan chart and field
    snapshots of one held-out run, reliability plot.
 """
@@ -43,6 +45,7 @@ class DemoConfig:
     k_meso: int = 2  # meso runs to adapt on (the first K ok runs)
     adapt_steps: int = 150
     theta: str = "frozen"  # "frozen" | "prior" (see probtok.adapt.AdaptConfig)
+    scratch_steps: int | None = None  # from-scratch reference fit; None: the config's [fit] steps, 0: skip it
     n_draws: int = 200
     torch_threads: int = 1  # tiny networks: one intra-op thread is fastest, and robust to a loaded machine
 
@@ -137,12 +140,52 @@ def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> N
     result.reports["split"] = {"train": train, "held_out": held}
 
 
+def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
+    """Reference: the meso model fitted from scratch (no micro tokens) on the same K meso runs."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from probtok.checkpoint import load_checkpoint
+    from probtok.data import open_dataset
+    from probtok.data.normalize import Normaliser
+    from probtok.fit import fit
+    from probtok.model_spec import load_config
+
+    if cfg.scratch_steps == 0:
+        return
+    mc = load_config(_config_path(cfg))
+    steps = cfg.scratch_steps or mc.fit.steps
+    sc_dir = out / "meso-scratch"
+    result.files["meso-scratch"] = sc_dir
+    done = _done_steps(sc_dir)
+    if done >= steps:
+        echo(f"scratch: reusing {sc_dir} ({done} steps)")
+        return
+    split = result.reports["split"]
+    # the micro fit's normaliser, so that the three models are scored on identical inputs
+    norm = Normaliser.from_dict(load_checkpoint(result.files["micro-fit"])["normalisation"])
+    with open_dataset(result.files["data/meso"]) as ds:
+        x = np.stack([ds.frames(r, mc.spec.fields) for r in split["train"]])
+    x = norm.forward(torch.as_tensor(x), field_axis=2)
+    fcfg = dataclasses.replace(mc.fit, steps=steps, batch_runs=len(split["train"]),
+                               rollout_horizon_end=min(mc.fit.rollout_horizon_end, x.shape[1] - 1))
+    meta = {"data": str(result.files["data/meso"]), "train_runs": split["train"], "holdout_runs": split["held_out"],
+            "n_runs": len(split["train"]), "reference": "from scratch on the K meso runs, no micro tokens"}
+    res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta)
+    echo(f"scratch: {sc_dir} ({res.step} steps, {res.wall_s:.0f} s this session)")
+
+
 def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
     """Forecast every held-out meso run with the adapted and the micro-only model (reuses existing files)."""
     from probtok.predict import forecast_files
 
     held = result.reports["split"]["held_out"]
-    for name, model_dir in (("adapted", result.files["meso-adapt"]), ("micro-only", result.files["micro-fit"])):
+    models = [("adapted", result.files["meso-adapt"]), ("micro-only", result.files["micro-fit"])]
+    if "meso-scratch" in result.files:
+        models.append(("scratch", result.files["meso-scratch"]))
+    for name, model_dir in models:
         t0 = time.perf_counter()
         files = forecast_files(model_dir, result.files["data/meso"], held, out / "forecasts" / name,
                                n_draws=cfg.n_draws, seed=cfg.seed, plots=False, skip_existing=True)
@@ -167,7 +210,7 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
     rep = out / "report"
     rep.mkdir(parents=True, exist_ok=True)
     tables = {}
-    for name in ("adapted", "micro-only"):
+    for name in [k.split("/")[1] for k in result.files if k.startswith("forecasts/")]:
         files = list(result.files[f"forecasts/{name}"].values())
         tables[name] = evaluate_forecasts(files, json_out=rep / f"calibration_{name}.json")
         _show(echo, render_table(tables[name]))
@@ -182,6 +225,7 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
         "config": asdict(cfg),
         "split": result.reports["split"],
         "note": "forecasts from the first frame only; 'micro-only' = micro fit with phi = 0 (no meso adaptation); "
+                "'scratch' = the same meso model fitted from scratch on the same K meso runs (no micro tokens); "
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped; CRPS and RMSE of the median in the quantity's unit",
         "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
@@ -232,7 +276,7 @@ def _f(v, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
 
-STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_adapt),
+STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_adapt), ("scratch", stage_scratch),
           ("forecast", stage_forecast), ("report", stage_report))
 
 
