@@ -437,9 +437,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ProbtokError as exc:
         if debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        # one line even when quoting HDF5/torch errors; escaped, or rich would eat "[model]", "[fit]"...
+        one_line = " ".join(exc.one_line().split())
+        err_console.print(f"[bold red]error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"[bold]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except (KeyboardInterrupt,):
         err_console.print("interrupted; finished work is kept, re-run the same command to resume")

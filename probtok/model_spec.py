@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,15 +82,18 @@ def _coerce(cls, name: str, value, where: str):
     """Check ``value`` against the type of dataclass field ``name``; lists become tuples."""
     default = {f.name: f for f in dataclasses.fields(cls)}[name].default
     if isinstance(default, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} must be a list", file=where, hint=f"e.g. {name} = {list(default)}")
+        item = type(default[0]) if default else str
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, item) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{name} = {value!r} must be a list of {item.__name__}", file=where,
+                              hint=f"e.g. {name} = {list(default)}")
         return tuple(value)
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, int):
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     else:
         ok = isinstance(value, type(default))
@@ -111,7 +115,11 @@ def _validate_spec(spec: ModelSpec, where) -> None:
         (spec.sigma_x_median > 0 and spec.sigma_x_log_sd > 0 and spec.sigma_z_init > 0, "noise scales must be > 0"),
         (spec.phi_prior_scale > 0, "phi_prior_scale must be > 0"),
         (spec.steps_per_frame >= 1, "steps_per_frame must be >= 1"),
-        (len(spec.fields) >= 1 and len(set(spec.fields)) == len(spec.fields), "fields must be distinct and non-empty"),
+        (len(spec.fields) >= 1 and len(set(spec.fields)) == len(spec.fields) and all(spec.fields),
+         "fields must be distinct non-empty names"),
+        (all(d >= 1 for d in spec.coupling_dilations), "coupling_dilations must be >= 1"),
+        (spec.task_dim >= 0 and spec.coupling_width >= 1, "task_dim must be >= 0 and coupling_width >= 1"),
+        (min(spec.encoder_width, spec.decoder_width, spec.drift_width) >= 1, "network widths must be >= 1"),
     ]
     for ok, msg in checks:
         if not ok:
@@ -181,15 +189,25 @@ def load_config(path) -> ModelConfig:
     """Read and validate a model config TOML file."""
     path = Path(path)
     try:
-        tables = tomllib.loads(path.read_text())
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("config file not found", file=path, hint="see models/ for the shipped configs") from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", file=path, hint="give a models/*.toml file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", file=path,
+                          hint="a config is a TOML text file, e.g. models/tiny.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read ({exc.strerror or exc})", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", file=path) from None
     unknown = set(tables) - {"card", "fit", *_SPEC_TABLES}
     if unknown:
         raise ConfigError(f"unknown table(s) {sorted(unknown)}", file=path,
                           hint="allowed tables: [card], [model], [priors], [meso], [fit]")
+    for table in ("card", "fit"):
+        if not isinstance(tables.get(table, {}), dict):
+            raise ConfigError(f"[{table}] must be a table", file=path, hint=f"write it as a [{table}] section")
     spec = spec_from_dict(tables, where=path)
     fit = fit_config_from_dict(tables.get("fit", {}), where=path)
     return ModelConfig(spec=spec, fit=fit, card=dict(tables.get("card", {})), name=path.stem)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -79,6 +80,9 @@ class RunWriter:
         self.threshold_K = float(hotspot_threshold_K)
         n_frames = self.time_ns.size
         self.frame_shape = (n_frames, len(self.fields), *self.grid)
+        if min(self.n_runs, *self.frame_shape) < 1:
+            raise DataError(f"empty dataset: {self.n_runs} runs of (frame, field, y, x) = {self.frame_shape}",
+                            file=path, hint="a run file needs at least one run, frame, field and cell")
         self._stats = RunningStats(len(self.fields))
         self._written = np.zeros(self.n_runs, dtype=bool)
         self._status = [STATUS_FAILED] * self.n_runs
@@ -90,8 +94,10 @@ class RunWriter:
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_path(self.path, suffix=".h5.tmp"))
         try:
-            self._f = h5py.File(tmp, "w")
-            self._stack.callback(self._f.close)
+            # no chunk cache: every frame is one whole chunk, and a failed write (disk full) then
+            # surfaces in write_run instead of as dirty cache that crashes libhdf5 when closing
+            self._f = h5py.File(tmp, "w", rdcc_nbytes=0)
+            self._stack.callback(_close_quietly, self._f)
             self._frames = self._f.create_dataset(
                 "frames", shape=(self.n_runs, *self.frame_shape), dtype="float32",
                 chunks=(1, 1, len(self.fields), *self.grid), fillvalue=np.float32(np.nan),
@@ -137,11 +143,14 @@ class RunWriter:
                                 f"{self.frame_shape}", file=self.path, run=run,
                                 hint="all runs of one file share frames, fields and grid")
             _v.check_values(frames, self.fields, self.path, run)
-            if raw_chunks is None:
-                self._frames[run] = frames
-            else:
-                for t, (mask, data) in enumerate(raw_chunks):
-                    self._frames.id.write_direct_chunk((run, t, 0, 0, 0), data, mask)
+            try:
+                if raw_chunks is None:
+                    self._frames[run] = frames
+                else:
+                    for t, (mask, data) in enumerate(raw_chunks):
+                        self._frames.id.write_direct_chunk((run, t, 0, 0, 0), data, mask)
+            except OSError as exc:
+                raise _write_failed(self.path, exc, run) from exc
             self._stats.update(frames, field_axis=1)
             if "T" in self.fields:
                 from probtok.hotspots import hotspot_area, hotspot_temperature
@@ -183,6 +192,11 @@ class RunWriter:
             hs.create_dataset("A_hs_um2", data=self._A_hs)
             hs.attrs["threshold_K"] = self.threshold_K
             f.attrs["hotspot_threshold_K"] = self.threshold_K
+            f.close()  # flush here, so that a failing write is an error and not a half-written file
+        except OSError as exc:
+            err = _write_failed(self.path, exc)
+            self._stack.__exit__(type(err), err, None)
+            raise err from exc
         except BaseException:
             self._stack.__exit__(*sys.exc_info())
             raise
@@ -202,6 +216,19 @@ class RunWriter:
         else:
             self._stack.__exit__(exc_type, exc, tb)
         return False
+
+
+def _close_quietly(f) -> None:
+    """Close an h5py file that may already be closed or broken (the write error is reported instead)."""
+    with contextlib.suppress(Exception):
+        f.close()
+
+
+def _write_failed(path, exc: OSError, run=None) -> DataError:
+    why = os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())[:160]
+    return DataError(f"write failed ({why}); the previous file, "
+                     f"if any, is unchanged", file=path, run=run,
+                     hint="free disk space (or raise the file-size limit) and run the same command again")
 
 
 def frame_filters(compression: str = "gzip") -> dict:
@@ -282,9 +309,11 @@ class RunDataset:
             self.failure = np.array([_decode(s) for s in self._f["failure"][()]])
             _v.check_status(self.status, self.path)
             self.params = {k: _decode_col(d[()]) for k, d in self._f.get("params", {}).items()}
-        except OSError as exc:
+        except _H5_FAULTS as exc:
             self._f.close()
-            raise DataError(f"HDF5 file is truncated or corrupt ({exc})", file=self.path) from exc
+            raise DataError(f"HDF5 file is truncated, corrupt or malformed ({type(exc).__name__}: {exc})",
+                            file=self.path, hint="re-create the file (probtok writes files atomically; "
+                            "a partial copy or a foreign writer is the usual cause)") from exc
         except BaseException:
             self._f.close()
             raise
@@ -311,10 +340,19 @@ class RunDataset:
 
     def normalisation(self) -> dict[str, np.ndarray]:
         """Stored per-field statistics over ok runs: {"min","max","mean","std"} each (field,)."""
-        g = self._f.get("normalisation")
-        if g is None or any(k not in g for k in NORMALISATION_STATS):
-            raise DataError("no normalisation statistics stored", file=self.path, hint="re-create the file")
-        return {k: g[k][()] for k in NORMALISATION_STATS}
+        import h5py
+
+        try:
+            g = self._f.get("normalisation")
+            ok = isinstance(g, h5py.Group) and all(isinstance(g.get(k), h5py.Dataset) for k in NORMALISATION_STATS)
+            stats = {k: np.asarray(g[k][()], dtype=np.float64) for k in NORMALISATION_STATS} if ok else None
+        except _H5_FAULTS as exc:
+            raise DataError(f"unreadable normalisation statistics ({type(exc).__name__}: {exc})", file=self.path,
+                            hint="re-create the file") from exc
+        if stats is None or any(v.shape != (len(self.fields),) for v in stats.values()):
+            raise DataError("no normalisation statistics stored (one value per field)", file=self.path,
+                            hint="re-create the file")
+        return stats
 
     def normaliser(self, kind: str = "minmax", fields=None) -> Normaliser:
         """The stored normalisation as a :class:`Normaliser` for ``fields`` (default all)."""
@@ -365,9 +403,9 @@ class RunDataset:
         sl = frames if frames is not None else slice(None)
         try:
             x = self._f["frames"][r, sl]
-        except OSError as exc:
-            raise DataError(f"cannot read frames ({exc}); the file is truncated or corrupt", file=self.path,
-                            run=r) from exc
+        except _H5_FAULTS as exc:
+            raise DataError(f"cannot read frames ({type(exc).__name__}: {exc}); the file is truncated or corrupt",
+                            file=self.path, run=r, hint="re-create the file") from exc
         x = x[:, idx] if idx != list(range(len(self.fields))) else x
         if check:
             start = (sl.start or 0) if isinstance(sl, slice) else 0
@@ -442,6 +480,10 @@ class RunDataset:
         H, W = self.grid
         return (f"RunDataset({str(self.path)!r}, setup={self.setup!r}, runs={self.n_runs} "
                 f"({len(self.ok_runs)} ok), frames={self.n_frames}, grid={H}x{W}, fields={list(self.fields)})")
+
+
+#: What h5py raises on corrupt or malformed files besides OSError (bad symbol tables, wrong types...).
+_H5_FAULTS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError)
 
 
 def _decode(s) -> str:

@@ -92,6 +92,12 @@ def check_header(f, path) -> dict:
         raise DataError(f"frames dimension order is {labels}, expected {DIMS}", file=path,
                         hint="transpose the data to (run, frame, field, y, x) and re-import it")
     n_runs, n_frames, n_fields, H, W = frames.shape
+    if frames.dtype.kind != "f":
+        raise DataError(f"frames have dtype {frames.dtype}, expected floating point", file=path,
+                        hint="store fields as float32 in physical units")
+    if min(frames.shape) == 0:
+        raise DataError(f"empty dataset: frames has shape {frames.shape} (run, frame, field, y, x)", file=path,
+                        hint="the file holds no data; write or import at least one run of at least one frame")
     if n_fields != len(fields):
         raise DataError(f"frames has {n_fields} fields but the fields attribute names {len(fields)}: {fields}",
                         file=path, hint="wrong shape or dimension order")
@@ -103,16 +109,18 @@ def check_header(f, path) -> dict:
     for name, ds in f.get("params", {}).items():
         if ds.shape != (n_runs,):
             raise DataError(f"parameter {name!r} has shape {ds.shape}, expected ({n_runs},)", file=path)
-    dx, dt = float(attrs["dx_um"]), float(attrs["dt_frame_ns"])
-    if not (dx > 0 and dt > 0):
-        raise DataError(f"dx_um={dx} and dt_frame_ns={dt} must be positive", file=path)
+    dx, dt, thr = float(attrs["dx_um"]), float(attrs["dt_frame_ns"]), float(attrs["hotspot_threshold_K"])
+    if not (0 < dx < np.inf and 0 < dt < np.inf):
+        raise DataError(f"dx_um={dx} and dt_frame_ns={dt} must be positive and finite", file=path)
+    if not 0 < thr < np.inf:
+        raise DataError(f"hotspot_threshold_K={thr} must be positive and finite", file=path)
     return {
         "setup": _attr_str(attrs["setup"]),
         "fields": tuple(fields),
         "units": {k: units[k] for k in fields},
         "dx_um": dx,
         "dt_frame_ns": dt,
-        "hotspot_threshold_K": float(attrs["hotspot_threshold_K"]),
+        "hotspot_threshold_K": thr,
         "n_runs": n_runs,
         "n_frames": n_frames,
         "grid": (H, W),
