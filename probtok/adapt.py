@@ -24,6 +24,7 @@ same arguments ends bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -38,7 +39,7 @@ import torch
 from probtok.atomic import atomic_write_text
 from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, save_checkpoint, set_rng_state
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
-from probtok.fit import _Bar, check_training_tensor
+from probtok.fit import check_training_tensor
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 
@@ -226,16 +227,14 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     batch = min(cfg.batch_runs, n_runs)
     per = 1.0 / (n_runs * n_frames)
     t_start = time.perf_counter()
-    with _Bar(progress, cfg.steps, start) as bar:
-        if bar.prog is not None:
-            bar.prog.update(bar.task, description="SVI meso adaptation")
+    with _progress(progress, cfg.steps, start) as bar:
         for step in range(start, cfg.steps):
             loss = svi.step(x, batch_runs=batch, rollout_horizon=horizon, rollout_weight=cfg.rollout_weight) * per
             if not math.isfinite(loss):
                 raise ProbtokError(f"the loss became non-finite at step {step}",
                                    hint="lower learning_rate or clip_norm; the last checkpoint is kept")
             losses.append(loss)
-            bar.update(step + 1, loss)
+            bar(step + 1, loss)
             if (step + 1) % cfg.checkpoint_every == 0:
                 checkpoint(step + 1)
             if on_step is not None:
@@ -253,6 +252,25 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         mod.requires_grad_(False)
     return AdaptResult(model, guide, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir,
                        normalisation, meta)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, done: int):
+    """A progress bar (probtok.progress) showing the running -ELBO per run-frame; yields update(step, loss)."""
+    if not enabled:
+        yield lambda step, loss: None
+        return
+    from probtok.progress import make_progress
+
+    avg = [None]
+    with make_progress() as prog:
+        task = prog.add_task("SVI meso adaptation", total=total, completed=done, info="")
+
+        def update(step, loss):
+            avg[0] = loss if avg[0] is None else 0.95 * avg[0] + 0.05 * loss
+            prog.update(task, completed=step, info=f"-ELBO/frame {avg[0]:,.1f}")
+
+        yield update
 
 
 def check_frame_ratio(spec, micro_dt_ns: float | None, meso_dt_ns: float, source=None) -> None:

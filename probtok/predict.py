@@ -158,18 +158,19 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
 
 # -- runs of a dataset file ----------------------------------------------------------------------
 def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0):
-    """(loc, scale) of c for ``run``: q(c[n]) if it was an adaptation run of this model (same file name),
-    q(c | first m frames) if m > 1, else None (prior). Always None for the micro-only reference."""
+    """((loc, scale) of c, how) for ``run``: q(c[n]) if it was an adaptation run of this model (same file
+    name), q(c | first m frames) if m > 1, else (None, "prior N(0, I)"). None for the micro-only reference."""
     if not post.adapted:
-        return None
+        return None, "none (micro-only reference, phi = 0)"
     train = [int(r) for r in post.meta.get("train_runs", [])]
     same_file = Path(str(post.meta.get("data", ""))).name == Path(str(data)).name
     if same_file and run in train:
         i = train.index(run)
-        return post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()
+        return (post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()), \
+            "q(c[n]) of this adaptation run"
     if x_first.shape[0] > 1:
-        return condition_task(post, x_first, seed=seed)
-    return None
+        return condition_task(post, x_first, seed=seed), f"q(c | first {x_first.shape[0]} frames)"
+    return None, "prior N(0, I)"
 
 
 def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_draws: int = 200,
@@ -205,14 +206,12 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
                             for k, v in ds.params.items()})
     x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
     x_first = x[:first_frames]
-    c_post = task_posterior(post, data, int(run), x_first, seed=seed)
+    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed)
     draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise, seed=seed)
     phys = post.normaliser.inverse(draws, field_axis=-3)
     attrs = {"model_dir": post.source, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
-             "task_latent": "posterior of the adaptation run" if (c_post is not None and first_frames == 1
-                                                                   and post.adapted) else
-             ("fitted to the first frames" if c_post is not None else "prior N(0, I)"),
+             "task_latent": c_how,
              "observation_noise": int(observation_noise)}
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
