@@ -76,7 +76,13 @@ def make_checkpoint(*, spec: ModelSpec, level: str, fit_config, step: int, model
 def save_checkpoint(path, ckpt: dict) -> None:
     """Write ``ckpt`` atomically (a kill mid-write leaves the previous checkpoint intact)."""
     with atomic_path(path, suffix=".pt.tmp") as tmp:
-        torch.save(ckpt, tmp)
+        try:
+            torch.save(ckpt, tmp)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+            raise CheckpointError(f"write failed ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                                  "the previous checkpoint is unchanged", file=path,
+                                  hint="free disk space (or raise the file-size limit) and run the same "
+                                  "command again: it resumes from the previous checkpoint") from exc
 
 
 def load_checkpoint(path, expected_spec: ModelSpec | None = None) -> dict:

@@ -429,11 +429,27 @@ def compare(
     console.print(f"wrote {out / 'compare.csv'} and {len(idatas)} InferenceData files", highlight=False)
 
 
+def _click_errors() -> tuple[tuple, tuple]:
+    """(usage-error classes, abort classes) of click and of the click copy that typer >= 0.20 vendors."""
+    import click
+
+    usage, abort = [click.exceptions.ClickException], [click.exceptions.Abort]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        vendored = None
+    for name, classes in (("ClickException", usage), ("Abort", abort)):
+        if hasattr(vendored, name):
+            classes.append(getattr(vendored, name))
+    return tuple(usage), tuple(abort)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point: run the app, turning probtok errors into one-line messages."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode, `raise typer.Exit(code)` comes back as the return value
+        rc = app(args=argv, standalone_mode=False)
     except ProbtokError as exc:
         if debug:
             traceback.print_exc()
@@ -451,12 +467,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:  # typer/click exit paths (e.g. --help)
         return int(exc.code or 0)
     except Exception as exc:  # noqa: BLE001 - click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        usage, abort = _click_errors()
+        if isinstance(exc, usage):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, abort):
             return 1
         if debug:
             traceback.print_exc()
@@ -466,7 +481,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
             err_console.print("[bold]hint:[/] re-run with --debug for the traceback and report it")
         return 1
-    return 0
+    return rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
 
 
 if __name__ == "__main__":

@@ -112,6 +112,12 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
         raise ProbtokError(f"window_frames={window} exceeds the {n_frames} frames per run", hint="lower window_frames")
     batch = min(cfg.batch_runs, n_runs)
     out_dir = Path(out_dir) if out_dir is not None else None
+    if out_dir is not None:
+        try:  # refuse an unwritable output before the first step, not at the first checkpoint
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProbtokError(f"cannot write here ({exc.strerror or exc})", file=out_dir,
+                               hint="choose a writable output path") from exc
     meta = dict(meta or {})
     meta.setdefault("n_runs", n_runs)
 
@@ -246,8 +252,10 @@ def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout:
     x = check_training_tensor(x, spec, source=data)
     out_dir = Path(out_dir)
     cfg_text = Path(config).read_text()
-    atomic_write_text(out_dir / "config.toml", cfg_text)
     meta = {"data": str(data), "config": str(config), "config_name": cfg.name, "train_runs": train,
             "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train)}
-    return fit(spec, x, fit_cfg, out_dir=out_dir, normalisation=norm.to_dict(), resume=resume,
-               progress=progress, meta=meta)
+    res = fit(spec, x, fit_cfg, out_dir=out_dir, normalisation=norm.to_dict(), resume=resume,
+              progress=progress, meta=meta)
+    # written once fit() has accepted out_dir: a refused resume (another config) leaves the old copy
+    atomic_write_text(out_dir / "config.toml", cfg_text)
+    return res

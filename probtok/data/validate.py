@@ -192,3 +192,34 @@ def validate_file(path, progress: bool = False) -> ValidationReport:
             hi = np.maximum(hi, x.max(axis=(0, 2, 3)))
         n_ok = len(ds.ok_runs)
         return ValidationReport(str(path), ds.n_runs, n_ok, ds.n_runs - n_ok, ds.fields, lo, hi)
+
+
+def check_compatible(micro, meso, steps_per_frame: int | None = None, rtol: float = 1e-3) -> int:
+    """Check that a meso dataset can be read with tokens learned on a micro dataset; return r.
+
+    ``micro``, ``meso``: opened run files (``RunDataset``: dx_um, dt_frame_ns, fields, units, path).
+    Same physics, same resolution: the cell size dx [um] must agree (a token is s x s *cells*),
+    the meso frame interval must be a whole multiple r >= 1 of the micro one (one meso frame =
+    r micro transition steps), equal to ``steps_per_frame`` when given, and fields both files
+    hold must have the same units. DataError otherwise, naming the meso file.
+    """
+    where = getattr(meso, "path", None)
+    if abs(meso.dx_um - micro.dx_um) > rtol * micro.dx_um:
+        raise DataError(f"cell size dx = {meso.dx_um:g} um differs from the micro data's {micro.dx_um:g} um "
+                        f"({getattr(micro, 'path', 'micro')})", file=where,
+                        hint="tokens are s x s cells: simulate or resample both scales on the same grid spacing")
+    ratio = meso.dt_frame_ns / micro.dt_frame_ns
+    r = int(round(ratio))
+    if r < 1 or abs(ratio - r) > rtol * ratio:
+        raise DataError(f"frame interval {meso.dt_frame_ns:g} ns is {ratio:.4g} micro frame intervals "
+                        f"({micro.dt_frame_ns:g} ns), not a whole multiple", file=where,
+                        hint="write meso frames every r micro frame intervals (r = 1, 2, ...)")
+    if steps_per_frame is not None and r != int(steps_per_frame):
+        raise DataError(f"frame interval {meso.dt_frame_ns:g} ns is {r} micro frame intervals, but the model "
+                        f"takes steps_per_frame = {steps_per_frame}", file=where,
+                        hint=f"set [meso] steps_per_frame = {r} in the model config and refit")
+    for name in meso.fields:
+        if name in micro.fields and meso.units[name] != micro.units[name]:
+            raise DataError(f"unit {meso.units[name]!r} differs from the micro data's {micro.units[name]!r}",
+                            file=where, field=name, hint="re-import one of the files with the same units")
+    return r
