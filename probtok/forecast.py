@@ -305,9 +305,15 @@ def write_forecast(ds, path) -> Path:
     encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if v.startswith("field_")}
     with atomic_path(path, suffix=".nc") as tmp:
         try:
-            ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+            # built in memory, written with plain file I/O: a full disk is then an ordinary OSError
+            # (when libhdf5's own writes failed with EFBIG/ENOSPC, it crashed the process on close)
+            blob = ds.to_netcdf(engine="h5netcdf", encoding=encoding)
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
         except OSError as exc:
-            raise DataError(f"cannot write the forecast ({exc})", file=path) from exc
+            raise DataError(f"cannot write the forecast ({exc.strerror or exc}); the previous file, if any, "
+                            "is unchanged", file=path,
+                            hint="free disk space (or raise the file-size limit) and run the same command again") from exc
     return path
 
 

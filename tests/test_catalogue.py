@@ -485,6 +485,38 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_old_one(ws, tmp_path):
     assert not [q for q in fitdir.iterdir() if q.name.startswith(".")]
 
 
+FSIZE_FORECAST = """\
+import resource, signal, sys
+import numpy as np
+from probtok.errors import ProbtokError
+from probtok.forecast import summarize_forecast, write_forecast
+draws = np.random.default_rng(0).uniform(300, 2000, (16, 6, 2, 32, 32)).astype(np.float32)
+ds = summarize_forecast(draws, ["T", "P"], ["K", "GPa"], np.arange(6) * 0.1, 0.1, 875.0, run_id=0)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (30000, 30000))
+try:
+    write_forecast(ds, sys.argv[1])
+except ProbtokError as exc:
+    print(exc.one_line())
+    sys.exit(2)
+"""
+
+
+def test_disk_full_while_writing_a_forecast_keeps_the_old_one(tmp_path):
+    from probtok.forecast import read_forecast, summarize_forecast, write_forecast
+
+    draws = np.random.default_rng(1).uniform(300, 2000, (4, 3, 2, 4, 4)).astype(np.float32)
+    path = write_forecast(summarize_forecast(draws, ["T", "P"], ["K", "GPa"], np.arange(3) * 0.1, 0.1, 875.0,
+                                             run_id=0), tmp_path / "run_0000.nc")
+    old = path.read_bytes()
+    p = _python(FSIZE_FORECAST, path)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 2, err  # before: a segfault (139) inside libhdf5
+    assert "run_0000.nc: cannot write the forecast (File too large)" in out, out + err
+    assert path.read_bytes() == old and [q.name for q in tmp_path.iterdir()] == ["run_0000.nc"]
+    assert read_forecast(path).attrs["n_draws"] == 4
+
+
 # -- campaigns: a fake simulator (tiny grid, analytic), kill -9 and a dying worker --------------------------
 
 SCALE = ScaleSpec("micro", (8, 8), dx_um=DX, dt_frame_ns=MICRO_DT, n_frames=4)
