@@ -135,8 +135,8 @@ def demo(
     from probtok.pipeline import DemoConfig, run_demo
 
     res = run_demo(out, DemoConfig(n_workers=workers), echo=console.print)
-    console.print("stage timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()))
-    console.print(f"report: {res.files['report'] / 'summary.md'}", highlight=False)
+    console.print("stage timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()),
+                  highlight=False)
 
 
 @app.command()
