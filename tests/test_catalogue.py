@@ -659,6 +659,37 @@ def test_dask_worker_lost_during_a_campaign(tmp_path, client, monkeypatch, capsy
     _same_runs(out, tmp_path / "ref.h5")
 
 
+FSIZE_CAMPAIGN = """\
+import resource, signal, sys
+import test_catalogue as c
+from distributed import Client
+from probtok.errors import ProbtokError
+from probtok.sim import campaign as cp
+with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))  # a part file needs more
+    try:
+        cp.run_campaign("micro", 4, sys.argv[1], seed=0, scheduler=client, simulate_fn=c.fake_simulate,
+                        sample_fn=c.fake_sample, progress=False)
+    except ProbtokError as exc:
+        print(exc.one_line())
+        sys.exit(2)
+"""
+
+
+def test_disk_full_during_a_campaign_then_resume(tmp_path, client):
+    out = tmp_path / "c.h5"
+    p = _python(FSIZE_CAMPAIGN, out)
+    stdout, err = p.communicate(timeout=120)
+    assert p.returncode == 2, err  # before: a segfault inside libhdf5, no message
+    assert "run_00000.h5: cannot store run 0 (File too large); finished runs are kept" in stdout, stdout + err
+    assert not out.exists() and not list(cp.parts_dir(out).glob("*.h5*"))  # no partial part file
+    rep = _campaign(out, client, n_runs=4)
+    assert rep.complete and rep.n_simulated == 4
+    _campaign(tmp_path / "ref.h5", client, n_runs=4)
+    _same_runs(out, tmp_path / "ref.h5")
+
+
 SLOW_FIT_CLI = """\
 import sys, time
 import pyro.infer

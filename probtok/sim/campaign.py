@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -127,23 +128,43 @@ def simulate_one(setup: str, run: int, seed: int, sampler_kwargs: dict, simulate
 
 def write_part(path, payload: dict) -> None:
     """Write one run's payload atomically (internal format, HDF5, no pickle)."""
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        try:
+            _write_part_file(tmp, payload)
+        except OSError as exc:  # disk full: the run is simulated again on resume
+            why = os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split())[:160]
+            raise SimulationError(f"cannot store run {payload['run']} ({why}); finished runs are kept",
+                                  file=path, hint="free disk space and run the same command again") from exc
+
+
+def _write_part_file(tmp, payload: dict) -> None:
     import h5py
 
-    with atomic_path(path, suffix=".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = PART_FORMAT
-        for key in ("run", "ok", "failure"):
-            f.attrs[key] = payload[key]
-        for key in ("params", "geometry", "fields", "units"):
-            f.attrs[key] = json.dumps(payload[key], default=_json_default)
-        if payload["dx_um"] is not None:
-            f.attrs["dx_um"], f.attrs["dt_frame_ns"] = payload["dx_um"], payload["dt_frame_ns"]
-        if payload["ok"]:
-            from probtok.data.hdf5 import frame_filters
+    # built in memory (one run), written with plain file I/O: a full disk is then an ordinary
+    # OSError; when libhdf5's own writes failed (EFBIG/ENOSPC) it crashed the process
+    with h5py.File(f"part-{payload['run']}.h5", "w", driver="core", backing_store=False) as f:
+        _fill_part(f, payload)
+        f.flush()
+        image = f.id.get_file_image()
+    with open(tmp, "wb") as fh:
+        fh.write(image)
 
-            f.create_dataset("time_ns", data=payload["time_ns"])
-            # the final file's filters and chunk layout: assembly copies chunks without recompressing
-            f.create_dataset("frames", data=payload["frames"], dtype="float32",
-                             chunks=(1, *payload["frames"].shape[1:]), **frame_filters("gzip"))
+
+def _fill_part(f, payload: dict) -> None:
+    f.attrs["format"] = PART_FORMAT
+    for key in ("run", "ok", "failure"):
+        f.attrs[key] = payload[key]
+    for key in ("params", "geometry", "fields", "units"):
+        f.attrs[key] = json.dumps(payload[key], default=_json_default)
+    if payload["dx_um"] is not None:
+        f.attrs["dx_um"], f.attrs["dt_frame_ns"] = payload["dx_um"], payload["dt_frame_ns"]
+    if payload["ok"]:
+        from probtok.data.hdf5 import frame_filters
+
+        f.create_dataset("time_ns", data=payload["time_ns"])
+        # the final file's filters and chunk layout: assembly copies chunks without recompressing
+        f.create_dataset("frames", data=payload["frames"], dtype="float32",
+                         chunks=(1, *payload["frames"].shape[1:]), **frame_filters("gzip"))
 
 
 def read_part(path, frames: bool = True) -> dict | None:
