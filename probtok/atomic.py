@@ -32,6 +32,11 @@ def atomic_path(path, suffix: str | None = None):
         ) from exc
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp creates 0600; give the file the permissions a plain open() would (0666 & ~umask),
+    # so datasets and reports stay readable by collaborators on shared machines.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         os.replace(tmp, path)
