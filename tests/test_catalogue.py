@@ -739,6 +739,8 @@ def _writes_in_place(call, source: str) -> bool:
 
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if name not in _WRITERS | {"open", "File"}:
+        return False
     text = ast.get_source_segment(source, call) or ""
     if name == "open":
         mode = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "mode"), None)
