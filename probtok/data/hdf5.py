@@ -336,7 +336,12 @@ class RunDataset:
 
     def geometry(self, run: int):
         """The pore geometry of ``run`` (parsed JSON)."""
-        return json.loads(_decode(self._f["geometry"][self._run(run)]))
+        r = self._run(run)
+        try:
+            return json.loads(_decode(self._f["geometry"][r]))
+        except _H5_FAULTS as exc:  # json.JSONDecodeError is a ValueError
+            raise DataError(f"unreadable pore geometry ({type(exc).__name__}: {exc})", file=self.path,
+                            run=r) from exc
 
     def normalisation(self) -> dict[str, np.ndarray]:
         """Stored per-field statistics over ok runs: {"min","max","mean","std"} each (field,)."""
@@ -361,10 +366,24 @@ class RunDataset:
 
     def hotspots(self) -> dict[str, np.ndarray] | None:
         """Stored per-run series {"T_hs" [K], "A_hs" [um^2]} (run, frame) at the stored threshold."""
+        import h5py
+
         g = self._f.get("hotspots")
         if g is None:
             return None
-        return {"T_hs": g["T_hs_K"][()], "A_hs": g["A_hs_um2"][()]}
+        try:
+            ok = isinstance(g, h5py.Group) and all(
+                isinstance(g.get(k), h5py.Dataset) and g[k].shape == (self.n_runs, self.n_frames)
+                for k in ("T_hs_K", "A_hs_um2"))
+            out = {"T_hs": np.asarray(g["T_hs_K"][()], np.float64),
+                   "A_hs": np.asarray(g["A_hs_um2"][()], np.float64)} if ok else None
+        except _H5_FAULTS as exc:
+            raise DataError(f"unreadable hot-spot series ({type(exc).__name__}: {exc})", file=self.path,
+                            hint="re-create the file") from exc
+        if out is None:
+            raise DataError("malformed hot-spot series (expected /hotspots/T_hs_K and A_hs_um2 of shape "
+                            "(run, frame))", file=self.path, hint="re-create the file")
+        return out
 
     # -- data -----------------------------------------------------------------------------
     def _run(self, run) -> int:
