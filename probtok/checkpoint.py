@@ -31,6 +31,11 @@ VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
+#: Entries every checkpoint has (see the module docstring) and their types.
+_REQUIRED = {"spec": dict, "spec_hash": str, "level": str, "step": int, "fit_config": dict, "model_state": dict,
+             "guide_state": dict, "optim_state": dict, "rng": dict, "losses": torch.Tensor, "meta": dict}
+
+
 def rng_state() -> dict:
     """The torch, python and numpy global RNG states as tensors and ints (weights_only-safe)."""
     version, internal, gauss = random.getstate()
@@ -111,7 +116,17 @@ def load_checkpoint(path, expected_spec: ModelSpec | None = None) -> dict:
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"checkpoint format version {ckpt.get('version')} is not supported (expected {VERSION})",
                               file=path)
-    stored = spec_from_plain(ckpt["spec"])
+    for key, kind in _REQUIRED.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise CheckpointError(f"malformed checkpoint: {key!r} is missing or not a {kind.__name__}", file=path,
+                                  hint="the file is corrupt or not written by probtok; use an earlier checkpoint or refit")
+    if ckpt["level"] not in ("micro", "meso"):
+        raise CheckpointError(f"malformed checkpoint: level {ckpt['level']!r} is neither 'micro' nor 'meso'", file=path)
+    try:
+        stored = spec_from_plain(ckpt["spec"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"malformed checkpoint spec ({exc})", file=path,
+                              hint="the file is corrupt or from another probtok version") from exc
     if spec_hash(stored) != ckpt["spec_hash"]:
         raise CheckpointError("checkpoint spec and its hash disagree (edited or corrupt file)", file=path)
     if expected_spec is not None and spec_hash(expected_spec) != ckpt["spec_hash"]:
@@ -136,13 +151,14 @@ def load_fitted(path):
 
     ckpt = load_checkpoint(path)
     spec = ckpt["spec_obj"]
-    model = TokenModel(spec, ckpt["level"])
-    guide = TokenGuide(spec, ckpt["level"], n_runs=ckpt["meta"].get("n_runs"))
     try:
+        model = TokenModel(spec, ckpt["level"])
+        guide = TokenGuide(spec, ckpt["level"], n_runs=ckpt["meta"].get("n_runs"))
         model.load_state_dict(ckpt["model_state"])
         guide.load_state_dict(ckpt["guide_state"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights do not fit the stored spec ({str(exc)[:200]})", file=path) from exc
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"weights do not fit the stored spec ({type(exc).__name__}: {str(exc)[:200]})",
+                              file=path, hint="the file is corrupt or not written by probtok; refit") from exc
     guide.attach(model)
     for mod in (model, guide):
         mod.eval()

@@ -310,3 +310,72 @@ def test_config_path_that_is_a_directory(tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover - debugging aid
     sys.exit(pytest.main([__file__, "-x", "-q"]))
+
+
+# -- the checkpoint loader (files users download) -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory):
+    """Bytes of a real (tiny) checkpoint."""
+    import torch
+
+    from probtok.fit import fit
+    from probtok.model_spec import FitConfig
+
+    spec = ModelSpec(fields=("a",), token_size=2, token_dim=1, mixture_components=1, encoder_width=2,
+                     decoder_width=2, drift_width=2)
+    d = tmp_path_factory.mktemp("ckpt")
+    fit(spec, torch.randn(2, 3, 1, 4, 4), FitConfig(steps=1, batch_runs=2, rollout_horizon_end=1), out_dir=d,
+        progress=False)
+    return (d / "checkpoint.pt").read_bytes()
+
+
+def exercise_checkpoint(path) -> str:
+    from probtok.checkpoint import load_fitted
+
+    try:
+        model, guide, ckpt = load_fitted(path)
+    except ProbtokError as exc:
+        assert exc.one_line()
+        return "refused"
+    assert isinstance(ckpt["spec_obj"], ModelSpec) and ckpt["level"] in ("micro", "meso")
+    return "loaded"
+
+
+SAFE = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                              st.text(max_size=5)),
+                    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=4), kids,
+                                                                                       max_size=3)),
+                    max_leaves=8)
+
+
+@FUZZ
+@given(edits=st.dictionaries(st.sampled_from(["format", "version", "spec", "spec_hash", "level", "meta",
+                                              "model_state", "guide_state", "step"]), SAFE, max_size=4),
+       drop=st.lists(st.sampled_from(["spec", "spec_hash", "level", "meta", "model_state", "guide_state"]),
+                     max_size=2))
+def test_checkpoint_with_random_contents(tmp_path_factory, real_checkpoint, edits, drop):
+    import io
+
+    import torch
+
+    ckpt = torch.load(io.BytesIO(real_checkpoint), weights_only=True)
+    ckpt.update(edits)
+    for key in drop:
+        ckpt.pop(key, None)
+    path = tmp_path_factory.mktemp("c") / "checkpoint.pt"
+    torch.save(ckpt, path)
+    exercise_checkpoint(path)
+
+
+@FUZZ
+@given(offset=st.floats(0, 1), new=st.binary(min_size=1, max_size=32), cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_corrupted_checkpoint_bytes(tmp_path_factory, real_checkpoint, offset, new, cut):
+    b = bytearray(real_checkpoint)
+    at = int(offset * (len(b) - len(new)))
+    b[at: at + len(new)] = new
+    if cut is not None:
+        b = b[: int(cut * len(b))]
+    path = tmp_path_factory.mktemp("c") / "checkpoint.pt"
+    path.write_bytes(bytes(b))
+    exercise_checkpoint(path)
