@@ -323,6 +323,9 @@ def forecast(
     evaluate: bool = typer.Option(False, "--evaluate", help="Also score the forecasts against the truth: "
                                   "coverage of 50/90 % intervals, CRPS, RMSE of the median (OUT/calibration.json)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
+    observation_noise: bool = typer.Option(False, "--observation-noise", help="Add the iid per-cell noise "
+                                           "sigma_x to every draw (default: decoder means; iid noise invents "
+                                           "hot cells near the threshold)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
@@ -345,7 +348,7 @@ def forecast(
         if not chosen:
             raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
     files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
-                           seed=seed, plots=not no_plots)
+                           seed=seed, plots=not no_plots, observation_noise=observation_noise)
     for r, p in files.items():
         console.print(f"run {r}: wrote {p}", highlight=False)
     if evaluate:
