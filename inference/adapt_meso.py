@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from probtok.adapt import AdaptConfig, adapt, check_frame_ratio
+from probtok.adapt import AdaptConfig, adapt, check_frame_ratio, micro_frame_interval
 from probtok.calibration import render_table
 from probtok.checkpoint import load_fitted
 from probtok.data import open_dataset
@@ -48,7 +48,8 @@ def main():
     # 2. the K meso runs, in the micro fit's normalised units
     train = [int(r) for r in args.train_runs.split(",")]
     with open_dataset(args.data) as ds:
-        check_frame_ratio(spec, None, ds.dt_frame_ns)  # give the micro dt [ns] here to check r = dt_meso/dt_micro
+        # r = steps_per_frame must equal dt_meso / dt_micro (checked when the micro data file is still there)
+        check_frame_ratio(spec, micro_frame_interval(ckpt), ds.dt_frame_ns, source=args.data)
         x = norm.forward(torch.as_tensor(np.stack([ds.frames(r, spec.fields) for r in train])), field_axis=2)
         held = [int(r) for r in ds.ok_runs if int(r) not in train]
 

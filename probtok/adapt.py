@@ -309,7 +309,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
             if f not in ds.fields:
                 raise DataError("missing field the model needs", file=data, field=f,
                                 hint=f"the file has {list(ds.fields)}")
-        micro_dt = _micro_dt(ckpt)
+        micro_dt = micro_frame_interval(ckpt)
         check_frame_ratio(spec, micro_dt, ds.dt_frame_ns, source=data)
         x = np.stack([ds.frames(r, spec.fields) for r in train_runs])
         held = [int(r) for r in ds.ok_runs if int(r) not in set(train_runs)]
@@ -321,7 +321,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
                  progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
 
 
-def _micro_dt(ckpt) -> float | None:
+def micro_frame_interval(ckpt) -> float | None:
     """Frame interval [ns] of the micro training data, when its file is still where the fit recorded it."""
     from probtok.data import open_dataset
 
