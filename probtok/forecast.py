@@ -336,17 +336,26 @@ def read_forecast(path):
         raise DataError(f"not a readable NetCDF/HDF5 file ({type(exc).__name__}: {exc})", file=path,
                         hint="a forecast file is written by `probtok forecast` / write_forecast") from exc
     fmt = ds.attrs.get("format")
-    if fmt != FORMAT:
+    if not (isinstance(fmt, str) and fmt == FORMAT):
         raise DataError(f"not a probtok forecast (format attribute {fmt!r}, expected {FORMAT!r})", file=path,
                         hint="run files (format probtok-runs) are read with probtok.data.open_dataset")
-    version = int(ds.attrs.get("format_version", -1))
+    version = _int_attr(ds, "format_version", -1, path)
     if not 1 <= version <= FORMAT_VERSION:
         raise DataError(f"forecast format version {version} is not supported (this probtok reads "
                         f"1..{FORMAT_VERSION})", file=path, hint="upgrade probtok")
     missing = [v for v in REQUIRED_VARS if v not in ds.variables]
-    if int(ds.attrs.get("has_truth", 0)):
+    if _int_attr(ds, "has_truth", 0, path):
         missing += [v for v in ("T_hs_truth", "A_hs_truth") if v not in ds.variables]
     if missing:
         raise DataError(f"forecast file lacks variables {missing}", file=path, hint="the file is incomplete; "
                         "write it again")
     return ds
+
+
+def _int_attr(ds, name: str, default: int, path) -> int:
+    value = ds.attrs.get(name, default)
+    try:
+        return int(np.asarray(value).item())
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"attribute {name} = {value!r} is not an integer", file=path,
+                        hint="the file was edited or written by another tool; write it again") from exc

@@ -379,3 +379,52 @@ def test_corrupted_checkpoint_bytes(tmp_path_factory, real_checkpoint, offset, n
     path = tmp_path_factory.mktemp("c") / "checkpoint.pt"
     path.write_bytes(bytes(b))
     exercise_checkpoint(path)
+
+
+# -- the forecast reader (calibrate, plot-forecast and closure read these) -------------------------------------
+
+def _forecast_bytes() -> bytes:
+    from probtok.forecast import summarize_forecast, write_forecast
+
+    draws = np.random.default_rng(0).uniform(300, 2000, (4, 3, 2, 4, 4)).astype(np.float32)
+    ds = summarize_forecast(draws, ["T", "P"], ["K", "GPa"], np.arange(3) * 0.1, 0.1, 875.0, run_id=0,
+                            truth=draws[0])
+    with tempfile.TemporaryDirectory() as d:
+        return write_forecast(ds, Path(d) / "f.nc").read_bytes()
+
+
+FORECAST = _forecast_bytes()
+
+
+def exercise_forecast(path) -> str:
+    from probtok.forecast import read_forecast
+
+    try:
+        ds = read_forecast(path)
+    except ProbtokError as exc:
+        assert exc.one_line()
+        return "refused"
+    assert ds.attrs["format"] == "probtok-forecast"
+    return "loaded"
+
+
+@settings(FUZZ, max_examples=30)  # ~0.1 s per xarray open
+@given(cut=st.one_of(st.none(), st.integers(0, len(FORECAST) - 1)),
+       attrs=st.dictionaries(st.sampled_from(["format", "format_version", "has_truth", "run_id"]), ATTR_VALUES,
+                             max_size=3),
+       drop=st.lists(st.sampled_from(["T_hs_draws", "T_hs_truth", "field_mean", "A_hs_quantiles"]), max_size=2))
+def test_forecast_file_with_random_attributes_or_truncated(tmp_path_factory, cut, attrs, drop):
+    path = tmp_path_factory.mktemp("f") / "f.nc"
+    path.write_bytes(FORECAST)
+    with h5py.File(path, "r+") as f:
+        for k, v in attrs.items():
+            try:
+                f.attrs[k] = v
+            except (ValueError, TypeError):
+                pass  # not storable as an attribute
+        for name in drop:
+            if name in f:
+                del f[name]
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    exercise_forecast(path)
