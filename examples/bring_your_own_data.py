@@ -23,14 +23,14 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def synthetic_runs(n_runs, H, W, n_frames, n_spots, dt_ns, seed):
-    """Stand-in data, (runs, H, W, fields, frames): growing hot spots; T [degC], P [MPa], mu [1]."""
+    """Stand-in data, (runs, H, W, fields, frames): hot spots growing e-fold per 0.5 ns; T [degC], P [MPa], mu [1]."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:H, 0:W].astype(np.float64)
     out = np.zeros((n_runs, H, W, 3, n_frames))
     for n in range(n_runs):
         spots = [(rng.uniform(3, H - 3), rng.uniform(3, W - 3), rng.uniform(500, 900)) for _ in range(n_spots)]
         for t in range(n_frames):
-            T = 25.0 + sum(a * np.exp(0.6 * t * dt_ns / 0.1) * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 4.0)
+            T = 25.0 + sum(a * np.exp(t * dt_ns / 0.5) * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / 4.0)
                            for cy, cx, a in spots) / 2.0
             out[n, :, :, 0, t] = T
             out[n, :, :, 1, t] = 1000.0 + 10.0 * T
