@@ -258,8 +258,8 @@ def summary_markdown(summary: dict) -> str:
         for q, r in rows.items():
             lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | {_f(r['cov50'], '.2f')} | "
                          f"{_f(r['cov90'], '.2f')} | {_f(r['crps'], '.4g')} | {_f(r['rmse_median'], '.4g')} |")
-    lines += ["", summary["note"], "", "Stage timings of the last session [s] (about 0 = reused): " + ", ".join(f"{k} {v:.0f}" for k, v in
-                                                                     summary["timings_s"].items()), ""]
+    timings = ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
+    lines += ["", summary["note"], "", f"Stage timings of the last session [s] (about 0 = reused): {timings}", ""]
     lines += [f"![{k}]({Path(v).relative_to(Path(v).parents[1])})" for k, v in summary["plots"].items()]
     return "\n".join(lines) + "\n"
 
