@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from probtok.adapt import AdaptConfig, adapt, check_frame_ratio, micro_frame_interval
+from probtok.adapt import AdaptConfig, adapt, micro_data_grid
+from probtok.data.validate import check_compatible
 from probtok.calibration import render_table
 from probtok.checkpoint import load_fitted
 from probtok.data import open_dataset
@@ -48,8 +49,10 @@ def main():
     # 2. the K meso runs, in the micro fit's normalised units
     train = [int(r) for r in args.train_runs.split(",")]
     with open_dataset(args.data) as ds:
-        # r = steps_per_frame must equal dt_meso / dt_micro (checked when the micro data file is still there)
-        check_frame_ratio(spec, micro_frame_interval(ckpt), ds.dt_frame_ns, source=args.data)
+        # same cell size, and r = steps_per_frame = dt_meso / dt_micro (grid recorded with the micro fit)
+        grid = micro_data_grid(ckpt)
+        if grid is not None:
+            check_compatible(grid, ds, spec.steps_per_frame)
         x = norm.forward(torch.as_tensor(np.stack([ds.frames(r, spec.fields) for r in train])), field_axis=2)
         held = [int(r) for r in ds.ok_runs if int(r) not in train]
 

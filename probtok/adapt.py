@@ -38,6 +38,7 @@ import torch
 
 from probtok.atomic import atomic_write_text
 from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, save_checkpoint, set_rng_state
+from probtok.data.validate import check_compatible
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import check_training_tensor
 from probtok.guides import TokenGuide
@@ -273,17 +274,6 @@ def _progress(enabled: bool, total: int, done: int):
         yield update
 
 
-def check_frame_ratio(spec, micro_dt_ns: float | None, meso_dt_ns: float, source=None) -> None:
-    """ConfigError unless meso frame interval = steps_per_frame x micro frame interval (1 % tolerance)."""
-    if micro_dt_ns is None:
-        return
-    ratio = meso_dt_ns / micro_dt_ns
-    if abs(ratio - spec.steps_per_frame) > 0.01 * spec.steps_per_frame:
-        raise ConfigError(f"meso frame interval {meso_dt_ns:g} ns is {ratio:.3g} micro intervals ({micro_dt_ns:g} ns), "
-                          f"but the model takes steps_per_frame = {spec.steps_per_frame}", file=source,
-                          hint="set [meso] steps_per_frame in the model config to the ratio and refit")
-
-
 def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,
                 progress: bool = True) -> AdaptResult:
     """`probtok adapt`: adapt the micro fit in ``micro_dir`` on runs ``train_runs`` of the meso file ``data``.
@@ -309,8 +299,11 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
             if f not in ds.fields:
                 raise DataError("missing field the model needs", file=data, field=f,
                                 hint=f"the file has {list(ds.fields)}")
-        micro_dt = micro_frame_interval(ckpt)
-        check_frame_ratio(spec, micro_dt, ds.dt_frame_ns, source=data)
+        micro_grid = micro_data_grid(ckpt)
+        micro_dt = None
+        if micro_grid is not None:
+            check_compatible(micro_grid, ds, spec.steps_per_frame)
+            micro_dt = micro_grid.dt_frame_ns
         x = np.stack([ds.frames(r, spec.fields) for r in train_runs])
         held = [int(r) for r in ds.ok_runs if int(r) not in set(train_runs)]
     x = norm.forward(torch.as_tensor(x), field_axis=2)
@@ -321,15 +314,27 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
                  progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
 
 
-def micro_frame_interval(ckpt) -> float | None:
-    """Frame interval [ns] of the micro training data, when its file is still where the fit recorded it."""
+def micro_data_grid(ckpt):
+    """dx_um, dt_frame_ns, fields, units, path of the micro training data (a namespace), or None.
+
+    Read from the checkpoint (fits since the grid was recorded there), else from the micro file
+    when it is still where the fit recorded it.
+    """
+    from types import SimpleNamespace
+
     from probtok.data import open_dataset
 
-    src = ckpt["meta"].get("data")
+    meta = ckpt["meta"]
+    if "dx_um" in meta and "dt_frame_ns" in meta:
+        return SimpleNamespace(dx_um=float(meta["dx_um"]), dt_frame_ns=float(meta["dt_frame_ns"]),
+                               fields=list(meta.get("fields", [])), units=dict(meta.get("units", {})),
+                               path=meta.get("data", "micro fit"))
+    src = meta.get("data")
     if not src or not Path(src).is_file():
         return None
     try:
         with open_dataset(src) as ds:
-            return float(ds.dt_frame_ns)
+            return SimpleNamespace(dx_um=float(ds.dx_um), dt_frame_ns=float(ds.dt_frame_ns),
+                                   fields=list(ds.fields), units=dict(ds.units), path=src)
     except ProbtokError:
         return None

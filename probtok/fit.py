@@ -247,13 +247,16 @@ def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout:
         if not train:
             raise DataError("no ok runs to train on", file=data)
         norm = ds.normaliser(normalisation_kind, spec.fields)
+        # the grid the tokens were learned on: meso data must share dx and a whole multiple of dt
+        grid_meta = {"dx_um": float(ds.dx_um), "dt_frame_ns": float(ds.dt_frame_ns),
+                     "units": {f: ds.units[f] for f in spec.fields}}
         x = np.stack([ds.frames(r, spec.fields) for r in train])
     x = norm.forward(torch.as_tensor(x), field_axis=2)
     x = check_training_tensor(x, spec, source=data)
     out_dir = Path(out_dir)
     cfg_text = Path(config).read_text()
     meta = {"data": str(data), "config": str(config), "config_name": cfg.name, "train_runs": train,
-            "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train)}
+            "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train), **grid_meta}
     res = fit(spec, x, fit_cfg, out_dir=out_dir, normalisation=norm.to_dict(), resume=resume,
               progress=progress, meta=meta)
     # written once fit() has accepted out_dir: a refused resume (another config) leaves the old copy

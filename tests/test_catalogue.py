@@ -291,6 +291,12 @@ CATALOGUE = [
     Entry("mismatched grid spacing between micro and meso data", None, call=lambda ws, t: _compatible(
         ws, write_runs(t / "m.h5", hot_disc_runs(1, 5, 8, 12), dt=MESO_DT, dx=0.2)),
         says=("cell size dx = 0.2 um differs from the micro data's 0.1 um", "same grid spacing")),
+    Entry("mismatched grid spacing between micro and meso data (adapt)", lambda ws, t: [
+        "adapt", "--micro", str(ws / "fit"), "--data", str(write_runs(t / "m.h5", hot_disc_runs(2, 5, 8, 12),
+                                                                         dt=MESO_DT, dx=0.2)),
+        "--train-runs", "0,1", "--out", str(t / "adapted"), "--steps", "1"],
+        says=("cell size dx = 0.2 um differs from the micro data's 0.1 um", "same grid spacing"),
+        intact=not_created("adapted")),
     Entry("meso frame interval not a multiple of the micro one", None, call=lambda ws, t: _compatible(
         ws, write_runs(t / "m.h5", hot_disc_runs(1, 5, 8, 12), dt=0.075)),
         says=("1.5 micro frame intervals", "not a whole multiple")),

@@ -11,7 +11,7 @@ import torch
 
 from probtok.cli import main
 from probtok.data import open_dataset, write_dataset
-from probtok.errors import ConfigError
+from probtok.errors import ConfigError, DataError
 from probtok.fit import fit
 from probtok.forecast import read_forecast
 from probtok.model_spec import FitConfig, ModelSpec
@@ -75,7 +75,7 @@ def test_adapt_then_forecast_writes_a_valid_self_describing_file(files, capsys):
 def test_wrong_frame_ratio_is_refused(files):
     from probtok.adapt import AdaptConfig, adapt_files
 
-    with pytest.raises(ConfigError, match="steps_per_frame"):
+    with pytest.raises(DataError, match="steps_per_frame"):
         adapt_files(files / "micro_fit", files / "micro.h5", [0, 1], files / "bad", AdaptConfig(steps=1),
                     progress=False)
 
