@@ -32,7 +32,8 @@ from probtok.data.schema import (
 from probtok.errors import DataError, ProbtokError
 
 
-def _json_default(o):
+def json_default(o):
+    """``json.dumps`` default for NumPy scalars and arrays (TypeError for anything else)."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -41,7 +42,7 @@ def _json_default(o):
 
 
 def _to_json(obj) -> str:
-    return json.dumps(obj, default=_json_default)
+    return json.dumps(obj, default=json_default)
 
 
 class RunWriter:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from probtok.atomic import atomic_path, atomic_write_text
+from probtok.data.hdf5 import json_default
 from probtok.errors import ConfigError, DataError, ProbtokError, SimulationError
 
 PART_FORMAT = "probtok-run-part"
@@ -155,7 +156,7 @@ def _fill_part(f, payload: dict) -> None:
     for key in ("run", "ok", "failure"):
         f.attrs[key] = payload[key]
     for key in ("params", "geometry", "fields", "units"):
-        f.attrs[key] = json.dumps(payload[key], default=_json_default)
+        f.attrs[key] = json.dumps(payload[key], default=json_default)
     if payload["dx_um"] is not None:
         f.attrs["dx_um"], f.attrs["dt_frame_ns"] = payload["dx_um"], payload["dt_frame_ns"]
     if payload["ok"]:
@@ -201,14 +202,6 @@ def _raw_chunks(d) -> list | None:
     same = (d.dtype == np.float32 and d.chunks == (1, *d.shape[1:]) and d.compression == want["compression"]
             and d.compression_opts == want["compression_opts"] and d.shuffle == want["shuffle"])
     return [d.id.read_direct_chunk((t, 0, 0, 0)) for t in range(d.shape[0])] if same else None
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
 
 
 # -- the client side ----------------------------------------------------------------------------
@@ -263,7 +256,7 @@ def _manifest_default(o):
         import dataclasses
 
         return dataclasses.asdict(o)
-    return _json_default(o)
+    return json_default(o)
 
 
 def _check_manifest(path: Path, manifest: dict, what: str) -> None:
