@@ -269,13 +269,14 @@ def write_calibration_json(table: dict, path) -> None:
     atomic_write_text(path, table_to_json(table) + "\n")
 
 
-def render_table(table: dict):
-    """A rich Table of a calibration table: one row per quantity."""
+def render_table(table: dict, label: str | None = None):
+    """A rich Table of a calibration table: one row per quantity; ``label`` (e.g. the model) heads the title."""
     from rich import box
     from rich.table import Table
 
     levels = table["levels"]
-    t = Table(title=f"calibration over {table['n_runs']} run(s)", title_justify="left", box=box.SIMPLE_HEAD,
+    title = f"calibration over {table['n_runs']} run(s)"
+    t = Table(title=f"{label}: {title}" if label else title, title_justify="left", box=box.SIMPLE_HEAD,
               pad_edge=False, collapse_padding=True,
               caption="n: points scored; triv: points dropped (every draw equals the truth); "
               "cov: coverage of central intervals; CRPS, RMSE and bias of the median in the unit shown",

@@ -215,7 +215,7 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
     for name in [k.split("/")[1] for k in result.files if k.startswith("forecasts/")]:
         files = list(result.files[f"forecasts/{name}"].values())
         tables[name] = evaluate_forecasts(files, json_out=rep / f"calibration_{name}.json")
-        _show(echo, render_table(tables[name]))
+        _show(echo, render_table(tables[name], label=name))
     first = next(iter(result.files["forecasts/adapted"].values()))
     ds = read_forecast(first)
     plots = write_forecast_plots(ds, rep / "plots", prefix=f"run_{ds.attrs['run_id']:04d}")
