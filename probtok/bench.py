@@ -1,0 +1,447 @@
+"""`probtok bench fewshot`: few-shot data efficiency of probtok against its references and PARC.
+
+One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
+held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
+K in ``k_values`` ("all" = the whole pool) and every subset (subset 0 = the first K pool runs,
+further subsets random K-subsets of the pool, seeded), four models forecast every test run from
+its first frame:
+
+* ``adapted``: the micro fit adapted on the K runs (:func:`probtok.adapt.adapt_files`);
+* ``scratch``: the same meso model fitted from scratch on the K runs, no micro tokens
+  (:func:`probtok.pipeline.stage_scratch`);
+* ``micro-only``: the micro fit with phi = 0 (K = 0, one entry);
+* ``parc``: the deterministic PARC baseline (:mod:`probtok.baselines`) trained on ALL pool runs
+  (K = number of pool runs, one entry), rolled out from frame 0.
+
+Metrics (physical units). Per test run, the RMSE over frames of the median forecast (PARC: its
+single forecast) of ``T_hs`` [K], ``A_hs`` [um^2] (frames) and ``dT_hs_dt`` [K/ns],
+``dA_hs_dt`` [um^2/ns] (frame intervals); the field RMSE of T [K] and P [GPa] over frames and
+cells of the mean over draws (PARC: its forecast). ``mean`` = the average of the per-run values.
+Probabilistic models also get the pooled CRPS and coverage of the central 50 % / 90 % intervals
+(:func:`probtok.calibration.calibration_table`, points where every draw equals the truth dropped).
+
+bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1):
+
+* ``config``: the :class:`BenchConfig` used; ``quick``: bool;
+* ``machine``: ``platform``, ``processor``, ``cpu_count``, ``torch_threads``, ``python``;
+* ``data``: ``micro``, ``meso`` (paths), ``test_runs`` (list), ``train_pool`` (list), ``k_values`` (list of int);
+* ``simulator``: ``wall_s_per_run`` (mean over the meso runs' stored ``wall_s`` parameter, or null),
+  ``note`` (where it came from / "not available");
+* ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (this session; about 0 when reused);
+* ``parc``: ``n_parameters``, ``epochs``, ``stopped``, ``best_val_loss``, ``state_fields``, ``config``;
+* ``results``: a list, one entry per model, K and subset, with keys
+  ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
+  ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``), ``units``}} for
+  ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``; ``field_rmse`` {``T``, ``P``: same layout};
+  ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC);
+  ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
+  micro fit); ``forecast_wall_s_per_run``; ``forecast_wall_s_per_draw`` (null for PARC);
+* ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
+  ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
+  (null for PARC), ``train_wall_s``;
+* ``plots``: {name: PNG path}: ``error_vs_k`` and ``fan_<model>`` for every probabilistic model.
+
+Nothing here claims a target: the numbers are what this run measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+QUANTITIES = ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt")
+QUANTITY_UNITS = {"T_hs": "K", "A_hs": "um^2", "dT_hs_dt": "K/ns", "dA_hs_dt": "um^2/ns"}
+FIELD_METRICS = ("T", "P")
+PROBABILISTIC = ("adapted", "scratch", "micro-only")
+SCHEMA = "probtok-bench-fewshot"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class BenchConfig:
+    """Budgets of one benchmark run (see :func:`quick_config` for the --quick preset)."""
+
+    k_values: list = field(default_factory=lambda: [1, 2, 4, "all"])  # ints or "all"
+    subsets: int = 1  # subsets per K (1 for K = all)
+    test_runs: int = 6
+    model_config: str = "tiny.toml"
+    micro_steps: int | None = None  # None: the config's [fit] steps
+    adapt_steps: int = 150
+    scratch_steps: int | None = None  # None: the config's [fit] steps
+    n_draws: int = 200
+    parc_epochs: int = 60
+    parc_widths: tuple = (16, 32, 48)
+    parc_max_time_s: float = 1200.0
+    seed: int = 0
+    torch_threads: int = 1
+    quick: bool = False
+
+
+def quick_config(**overrides) -> BenchConfig:
+    """The --quick preset: tiny budgets for a smoke run of the whole benchmark (not for results)."""
+    base = dict(k_values=[1, 2], subsets=1, test_runs=2, micro_steps=20, adapt_steps=10, scratch_steps=10,
+                n_draws=20, parc_epochs=2, parc_widths=(4, 8), parc_max_time_s=20.0, quick=True)
+    base.update(overrides)
+    return BenchConfig(**base)
+
+
+def parse_k(text: str) -> list:
+    """'1,2,4,all' -> [1, 2, 4, 'all']; ConfigError on anything else."""
+    from probtok.errors import ConfigError
+
+    out = []
+    for tok in str(text).split(","):
+        tok = tok.strip().lower()
+        if tok == "all":
+            out.append("all")
+        elif tok.isdigit() and int(tok) >= 1:
+            out.append(int(tok))
+        else:
+            raise ConfigError(f"bad K value {tok!r}", field="k", hint="positive integers or 'all', e.g. 1,2,4,all")
+    return out
+
+
+def split_runs(meso_file, n_test: int, k_values) -> tuple[list[int], list[int], list[int]]:
+    """(test runs = the last n_test ok runs, training pool = the other ok runs, resolved K values)."""
+    from probtok.data import open_dataset
+    from probtok.errors import DataError
+
+    with open_dataset(meso_file) as ds:
+        ok = [int(r) for r in ds.ok_runs]
+    if n_test < 1 or len(ok) < n_test + 1:
+        raise DataError(f"{len(ok)} ok meso runs: need {n_test} test runs and at least one to train on",
+                        file=meso_file, hint="lower --test-runs or simulate more meso runs")
+    pool, test = ok[:-n_test], ok[-n_test:]
+    ks = sorted({len(pool) if k == "all" else int(k) for k in k_values})
+    too_big = [k for k in ks if k > len(pool)]
+    if too_big:
+        raise DataError(f"K = {too_big} exceeds the {len(pool)} training runs", file=meso_file,
+                        hint="lower --k or --test-runs")
+    return test, pool, ks
+
+
+def subset_runs(pool: list[int], k: int, subset: int, seed: int) -> list[int]:
+    """Subset 0: the first k pool runs; subset s > 0: a random k-subset (seeded by seed, k, s)."""
+    if subset == 0 or k == len(pool):
+        return pool[:k]
+    rng = np.random.default_rng([seed, k, subset])
+    return sorted(int(r) for r in rng.choice(pool, size=k, replace=False))
+
+
+def series_rmse(pred, truth) -> float:
+    """RMSE over frames of two series (frame,), NaN-free."""
+    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
+    return float(np.sqrt(np.mean((pred - truth) ** 2)))
+
+
+def _metric_block(per_run: list[float], units: str) -> dict:
+    return {"mean": float(np.mean(per_run)), "per_run": [float(v) for v in per_run], "units": units}
+
+
+def forecast_scores(files: list[Path]) -> dict:
+    """rmse / field_rmse / crps / coverage entries of a probabilistic model's forecast files (one per test run)."""
+    from probtok.calibration import calibration_table
+    from probtok.forecast import read_forecast
+
+    dss = [read_forecast(p) for p in files]
+    rmse = {}
+    for q in QUANTITIES:
+        vals = [series_rmse(ds[f"{q}_quantiles"].sel(quantile=0.5, method="nearest"), ds[f"{q}_truth"]) for ds in dss]
+        rmse[q] = _metric_block(vals, QUANTITY_UNITS[q])
+    field_rmse = {}
+    for f in FIELD_METRICS:
+        vals = [float(np.sqrt(np.mean((ds["field_mean"].sel(field=f).values.astype(float)
+                                       - ds["field_truth"].sel(field=f).values.astype(float)) ** 2))) for ds in dss]
+        unit = str(dict(zip(dss[0]["field"].values, dss[0]["field_units"].values))[f])
+        field_rmse[f] = _metric_block(vals, unit)
+    table = calibration_table(dss, quantities=QUANTITIES)
+    qs = table["quantities"]
+    return {"rmse": rmse, "field_rmse": field_rmse,
+            "crps": {q: qs[q]["crps"] for q in QUANTITIES},
+            "coverage50": {q: qs[q]["coverage"]["0.5"] for q in QUANTITIES},
+            "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES}}
+
+
+def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
+    """Forecast every test run (files rewritten); (files, wall seconds)."""
+    from probtok.predict import forecast_files
+
+    t0 = time.perf_counter()
+    files = forecast_files(model_dir, meso, test_runs, out_dir, n_draws=cfg.n_draws, seed=cfg.seed, plots=False,
+                           skip_existing=False, progress=False)
+    return files, time.perf_counter() - t0
+
+
+def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfig, test_runs) -> dict:
+    n = len(test_runs)
+    return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
+            "probabilistic": True, "n_draws": cfg.n_draws, **forecast_scores([files[r] for r in test_runs]),
+            "train_wall_s": float(train_s), "forecast_wall_s_per_run": wall_fc / n,
+            "forecast_wall_s_per_draw": wall_fc / (n * cfg.n_draws)}
+
+
+def simulator_timing(meso) -> dict:
+    """Mean simulator wall time per run from the file's ``wall_s`` run parameter, if stored."""
+    from probtok.data import open_dataset
+
+    with open_dataset(meso) as ds:
+        params = ds.params
+        ok = [int(r) for r in ds.ok_runs]
+    if "wall_s" not in params:
+        return {"wall_s_per_run": None, "note": "not available (the meso file stores no per-run wall_s)"}
+    w = np.asarray(params["wall_s"], float)[ok]
+    w = w[np.isfinite(w)]
+    if not w.size:
+        return {"wall_s_per_run": None, "note": "not available (no finite wall_s in the meso file)"}
+    return {"wall_s_per_run": float(w.mean()), "note": f"mean of the stored wall_s of {w.size} ok meso runs "
+                                                       "(the simulating machine, its worker count)"}
+
+
+def _parc_data(meso, runs, state_fields, norm):
+    import torch
+
+    from probtok.data import open_dataset
+
+    with open_dataset(meso) as ds:
+        raw = np.stack([ds.frames(r, list(state_fields) + ["u", "v"]) for r in runs]).astype(np.float32)
+    x = norm.forward(torch.as_tensor(raw), field_axis=2)
+    s = len(state_fields)
+    return x[:, :, :s], x[:, :, s:]
+
+
+def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -> tuple[dict, dict]:
+    """Train PARC on every pool run (validated on the test runs' first frames is NOT done: it validates on
+    its training runs), roll out every test run from frame 0; (result entry, parc info)."""
+    import torch
+
+    from probtok.baselines import ParcConfig, save_parc, train_parc
+    from probtok.data import open_dataset
+    from probtok.errors import DataError
+    from probtok.hotspots import hotspot_metrics
+
+    with open_dataset(meso) as ds:
+        missing = [f for f in list(state_fields) + ["u", "v"] if f not in ds.fields]
+        if missing:
+            raise DataError("PARC needs the velocity and state fields", file=meso, field=missing[0],
+                            hint=f"the file has {list(ds.fields)}")
+        norm = ds.normaliser("minmax", list(state_fields) + ["u", "v"])
+        dt, dx, thr = float(ds.dt_frame_ns), float(ds.dx_um), float(ds.hotspot_threshold_K)
+        units = {f: ds.units[f] for f in FIELD_METRICS}
+    x, vel = _parc_data(meso, pool, state_fields, norm)
+    n_frames = x.shape[1]
+    pcfg = ParcConfig(n_state=len(state_fields), unet_widths=tuple(cfg.parc_widths), max_epochs=cfg.parc_epochs,
+                      max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
+                      batch_size=min(4, len(pool)))
+    t0 = time.perf_counter()
+    model, hist = train_parc(x, vel, dt, pcfg, seed=cfg.seed, progress=False, normaliser=norm)
+    train_s = time.perf_counter() - t0
+    save_parc(model, out / "parc" / "parc.pt", history=hist)
+    xt, vt = _parc_data(meso, test_runs, state_fields, norm)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        px, pv = model.rollout(xt[:, 0], vt[:, 0], n_frames, dt)
+    fc_s = time.perf_counter() - t0
+    phys = norm.inverse(torch.cat([px, pv], 2), field_axis=2).numpy().astype(float)
+    truth = norm.inverse(torch.cat([xt, vt], 2), field_axis=2).numpy().astype(float)
+    ti = list(state_fields).index("T")
+    per = {q: [] for q in QUANTITIES}
+    per_field = {f: [] for f in FIELD_METRICS}
+    for i in range(len(test_runs)):
+        mp, mt = hotspot_metrics(phys[i, :, ti], dx, dt, thr), hotspot_metrics(truth[i, :, ti], dx, dt, thr)
+        for q in QUANTITIES:
+            per[q].append(series_rmse(mp[q], mt[q]))
+        for f in FIELD_METRICS:
+            j = list(state_fields).index(f)
+            per_field[f].append(float(np.sqrt(np.mean((phys[i, :, j] - truth[i, :, j]) ** 2))))
+    entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
+             "probabilistic": False, "n_draws": None,
+             "rmse": {q: _metric_block(per[q], QUANTITY_UNITS[q]) for q in QUANTITIES},
+             "field_rmse": {f: _metric_block(per_field[f], units[f]) for f in FIELD_METRICS},
+             "crps": None, "coverage50": None, "coverage90": None,
+             "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
+             "forecast_wall_s_per_draw": None}
+    info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
+            "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "state_fields": list(state_fields),
+            "config": hist["config"]}
+    return entry, info
+
+
+def summarize_results(results: list[dict]) -> list[dict]:
+    """Mean over subsets per (model, K) of the headline numbers (see the module doc)."""
+    groups: dict = {}
+    for r in results:
+        groups.setdefault((r["model"], r["k"]), []).append(r)
+    out = []
+    for (model, k), rs in groups.items():
+        row = {"model": model, "k": k, "n_subsets": len(rs),
+               "train_wall_s": float(np.mean([r["train_wall_s"] for r in rs]))}
+        for q in QUANTITIES:
+            row[f"rmse_{q}"] = float(np.mean([r["rmse"][q]["mean"] for r in rs]))
+            for key in ("crps", "coverage90"):
+                vals = [r[key][q] for r in rs if r[key] is not None and r[key][q] is not None]
+                row[f"{key}_{q}"] = float(np.mean(vals)) if vals else None
+        for f in FIELD_METRICS:
+            row[f"field_rmse_{f}"] = float(np.mean([r["field_rmse"][f]["mean"] for r in rs]))
+        out.append(row)
+    return out
+
+
+def error_vs_k_figure(summary: list[dict]):
+    """Data-efficiency curves: one panel per metric, error against K (log2 axis) per model."""
+    from probtok.plots import _figure
+
+    metrics = [f"rmse_{q}" for q in QUANTITIES] + [f"field_rmse_{f}" for f in FIELD_METRICS]
+    units = [QUANTITY_UNITS[q] for q in QUANTITIES] + ["K", "GPa"]
+    fig = _figure(figsize=(13, 7))
+    axes = fig.subplots(2, 3)
+    for ax, m, u in zip(np.ravel(axes), metrics, units):
+        for model, style in (("adapted", "o-"), ("scratch", "s--")):
+            rows = sorted((r for r in summary if r["model"] == model), key=lambda r: r["k"])
+            ax.plot([r["k"] for r in rows], [r[m] for r in rows], style, label=model)
+        for model, ls in (("micro-only", ":"), ("parc", "-.")):
+            for r in summary:
+                if r["model"] == model:
+                    ax.axhline(r[m], ls=ls, color="gray" if model == "micro-only" else "k",
+                               label=f"{model} (K = {r['k']})")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("K (meso training runs)")
+        ax.set_ylabel(f"{m} [{u}]")
+    np.ravel(axes)[0].legend(fontsize=8)
+    fig.suptitle("few-shot benchmark: error against K (test runs, median forecast)")
+    return fig
+
+
+def bench_markdown(bench: dict) -> str:
+    """bench.md: one row per model and K (means over subsets)."""
+    d = bench["data"]
+    sim = bench["simulator"]
+    lines = ["# probtok bench fewshot" + (" (--quick: smoke-test budgets, not results)" if bench["quick"] else ""),
+             "", f"Test runs {d['test_runs']}, training pool {d['train_pool']}, K = {d['k_values']}; "
+             f"machine: {bench['machine']['platform']}, {bench['machine']['cpu_count']} CPUs.", "",
+             "| model | K | subsets | RMSE T_hs [K] | RMSE A_hs [um^2] | RMSE dT_hs/dt [K/ns] | RMSE dA_hs/dt "
+             "[um^2/ns] | field RMSE T [K] | field RMSE P [GPa] | CRPS T_hs [K] | cov90 T_hs | cov90 A_hs | "
+             "train [s] |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in bench["summary"]:
+        lines.append(f"| {r['model']} | {r['k']} | {r['n_subsets']} | " + " | ".join(
+            _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
+                                 "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "train_wall_s"])) + " |")
+    fc = [(r["model"], r["k"], r["forecast_wall_s_per_run"], r["forecast_wall_s_per_draw"]) for r in bench["results"]]
+    lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
+        f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
+        "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
+        f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s.",
+        f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
+        f"{bench['parc']['stopped']}.", ""]
+    lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else format(v, ".4g")
+
+
+def _machine() -> dict:
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]}
+
+
+def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print) -> dict:
+    """Run the benchmark into ``out`` (bench.json, bench.md, PNGs, model folders); returns the bench dict."""
+    import torch
+
+    from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.atomic import atomic_write_text
+    from probtok.forecast import read_forecast
+    from probtok.model_spec import load_config
+    from probtok.pipeline import DemoConfig, DemoResult, _config_path, stage_fit_micro, stage_scratch
+    from probtok.plots import fan_chart, save_png
+
+    cfg = cfg or BenchConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.torch_threads)
+    try:
+        test, pool, ks = split_runs(meso_data, cfg.test_runs, cfg.k_values)
+        demo = DemoConfig(model_config=cfg.model_config, micro_steps=cfg.micro_steps, seed=cfg.seed,
+                          scratch_steps=cfg.scratch_steps, n_draws=cfg.n_draws)
+        state = DemoResult(out=out, files={"data/micro": Path(micro_data), "data/meso": Path(meso_data)})
+        t0 = time.perf_counter()
+        stage_fit_micro(out, demo, state, echo=echo)
+        micro_s = time.perf_counter() - t0
+        spec = load_config(_config_path(demo)).spec
+        micro_dir = state.files["micro-fit"]
+        results, fan_files = [], {}
+
+        files, wall = run_forecasts(micro_dir, meso_data, test, out / "forecasts" / "micro-only", cfg)
+        results.append(_prob_entry("micro-only", 0, 0, [], files, wall, micro_s, cfg, test))
+        fan_files["micro-only"] = files[test[0]]
+        for k in ks:
+            for s in range(1 if k == len(pool) else cfg.subsets):
+                train = subset_runs(pool, k, s, cfg.seed)
+                tag = f"K{k}_s{s}"
+                echo(f"bench: K = {k}, subset {s}: training runs {train}")
+                t0 = time.perf_counter()
+                adapt_files(micro_dir, meso_data, train, out / "models" / tag / "meso-adapt",
+                            AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=False, progress=False)
+                ad_s = time.perf_counter() - t0
+                files, wall = run_forecasts(out / "models" / tag / "meso-adapt", meso_data, test,
+                                            out / "forecasts" / "adapted" / tag, cfg)
+                results.append(_prob_entry("adapted", k, s, train, files, wall, ad_s, cfg, test))
+                fan_files["adapted"] = files[test[0]]
+
+                sc_state = DemoResult(out=out / "models" / tag, files=dict(state.files),
+                                      reports={"split": {"train": train, "held_out": test}})
+                t0 = time.perf_counter()
+                stage_scratch(out / "models" / tag, demo, sc_state, echo=echo)
+                sc_s = time.perf_counter() - t0
+                files, wall = run_forecasts(sc_state.files["meso-scratch"], meso_data, test,
+                                            out / "forecasts" / "scratch" / tag, cfg)
+                results.append(_prob_entry("scratch", k, s, train, files, wall, sc_s, cfg, test))
+                fan_files["scratch"] = files[test[0]]
+
+        echo(f"bench: PARC on all {len(pool)} training runs")
+        parc_entry, parc_info = run_parc(meso_data, pool, test, out, cfg, spec.fields)
+        results.append(parc_entry)
+    finally:
+        torch.set_num_threads(threads)
+
+    summary = summarize_results(results)
+    plots = {"error_vs_k": save_png(error_vs_k_figure(summary), out / "error_vs_k.png")}
+    for name, path in fan_files.items():
+        plots[f"fan_{name}"] = save_png(fan_chart(read_forecast(path)), out / f"fan_{name}.png")
+    from probtok.checkpoint import load_checkpoint
+
+    bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
+             "machine": _machine(),
+             "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
+                      "k_values": ks},
+             "simulator": simulator_timing(meso_data),
+             "micro_fit": {"dir": str(micro_dir), "steps": int(load_checkpoint(micro_dir / "checkpoint.pt")["step"]),
+                           "wall_s": micro_s},
+             "parc": parc_info, "results": results, "summary": summary,
+             "plots": {k: str(v) for k, v in plots.items()}}
+    atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
+    atomic_write_text(out / "bench.md", bench_markdown(bench))
+    echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'}")
+    return bench
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (tuple, Path)):
+        return list(o) if isinstance(o, tuple) else str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,122 @@
+"""`probtok bench fewshot --quick` end to end through the CLI on small synthetic runs: every documented
+key of bench.json is there, numbers are finite where they must be and consistent with each other
+(per-run RMSEs average to the mean; the summary averages the results; K values as requested), and
+bench.md and the PNGs exist."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from probtok.cli import main
+from probtok.data import write_dataset
+
+FIELDS = ("T", "P", "mu", "u", "v")
+UNITS = {"T": "K", "P": "GPa", "mu": "1", "u": "km/s", "v": "km/s"}
+MICRO_DT, MESO_DT = 0.05, 0.10  # models/tiny.toml: 2 micro steps per meso frame
+
+
+def hotspot_runs(n_runs: int, n_frames: int, H: int, W: int, seed: int) -> np.ndarray:
+    """Growing Gaussian hot spots (run, frame, field, y, x) in physical units, with a uniform drift velocity."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float64)
+    out = np.zeros((n_runs, n_frames, len(FIELDS), H, W), np.float32)
+    for n in range(n_runs):
+        cy, cx = rng.uniform((2, 2), (H - 2, W - 2))
+        amp, u0 = rng.uniform(600.0, 900.0), rng.uniform(0.5, 1.5)
+        mu = np.clip(1.0 - 0.8 * (((y - cy) ** 2 + (x - cx) ** 2) < 2.0), 0, 1)
+        for t in range(n_frames):
+            T = 300.0 + amp * 1.1**t * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * (1.0 + 0.1 * t) ** 2))
+            out[n, t] = (T, 1.0 + 10.0 * (T - 300.0) / 1000.0, mu, np.full_like(T, u0), np.zeros_like(T))
+    return out
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bench")
+    write_dataset(d / "micro.h5", hotspot_runs(4, 5, 8, 8, 0), np.arange(5) * MICRO_DT, fields=FIELDS, units=UNITS,
+                  dx_um=0.1, dt_frame_ns=MICRO_DT, setup="toy", hotspot_threshold_K=700.0)
+    write_dataset(d / "meso.h5", hotspot_runs(5, 5, 8, 12, 1), np.arange(5) * MESO_DT, fields=FIELDS, units=UNITS,
+                  dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0,
+                  params={"wall_s": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+                   "--out", str(d / "out"), "--k", "1,2", "--test-runs", "2", "--quick"])
+    finally:
+        torch.set_num_threads(threads)
+    assert rc == 0
+    return d / "out"
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
+    b = json.loads((bench_out / "bench.json").read_text())
+    for key in ("schema", "schema_version", "config", "quick", "machine", "data", "simulator", "micro_fit", "parc",
+                "results", "summary", "plots"):
+        assert key in b, key
+    assert b["schema"] == "probtok-bench-fewshot" and b["quick"] is True
+    assert b["data"]["test_runs"] == [3, 4] and b["data"]["train_pool"] == [0, 1, 2]
+    assert b["data"]["k_values"] == [1, 2]
+    # the simulator time is the mean of the stored per-run wall_s over the ok runs
+    assert b["simulator"]["wall_s_per_run"] == pytest.approx(3.0)
+    assert b["parc"]["n_parameters"] > 0 and b["parc"]["epochs"] >= 1
+
+    models = {(r["model"], r["k"]) for r in b["results"]}
+    assert models == {("micro-only", 0), ("adapted", 1), ("adapted", 2), ("scratch", 1), ("scratch", 2), ("parc", 3)}
+    for r in b["results"]:
+        assert len(r["train_runs"]) == r["k"]
+        assert set(r["train_runs"]) <= {0, 1, 2}
+        for q in ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt"):
+            blk = r["rmse"][q]
+            assert len(blk["per_run"]) == 2 and all(_finite(v) and v >= 0 for v in blk["per_run"])
+            assert blk["mean"] == pytest.approx(np.mean(blk["per_run"]))
+        for f in ("T", "P"):
+            blk = r["field_rmse"][f]
+            assert all(_finite(v) and v > 0 for v in blk["per_run"])
+            assert blk["mean"] == pytest.approx(np.mean(blk["per_run"]))
+        assert r["field_rmse"]["T"]["units"] == "K" and r["field_rmse"]["P"]["units"] == "GPa"
+        assert _finite(r["train_wall_s"]) and r["train_wall_s"] > 0
+        assert _finite(r["forecast_wall_s_per_run"]) and r["forecast_wall_s_per_run"] > 0
+        if r["probabilistic"]:
+            assert r["n_draws"] == 20
+            assert r["forecast_wall_s_per_draw"] == pytest.approx(r["forecast_wall_s_per_run"] / 20)
+            for q in ("T_hs", "A_hs"):
+                assert _finite(r["crps"][q]) and r["crps"][q] >= 0
+                for key in ("coverage50", "coverage90"):
+                    assert r[key][q] is None or 0.0 <= r[key][q] <= 1.0
+        else:
+            assert r["crps"] is None and r["forecast_wall_s_per_draw"] is None
+    # one subset per K here, so the summary equals the results
+    for s in b["summary"]:
+        (r,) = [r for r in b["results"] if (r["model"], r["k"]) == (s["model"], s["k"])]
+        assert s["rmse_T_hs"] == pytest.approx(r["rmse"]["T_hs"]["mean"])
+        assert s["field_rmse_P"] == pytest.approx(r["field_rmse"]["P"]["mean"])
+
+
+def test_bench_writes_markdown_and_plots(bench_out):
+    b = json.loads((bench_out / "bench.json").read_text())
+    assert set(b["plots"]) == {"error_vs_k", "fan_adapted", "fan_scratch", "fan_micro-only"}
+    for p in b["plots"].values():
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    md = (bench_out / "bench.md").read_text()
+    for model in ("adapted", "scratch", "micro-only", "parc"):
+        assert f"| {model} |" in md
+    assert "error_vs_k.png" in md
+
+
+def test_bench_rejects_a_k_larger_than_the_training_pool(bench_out, capsys):
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out2"), "--k", "4", "--test-runs", "2", "--quick"])
+    assert rc != 0
+    assert "exceeds the 3 training runs" in capsys.readouterr().err
