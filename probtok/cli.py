@@ -432,6 +432,33 @@ def compare(
     console.print(f"wrote {out / 'compare.csv'} and {len(idatas)} InferenceData files", highlight=False)
 
 
+bench_app = typer.Typer(help="Benchmarks that write JSON, Markdown and plots.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("fewshot")
+def bench_fewshot(
+    micro_data: Path = typer.Option(..., "--micro-data", help="Micro run file (HDF5) for the micro fit."),
+    meso_data: Path = typer.Option(..., "--meso-data", help="Meso run file (HDF5): training pool + test runs."),
+    out: Path = typer.Option(..., "--out", help="Folder for bench.json, bench.md, PNGs and the models."),
+    k: Optional[str] = typer.Option(None, "--k", help="Training-set sizes K (default 1,2,4,all; --quick: 1,2)."),
+    subsets: Optional[int] = typer.Option(None, "--subsets", help="Random training subsets per K (default 1)."),
+    test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
+):
+    """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
+    RMSE / CRPS / coverage per model and K, timings, the error-against-K curve and fan charts."""
+    from probtok.bench import BenchConfig, parse_k, quick_config, run_bench
+
+    over = {} if k is None else {"k_values": parse_k(k)}
+    if subsets is not None:
+        over["subsets"] = subsets
+    if test_runs is not None:
+        over["test_runs"] = test_runs
+    cfg = quick_config(**over) if quick else BenchConfig(**over)
+    run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False))
+
+
 def _click_errors() -> tuple[tuple, tuple]:
     """(usage-error classes, abort classes) of click and of the click copy that typer >= 0.20 vendors."""
     import click
