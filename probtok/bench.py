@@ -28,14 +28,16 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
 * ``simulator``: ``wall_s_per_run`` (mean over the meso runs' stored ``wall_s`` parameter, or null),
   ``note`` (where it came from / "not available");
 * ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (this session; about 0 when reused);
-* ``parc``: ``n_parameters``, ``epochs``, ``stopped``, ``best_val_loss``, ``state_fields``, ``config``;
+* ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
+  ``val_on`` ("train": early stopping on the training runs), ``state_fields``, ``config`` (size and budget);
 * ``results``: a list, one entry per model, K and subset, with keys
   ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
   ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``), ``units``}} for
   ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``; ``field_rmse`` {``T``, ``P``: same layout};
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC);
   ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
-  micro fit); ``forecast_wall_s_per_run``; ``forecast_wall_s_per_draw`` (null for PARC);
+  micro fit; about 0 when a complete fit under OUT was reused); ``forecast_wall_s_per_run``;
+  ``forecast_wall_s_per_draw`` (null for PARC);
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
@@ -217,8 +219,8 @@ def _parc_data(meso, runs, state_fields, norm):
 
 
 def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -> tuple[dict, dict]:
-    """Train PARC on every pool run (validated on the test runs' first frames is NOT done: it validates on
-    its training runs), roll out every test run from frame 0; (result entry, parc info)."""
+    """Train PARC on every pool run (early stopping on its training runs: the test runs stay unseen),
+    roll out every test run from frame 0; (result entry, parc info)."""
     import torch
 
     from probtok.baselines import ParcConfig, save_parc, train_parc
