@@ -120,3 +120,18 @@ def test_bench_rejects_a_k_larger_than_the_training_pool(bench_out, capsys):
                "--out", str(d / "out2"), "--k", "4", "--test-runs", "2", "--quick"])
     assert rc != 0
     assert "exceeds the 3 training runs" in capsys.readouterr().err
+
+
+def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(bench_out):
+    from probtok.forecast import read_forecast
+
+    b = json.loads((bench_out / "bench.json").read_text())
+    (r,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
+    for i, run in enumerate(b["data"]["test_runs"]):
+        ds = read_forecast(bench_out / "forecasts" / "adapted" / "K1_s0" / f"run_{run:04d}.nc")
+        for q in ("T_hs", "dA_hs_dt"):
+            med = np.median(ds[f"{q}_draws"].values, axis=0)
+            assert r["rmse"][q]["per_run"][i] == pytest.approx(np.sqrt(np.mean((med - ds[f"{q}_truth"].values) ** 2)))
+        err = ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values  # mean over draws
+        assert r["field_rmse"]["T"]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err.astype(float) ** 2))),
+                                                                   rel=1e-5)
