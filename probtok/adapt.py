@@ -24,11 +24,7 @@ same arguments ends bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
-import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +32,10 @@ import numpy as np
 import pyro
 import torch
 
-from probtok.atomic import atomic_write_text
 from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, save_checkpoint, set_rng_state
 from probtok.data.validate import check_compatible
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
-from probtok.fit import check_training_tensor
+from probtok.fit import check_training_tensor, finish_svi, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 
@@ -227,51 +222,18 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     horizon = min(cfg.rollout_horizon, n_frames - 1)
     batch = min(cfg.batch_runs, n_runs)
     per = 1.0 / (n_runs * n_frames)
-    t_start = time.perf_counter()
-    with _progress(progress, cfg.steps, start) as bar:
-        for step in range(start, cfg.steps):
-            loss = svi.step(x, batch_runs=batch, rollout_horizon=horizon, rollout_weight=cfg.rollout_weight) * per
-            if not math.isfinite(loss):
-                raise ProbtokError(f"the loss became non-finite at step {step}",
-                                   hint="lower learning_rate or clip_norm; the last checkpoint is kept")
-            losses.append(loss)
-            bar(step + 1, loss)
-            if (step + 1) % cfg.checkpoint_every == 0:
-                checkpoint(step + 1)
-            if on_step is not None:
-                on_step(step + 1, loss)
-    wall = time.perf_counter() - t_start
-    if start < cfg.steps or not (ckpt_path and ckpt_path.exists()):
-        checkpoint(cfg.steps)
-    if out_dir is not None:
-        summary = {"steps": cfg.steps, "resumed_from": resumed_from, "wall_s_this_session": wall,
-                   "final_loss_per_run_frame": losses[-1] if losses else None, "loss_per_run_frame": losses,
-                   "meta": meta}
-        atomic_write_text(out_dir / "adapt.json", json.dumps(summary, indent=1))
+
+    def step_loss(step):
+        return svi.step(x, batch_runs=batch, rollout_horizon=horizon, rollout_weight=cfg.rollout_weight) * per
+
+    wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,
+                   description="SVI meso adaptation", on_step=on_step, hint="lower learning_rate or clip_norm")
+    finish_svi(cfg.steps, start, ckpt_path, checkpoint, out_dir, "adapt.json", wall, losses, meta)
     for mod in (model, guide):
         mod.eval()
         mod.requires_grad_(False)
     return AdaptResult(model, guide, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir,
                        normalisation, meta)
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int):
-    """A progress bar (probtok.progress) showing the running -ELBO per run-frame; yields update(step, loss)."""
-    if not enabled:
-        yield lambda step, loss: None
-        return
-    from probtok.progress import make_progress
-
-    avg = [None]
-    with make_progress() as prog:
-        task = prog.add_task("SVI meso adaptation", total=total, completed=done, info="")
-
-        def update(step, loss):
-            avg[0] = loss if avg[0] is None else 0.95 * avg[0] + 0.05 * loss
-            prog.update(task, completed=step, info=f"-ELBO/frame {avg[0]:,.1f}")
-
-        yield update
 
 
 def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,

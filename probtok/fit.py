@@ -17,6 +17,7 @@ checkpoint and ends bit-identical to an uninterrupted fit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -157,61 +158,73 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
             losses=losses, normalisation=normalisation, meta=meta))
 
     per = 1.0 / (n_runs * window)
-    t_start = time.perf_counter()
-    prog = _Bar(progress, cfg.steps, start)
-    with prog:
-        for step in range(start, cfg.steps):
-            t0 = int(torch.randint(0, n_frames - window + 1, ())) if window < n_frames else 0
-            loss = svi.step(x[:, t0 : t0 + window], frame0=t0, batch_runs=batch,
-                            rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight) * per
-            if not math.isfinite(loss):
-                raise ProbtokError(f"the loss became non-finite at step {step}",
-                                   hint="lower learning_rate or clip_norm in [fit]; the last checkpoint is kept")
-            losses.append(loss)
-            prog.update(step + 1, loss)
-            if (step + 1) % cfg.checkpoint_every == 0:
-                checkpoint(step + 1)
-            if on_step is not None:
-                on_step(step + 1, loss)
-    wall = time.perf_counter() - t_start
-    if start < cfg.steps or not (ckpt_path and ckpt_path.exists()):
-        checkpoint(cfg.steps)
-    if out_dir is not None:
-        summary = {"steps": cfg.steps, "resumed_from": resumed_from, "wall_s_this_session": wall,
-                   "final_loss_per_run_frame": losses[-1] if losses else None,
-                   "loss_per_run_frame": losses, "meta": meta}
-        atomic_write_text(out_dir / "fit.json", json.dumps(summary, indent=1))
+
+    def step_loss(step):
+        t0 = int(torch.randint(0, n_frames - window + 1, ())) if window < n_frames else 0
+        return svi.step(x[:, t0 : t0 + window], frame0=t0, batch_runs=batch,
+                        rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight) * per
+
+    wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,
+                   description="SVI fit", on_step=on_step, hint="lower learning_rate or clip_norm in [fit]")
+    finish_svi(cfg.steps, start, ckpt_path, checkpoint, out_dir, "fit.json", wall, losses, meta)
     for mod in (model, guide):
         mod.eval()
     return FitResult(model, guide, spec, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir, meta)
 
 
-class _Bar:
-    """Progress bar with the running loss (-ELBO per run-frame), via probtok.progress."""
+@contextlib.contextmanager
+def svi_progress(enabled: bool, total: int, done: int, description: str):
+    """A progress bar (probtok.progress) showing the running -ELBO per run-frame; yields update(step, loss)."""
+    if not enabled:
+        yield lambda step, loss: None
+        return
+    from probtok.progress import make_progress
 
-    def __init__(self, enabled: bool, total: int, done: int):
-        self.enabled, self.total, self.done = enabled, total, done
-        self.prog = None
-        self.avg = None
+    avg = [None]
+    with make_progress() as prog:
+        task = prog.add_task(description, total=total, completed=done, info="")
 
-    def __enter__(self):
-        if self.enabled:
-            from probtok.progress import make_progress
+        def update(step, loss):
+            avg[0] = loss if avg[0] is None else 0.95 * avg[0] + 0.05 * loss
+            prog.update(task, completed=step, info=f"-ELBO/frame {avg[0]:,.1f}")
 
-            self.prog = make_progress()
-            self.prog.__enter__()
-            self.task = self.prog.add_task("SVI fit", total=self.total, completed=self.done, info="")
-        return self
+        yield update
 
-    def update(self, step: int, loss: float):
-        self.avg = loss if self.avg is None else 0.95 * self.avg + 0.05 * loss
-        if self.prog is not None:
-            self.prog.update(self.task, completed=step, info=f"-ELBO/frame {self.avg:,.1f}")
 
-    def __exit__(self, *exc):
-        if self.prog is not None:
-            self.prog.__exit__(*exc)
-        return False
+def run_svi(step_loss, start: int, steps: int, checkpoint_every: int, checkpoint, losses: list, *,
+            progress: bool, description: str, on_step=None, hint: str) -> float:
+    """SVI steps ``start .. steps-1``: ``step_loss(step)`` takes one step and returns its loss per run-frame.
+
+    Appends to ``losses``, checkpoints every ``checkpoint_every`` steps, stops with a ProbtokError
+    (the last checkpoint kept) on a non-finite loss; returns the wall time [s]. Shared by the micro
+    fit and the meso adaptation, so both resume the same way.
+    """
+    t_start = time.perf_counter()
+    with svi_progress(progress, steps, start, description) as update:
+        for step in range(start, steps):
+            loss = step_loss(step)
+            if not math.isfinite(loss):
+                raise ProbtokError(f"the loss became non-finite at step {step}",
+                                   hint=f"{hint}; the last checkpoint is kept")
+            losses.append(loss)
+            update(step + 1, loss)
+            if (step + 1) % checkpoint_every == 0:
+                checkpoint(step + 1)
+            if on_step is not None:
+                on_step(step + 1, loss)
+    return time.perf_counter() - t_start
+
+
+def finish_svi(steps: int, start: int, ckpt_path, checkpoint, out_dir, summary_name: str, wall: float,
+               losses: list, meta: dict) -> None:
+    """Final checkpoint (unless one for ``steps`` exists already) and the JSON loss summary in ``out_dir``."""
+    if start < steps or not (ckpt_path and ckpt_path.exists()):
+        checkpoint(steps)
+    if out_dir is not None:
+        summary = {"steps": steps, "resumed_from": start, "wall_s_this_session": wall,
+                   "final_loss_per_run_frame": losses[-1] if losses else None,
+                   "loss_per_run_frame": losses, "meta": meta}
+        atomic_write_text(Path(out_dir) / summary_name, json.dumps(summary, indent=1))
 
 
 def split_runs(ok_runs, holdout: float) -> tuple[list[int], list[int]]:
