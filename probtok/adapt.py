@@ -32,8 +32,8 @@ import numpy as np
 import pyro
 import torch
 
-from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, save_checkpoint, set_rng_state
-from probtok.data.validate import check_compatible
+from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, restore_training_state, save_checkpoint
+from probtok.data.validate import check_compatible, require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import check_training_tensor, finish_svi, run_svi
 from probtok.guides import TokenGuide
@@ -206,11 +206,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         if ck["meta"].get("n_runs") != n_runs:
             raise CheckpointError(f"checkpoint was adapted on {ck['meta'].get('n_runs')} runs, not {n_runs}",
                                   file=ckpt_path, hint="use the same --train-runs or a fresh --out")
-        model.load_state_dict(ck["model_state"])
-        guide.load_state_dict(ck["guide_state"])
-        optim.set_state(ck["optim_state"])
-        set_rng_state(ck["rng"])
-        start, losses = ck["step"], ck["losses"].tolist()
+        start, losses = restore_training_state(ck, model, guide, optim)
     resumed_from = start
 
     def checkpoint(step):
@@ -257,10 +253,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     if not train_runs:
         raise DataError("no meso training runs given", file=data, hint="e.g. --train-runs 0,1")
     with open_dataset(data) as ds:
-        for f in spec.fields:
-            if f not in ds.fields:
-                raise DataError("missing field the model needs", file=data, field=f,
-                                hint=f"the file has {list(ds.fields)}")
+        require_fields(ds, spec.fields, data)
         micro_grid = micro_data_grid(ckpt)
         micro_dt = None
         if micro_grid is not None:

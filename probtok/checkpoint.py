@@ -78,6 +78,15 @@ def make_checkpoint(*, spec: ModelSpec, level: str, fit_config, step: int, model
     }
 
 
+def restore_training_state(ckpt: dict, model, guide, optim) -> tuple[int, list]:
+    """Load weights, optimizer state and RNG states of ``ckpt`` in place; return (step, losses) to continue."""
+    model.load_state_dict(ckpt["model_state"])
+    guide.load_state_dict(ckpt["guide_state"])
+    optim.set_state(ckpt["optim_state"])
+    set_rng_state(ckpt["rng"])
+    return ckpt["step"], ckpt["losses"].tolist()
+
+
 def save_checkpoint(path, ckpt: dict) -> None:
     """Write ``ckpt`` atomically (a kill mid-write leaves the previous checkpoint intact)."""
     with atomic_path(path, suffix=".pt.tmp") as tmp:

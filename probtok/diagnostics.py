@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from probtok.atomic import atomic_path
+from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
 
 #: Hot-spot quantities in the predictive groups: name -> (unit, time dim).
@@ -390,10 +391,7 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
     meta = dict(ckpt["meta"])
     same_file = Path(str(meta.get("data", ""))).name == Path(data).name
     with open_dataset(data) as ds:
-        for f in spec.fields:
-            if f not in ds.fields:
-                raise DataError("missing field the model needs", file=data, field=f,
-                                hint=f"the file has {list(ds.fields)}")
+        require_fields(ds, spec.fields, data)
         if runs is None:
             held = meta.get("holdout_runs") if same_file else None
             runs = list(held) if held else [int(r) for r in ds.ok_runs]

@@ -28,6 +28,7 @@ import torch
 
 from probtok.atomic import atomic_write_text
 from probtok.checkpoint import load_fitted
+from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
 
 METHODS = ("model", "mean_only", "persistence", "reconstruction")
@@ -78,9 +79,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
                           file=model_dir, hint="fit with `probtok fit-micro` on a dataset file")
     norm = Normaliser.from_dict(ckpt["normalisation"])
     with open_dataset(data) as ds:
-        for f in spec.fields:
-            if f not in ds.fields:
-                raise DataError("missing field the model needs", file=data, field=f, hint=f"the file has {list(ds.fields)}")
+        require_fields(ds, spec.fields, data)
         if runs is None:
             held = ckpt["meta"].get("holdout_runs") if Path(str(ckpt["meta"].get("data", ""))).name == Path(data).name else None
             runs = list(held) if held else [int(r) for r in ds.ok_runs]

@@ -30,7 +30,8 @@ import pyro
 import torch
 
 from probtok.atomic import atomic_write_text
-from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, make_checkpoint, save_checkpoint, set_rng_state
+from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, make_checkpoint, restore_training_state, save_checkpoint
+from probtok.data.validate import require_fields
 from probtok.errors import CheckpointError, DataError, ProbtokError
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
@@ -143,11 +144,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
         if _comparable(ckpt["fit_config"]) != _comparable(dataclasses.asdict(cfg)) or ckpt["level"] != level:
             raise CheckpointError("checkpoint was written with other fit settings", file=ckpt_path,
                                   hint="use the same [fit] table (only steps may change) or a fresh --out")
-        model.load_state_dict(ckpt["model_state"])
-        guide.load_state_dict(ckpt["guide_state"])
-        optim.set_state(ckpt["optim_state"])
-        set_rng_state(ckpt["rng"])
-        start, losses = ckpt["step"], ckpt["losses"].tolist()
+        start, losses = restore_training_state(ckpt, model, guide, optim)
     resumed_from = start
 
     def checkpoint(step):
@@ -248,10 +245,7 @@ def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout:
     fit_cfg = cfg.fit if steps is None else dataclasses.replace(cfg.fit, steps=int(steps))
     spec = cfg.spec
     with open_dataset(data) as ds:
-        for f in spec.fields:
-            if f not in ds.fields:
-                raise DataError("missing field the config needs", file=data, field=f,
-                                hint=f"the file has {list(ds.fields)}; edit [model] fields")
+        require_fields(ds, spec.fields, data, needed_by="the config", hint="; edit [model] fields")
         if train_runs is None:
             train, held = split_runs(ds.ok_runs, holdout)
         else:

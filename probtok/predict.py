@@ -38,6 +38,7 @@ import pyro.distributions as dist
 import torch
 from torch.nn import functional as F
 
+from probtok.data.validate import require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError
 
 
@@ -190,10 +191,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
 
     spec = post.spec
     with open_dataset(data) as ds:
-        for f in spec.fields:
-            if f not in ds.fields:
-                raise DataError("missing field the model needs", file=data, field=f,
-                                hint=f"the file has {list(ds.fields)}")
+        require_fields(ds, spec.fields, data)
         if "T" not in spec.fields:
             raise ConfigError("hot-spot forecasts need the temperature field T in the model", file=post.source)
         T = ds.n_frames if n_frames is None else int(n_frames)
@@ -266,10 +264,7 @@ def check_runs(data, runs, fields) -> None:
     from probtok.data import open_dataset
 
     with open_dataset(data) as ds:
-        for f in fields:
-            if f not in ds.fields:
-                raise DataError("missing field the model needs", file=data, field=f,
-                                hint=f"the file has {list(ds.fields)}")
+        require_fields(ds, fields, data)
         for r in runs:
             ds.frame(r, 0, fields[:1])
 

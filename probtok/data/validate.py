@@ -194,6 +194,14 @@ def validate_file(path, progress: bool = False) -> ValidationReport:
         return ValidationReport(str(path), ds.n_runs, n_ok, ds.n_runs - n_ok, ds.fields, lo, hi)
 
 
+def require_fields(ds, fields, source, needed_by: str = "the model", hint: str = "") -> None:
+    """DataError naming the first of ``fields`` that the opened run file ``ds`` lacks."""
+    for f in fields:
+        if f not in ds.fields:
+            raise DataError(f"missing field {needed_by} needs", file=source, field=f,
+                            hint=f"the file has {list(ds.fields)}{hint}")
+
+
 def check_compatible(micro, meso, steps_per_frame: int | None = None, rtol: float = 1e-3) -> int:
     """Check that a meso dataset can be read with tokens learned on a micro dataset; return r.
 
