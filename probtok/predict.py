@@ -79,10 +79,13 @@ def load_posterior(model_dir) -> Posterior:
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
-def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=None, c_post=None) -> None:
+def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=None, c_post=None,
+                   observe: bool = True) -> None:
     """The meso generative model with one ``draw`` plate around everything (globals drawn per draw).
 
-    ``x_first`` and ``c_post`` are the guide's arguments (Predictive passes the same to both); unused here."""
+    ``x_first`` and ``c_post`` are the guide's arguments (Predictive passes the same to both); unused here.
+    ``observe=False`` stops the story at the tokens z_t (no decoder, no x_t sites): :func:`sample_forecast`
+    decodes the sampled tokens itself, once, instead of inside every Predictive pass."""
     tm, spec = post.model, post.spec
     h, w = tm.token_grid(*grid)
     with pyro.plate("draw", n_draws, dim=-1):
@@ -96,11 +99,13 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
             if t > 0:
                 loc, scale = tm.frame_step(z, c, phi)
                 z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
-            mean = pyro.deterministic(f"mean_{t}", tm.decoder(z), event_dim=3)
-            pyro.sample(f"x_{t}", dist.Normal(mean, sigma_x[:, :, None, None].expand(mean.shape)).to_event(3))
+            if observe:
+                mean = pyro.deterministic(f"mean_{t}", tm.decoder(z), event_dim=3)
+                pyro.sample(f"x_{t}", dist.Normal(mean, sigma_x[:, :, None, None].expand(mean.shape)).to_event(3))
 
 
-def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None) -> None:
+def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None,
+                   observe: bool = True) -> None:
     """Posterior of the globals, of c (``c_post = (loc, scale)``, each (task_dim,), or None: prior) and of
     z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised)."""
     tg = post.guide
@@ -145,23 +150,33 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
                     observation_noise: bool = True, draw_batch: int = 100, seed: int = 0) -> torch.Tensor:
     """Posterior-predictive draws (draw, frame, field, H, W), normalised units, from the first m frames
-    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`."""
+    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`.
+
+    ``Predictive`` samples the globals and the token trajectories z_t (``forecast_model(observe=False)``);
+    the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
+    observation step, in closed form). Same distribution as sampling the x_t sites inside the model,
+    about 2-3x faster: Predictive runs the model once more to guess its plate nesting, and the
+    cell-resolution decoder is most of the cost."""
     m = x_first.shape[0]
     if not 1 <= m <= n_frames:
         raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
     grid = tuple(x_first.shape[-2:])
+    decoder = post.model.decoder
     post.model.token_grid(*grid)  # the grid must be a multiple of the token size
-    site = "x_{}" if observation_noise else "mean_{}"
-    sites = [site.format(t) for t in range(n_frames)]
+    sites = ["sigma_x"] + [f"z_{t}" for t in range(n_frames)]
     pyro.set_rng_seed(seed)
     out = []
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
         pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
-        samples = pred(post, n, n_frames, grid, x_first, c_post)
-        out.append(torch.stack([samples[s][0] for s in sites], 1))
+        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
+        sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
+        frames = []
+        for t in range(n_frames):
+            mean = decoder(samples[f"z_{t}"][0])
+            frames.append(mean + sigma_x * torch.randn_like(mean) if observation_noise else mean)
+        out.append(torch.stack(frames, 1))
     return torch.cat(out, 0)
-
 
 
 # -- runs of a dataset file ----------------------------------------------------------------------
