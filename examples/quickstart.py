@@ -59,7 +59,7 @@ def main():
     from probtok.predict import forecast_run, load_posterior
 
     post = load_posterior(out / "meso-fit")
-    ds = forecast_run(post, out / "meso.h5", held[0], first_frames=1, n_draws=200)
+    ds = forecast_run(post, out / "meso.h5", held[0], first_frames=2, n_draws=200)
     write_forecast(ds, out / "forecasts" / f"run_{held[0]:04d}.nc")
     write_forecast_plots(ds, out / "forecasts" / f"run_{held[0]:04d}")
     q = ds["A_hs_quantiles"].isel(frame=-1).values

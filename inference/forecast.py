@@ -27,7 +27,8 @@ def main():
     ap.add_argument("--data", required=True, type=Path, help="run file (HDF5)")
     ap.add_argument("--run", required=True, type=int)
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--first-frames", type=int, default=1, help="frames given (>= 2 also fits c to them)")
+    ap.add_argument("--first-frames", type=int, default=2,
+                    help="frames given (>= 2 also fits c to them; frame 0 is unshocked, frame 1 shows the shock)")
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--T-crit", type=float, default=1500.0, help="critical hot-spot temperature [K]")
     ap.add_argument("--A-crit", type=float, default=1.0, help="critical hot-spot area [um^2]")

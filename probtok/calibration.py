@@ -197,10 +197,21 @@ def _quantity_arrays(fc, quantity: str, i: int):
         if f"{quantity}_truth" not in fc:
             raise DataError(f"forecast has no truth for {quantity}: calibration needs the true run", run=run,
                             hint="pass truth= to summarize_forecast (held-out runs with known fields)")
-        return fc[f"{quantity}_draws"].values, fc[f"{quantity}_truth"].values
+        keep = scored_index(fc, fc[f"{quantity}_draws"].dims[-1])
+        return fc[f"{quantity}_draws"].values[:, keep], fc[f"{quantity}_truth"].values[keep]
     if quantity not in fc:
         raise DataError(f"forecast {i} has no entry {quantity!r}", hint="give {quantity: (draws, truth)}")
     return fc[quantity]
+
+
+def scored_index(fc, dim: str) -> slice:
+    """The forecast horizon along ``dim`` of a forecast Dataset: frames t >= m and frame intervals
+    k >= m - 1 (those that end on a forecast frame), m = ``attrs["first_frames"]`` (1 when absent).
+
+    The first m frames were given to the model (its filtered reconstruction, not a forecast), so
+    scores leave them out."""
+    m = int(fc.attrs.get("first_frames", 1))
+    return slice(m if dim == "frame" else max(m - 1, 0), None)
 
 
 def _run_ids(forecasts) -> list:

@@ -316,8 +316,9 @@ def forecast(
     run: Optional[int] = typer.Option(None, "--run", help="One run index to forecast."),
     runs: Optional[str] = typer.Option(None, "--runs", help="Several runs, e.g. 2-7 (default with --evaluate: "
                                        "the model's held-out runs)."),
-    first_frames: int = typer.Option(1, "--first-frames", help="Frames given to the model (m >= 2 also fits the "
-                                     "run's task latent c to them)."),
+    first_frames: int = typer.Option(2, "--first-frames", help="Frames given to the model (m >= 2 also fits the "
+                                     "run's task latent c to them; frame 0 of a simulated run is unshocked, the "
+                                     "shock strength first shows in frame 1)."),
     draws: int = typer.Option(200, "--draws", help="Posterior-predictive draws per run."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Forecast length incl. frame 0 (default: all)."),
     evaluate: bool = typer.Option(False, "--evaluate", help="Also score the forecasts against the truth: "
@@ -444,6 +445,8 @@ def bench_fewshot(
     k: Optional[str] = typer.Option(None, "--k", help="Training-set sizes K (default 1,2,4,all; --quick: 1,2)."),
     subsets: Optional[int] = typer.Option(None, "--subsets", help="Random training subsets per K (default 1)."),
     test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
+    first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
+                                     "(2: frame 0 is the unshocked state; the shock strength shows in frame 1)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
 ):
     """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
@@ -455,6 +458,11 @@ def bench_fewshot(
         over["subsets"] = subsets
     if test_runs is not None:
         over["test_runs"] = test_runs
+    if first_frames < 1:
+        from probtok.errors import ConfigError
+
+        raise ConfigError("--first-frames must be >= 1", field="first_frames")
+    over["first_frames"] = first_frames
     cfg = quick_config(**over) if quick else BenchConfig(**over)
     run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False))
 

@@ -47,6 +47,7 @@ class DemoConfig:
     theta: str = "frozen"  # "frozen" | "prior" (see probtok.adapt.AdaptConfig)
     scratch_steps: int | None = None  # from-scratch reference fit; None: the config's [fit] steps, 0: skip it
     n_draws: int = 200
+    first_frames: int = 2  # frames given to each forecast (frame 0 is unshocked; the shock shows in frame 1)
     observation_noise: bool = False  # hot-spot draws from decoder means (see probtok.predict)
     torch_threads: int = 1  # tiny networks: one intra-op thread is fastest, and robust to a loaded machine
 
@@ -189,7 +190,8 @@ def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -
     for name, model_dir in models:
         t0 = time.perf_counter()
         files = forecast_files(model_dir, result.files["data/meso"], held, out / "forecasts" / name,
-                               n_draws=cfg.n_draws, seed=cfg.seed, plots=False, skip_existing=True,
+                               first_frames=cfg.first_frames, n_draws=cfg.n_draws, seed=cfg.seed, plots=False,
+                               skip_existing=True,
                                observation_noise=cfg.observation_noise)
         result.files[f"forecasts/{name}"] = files
         result.timings_s[f"forecast/{name}"] = time.perf_counter() - t0

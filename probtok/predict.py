@@ -39,7 +39,7 @@ import torch
 from torch.nn import functional as F
 
 from probtok.data.validate import require_fields
-from probtok.errors import CheckpointError, ConfigError, DataError
+from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 
 
 @dataclass
@@ -264,7 +264,7 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and path.exists()):
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws)):
             ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
                               observation_noise=observation_noise, seed=seed + r)
             write_forecast(ds, path)
@@ -272,6 +272,20 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
                 write_forecast_plots(ds, out_dir / f"run_{r:04d}")
         files[r] = path
     return files
+
+
+def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int) -> bool:
+    """True when ``path`` is a readable forecast of the same model, first frames and number of draws."""
+    from probtok.forecast import read_forecast
+
+    if not path.exists():
+        return False
+    try:
+        a = read_forecast(path).attrs
+    except ProbtokError:
+        return False
+    return (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
+            and int(a.get("n_draws", -1)) == int(n_draws))
 
 
 def check_runs(data, runs, fields) -> None:

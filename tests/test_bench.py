@@ -129,9 +129,13 @@ def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(
     (r,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
     for i, run in enumerate(b["data"]["test_runs"]):
         ds = read_forecast(bench_out / "forecasts" / "adapted" / "K1_s0" / f"run_{run:04d}.nc")
-        for q in ("T_hs", "dA_hs_dt"):
-            med = np.median(ds[f"{q}_draws"].values, axis=0)
-            assert r["rmse"][q]["per_run"][i] == pytest.approx(np.sqrt(np.mean((med - ds[f"{q}_truth"].values) ** 2)))
-        err = ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values  # mean over draws
+        m = b["config"]["first_frames"]
+        assert m == 2 and int(ds.attrs["first_frames"]) == m
+        # scored: frames t >= m (the forecast), and the rate intervals k >= m - 1 (those ending on them)
+        for q, k0 in (("T_hs", m), ("dA_hs_dt", m - 1)):
+            med = np.median(ds[f"{q}_draws"].values, axis=0)[k0:]
+            assert r["rmse"][q]["per_run"][i] == pytest.approx(
+                np.sqrt(np.mean((med - ds[f"{q}_truth"].values[k0:]) ** 2)))
+        err = (ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values)[m:]  # mean of draws
         assert r["field_rmse"]["T"]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err.astype(float) ** 2))),
                                                                    rel=1e-5)
