@@ -192,3 +192,26 @@ def test_table_pools_runs_with_different_draw_counts_and_reports_each_run():
         calibration_table([])
     with pytest.raises(DataError, match="no entry 'A_hs'"):
         calibration_table([{"T_hs": (d1, t1)}], quantities=("A_hs",))
+
+
+def test_scores_leave_out_the_given_first_frames():
+    """A forecast given its first m frames is scored on frames t >= m only: here the given frames are far
+    off (every draw cold, the truth hot) and the forecast frames exact, so coverage is 1 with m = 2 and
+    drops by the two off frames with m = 1."""
+    from probtok.calibration import calibration_table
+    from probtok.forecast import summarize_forecast
+
+    rng = np.random.default_rng(0)
+    n_draw, n_frame = 40, 6
+    truth = np.full((n_frame, 1, 4, 4), 300.0)
+    truth[:, 0, 1:3, 1:3] = 1500.0 + 50.0 * np.arange(n_frame)[:, None, None]  # a hot spot every frame
+    draws = truth[None] + rng.normal(0.0, 30.0, (n_draw, n_frame, 1, 4, 4))
+    draws[:, :2] = 300.0  # the two "given" frames: no hot spot in any draw
+    cov = {}
+    for m in (1, 2):
+        ds = summarize_forecast(draws, ["T"], ["K"], np.arange(n_frame) * 0.1, 0.1, 1000.0, truth=truth,
+                                attrs={"first_frames": m})
+        q = calibration_table([ds], quantities=("T_hs",))["quantities"]["T_hs"]
+        cov[m] = (q["coverage"]["0.9"], q["n_points"])
+    assert cov[2] == (1.0, n_frame - 2)
+    assert cov[1] == (pytest.approx(4 / 5), n_frame - 1)  # frame 1 (off) now scored, frame 0 never
