@@ -1,6 +1,8 @@
 """Posterior-predictive forecasts of meso runs with ``pyro.infer.Predictive``, and their calibration.
 
-A forecast of run n from its first m frames (m >= 1):
+A forecast of run n from its first m frames (m >= 1; the CLI, the demo and the benchmark use m = 2:
+frame 0 of a simulated run is the unshocked initial state, the same for every piston velocity, so
+the shock strength, which decides whether hot spots quench or grow, first shows in frame 1):
 
 * globals from the posterior: ``sigma_x ~ q(sigma_x)``, ``phi ~ q(phi)`` (adapted model);
 * task latent ``c``: from q(c[n]) when run n was an adaptation run of the model, else
