@@ -58,7 +58,7 @@ def main():
 
     # 3. few-shot SVI (progress bar shows -ELBO per run-frame)
     cfg = AdaptConfig(steps=args.steps, theta=args.theta, learning_rate=1e-2, rollout_weight=1.0,
-                      rollout_horizon=12, coupling_net="train")
+                      coupling_net="train")  # rollout term over the whole run (the default)
     meta = {"data": str(args.data), "train_runs": train, "holdout_runs": held, "micro_dir": str(args.micro)}
     res = adapt((micro_model, micro_guide, ckpt["normalisation"]), x, cfg, out_dir=args.out, meta=meta)
     console.print(f"adapted {res.step} steps in {res.wall_s:.0f} s; q(c[n]) means:\n{res.guide.c_loc}")

@@ -171,8 +171,12 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     with open_dataset(result.files["data/meso"]) as ds:
         x = np.stack([ds.frames(r, mc.spec.fields) for r in split["train"]])
     x = norm.forward(torch.as_tensor(x), field_axis=2)
-    fcfg = dataclasses.replace(mc.fit, steps=steps, batch_runs=len(split["train"]),
-                               rollout_horizon_end=min(mc.fit.rollout_horizon_end, x.shape[1] - 1))
+    # the adaptation's objective and minibatch (its whole-run rollout term, its 4 runs per step), so that
+    # the two differ only in the micro tokens
+    from probtok.adapt import AdaptConfig
+
+    fcfg = dataclasses.replace(mc.fit, steps=steps, batch_runs=min(len(split["train"]), AdaptConfig.batch_runs),
+                               rollout_horizon_end=x.shape[1] - 1)
     meta = {"data": str(result.files["data/meso"]), "train_runs": split["train"], "holdout_runs": split["held_out"],
             "n_runs": len(split["train"]), "reference": "from scratch on the K meso runs, no micro tokens"}
     res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta)
