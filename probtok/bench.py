@@ -11,7 +11,7 @@ One micro fit (``models/<config>``) on the micro file; the ok meso runs are spli
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
 K in ``k_values`` ("all" = the whole pool) and every subset (subset 0 = the first K pool runs,
 further subsets random K-subsets of the pool, seeded), four models forecast every test run from
-its first frame:
+its first m frames:
 
 * ``adapted``: the micro fit adapted on the K runs (:func:`probtok.adapt.adapt_files`);
 * ``scratch``: the same meso model fitted from scratch on the K runs, no micro tokens

@@ -10,7 +10,8 @@ is missing (fits resume from their last checkpoint). Stages:
 3. ``adapt``: few-shot SVI on the first K = 2 ok meso runs -> ``meso-adapt/``;
 4. ``scratch`` (reference): the same meso model fitted from scratch on the same K meso runs,
    without micro tokens (random init, every weight fitted) -> ``meso-scratch/``;
-5. ``forecast``: every held-out meso run from its first frame, ``n_draws`` posterior-predictive
+5. ``forecast``: every held-out meso run from its first ``first_frames`` = 2 frames (frame 0 is
+   unshocked; the shock strength first shows in frame 1), ``n_draws`` posterior-predictive
    draws each, with the adapted model (``forecasts/adapted/``) and the two references:
    micro-only (phi = 0, ``forecasts/micro-only/``) and from-scratch (``forecasts/scratch/``);
 6. ``report``: ``report/summary.md`` + ``summary.json`` (calibration of the three models on the
@@ -232,7 +233,7 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
     summary = {
         "config": asdict(cfg),
         "split": result.reports["split"],
-        "note": "forecasts from the first frame only; 'micro-only' = micro fit with phi = 0 (no meso adaptation); "
+        "note": f"forecasts from the first {cfg.first_frames} frame(s), scored on the later frames; 'micro-only' = micro fit with phi = 0 (no meso adaptation); "
                 "'scratch' = the same meso model fitted from scratch on the same K meso runs (no micro tokens); "
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped; CRPS and RMSE of the median in the quantity's unit",
@@ -255,7 +256,8 @@ def summary_markdown(summary: dict) -> str:
         "# probtok demo: few-shot meso forecasts",
         "",
         f"Adapted on meso runs {split['train']} (K = {len(split['train'])}); forecasts of the held-out runs "
-        f"{split['held_out']} from their first frame, {summary['config']['n_draws']} draws each.",
+        f"{split['held_out']} from their first {summary['config']['first_frames']} frame(s) (scored on the later "
+        f"frames), {summary['config']['n_draws']} draws each.",
         "",
         "| model | quantity | unit | points | cov 50 % | cov 90 % | CRPS | RMSE of median |",
         "|---|---|---|---:|---:|---:|---:|---:|",
