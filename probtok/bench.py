@@ -369,11 +369,9 @@ def _fmt(v) -> str:
     return "n/a" if v is None else format(v, ".4g")
 
 
-def _machine() -> dict:
-    import torch
-
+def _machine(torch_threads: int) -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]}
+            "cpu_count": os.cpu_count(), "torch_threads": int(torch_threads), "python": sys.version.split()[0]}
 
 
 def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print) -> dict:
@@ -445,7 +443,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     from probtok.checkpoint import load_checkpoint
 
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
-             "machine": _machine(),
+             "machine": _machine(cfg.torch_threads),  # the threads the benchmark ran with
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
                       "k_values": ks},
              "simulator": simulator_timing(meso_data),
