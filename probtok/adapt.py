@@ -62,8 +62,8 @@ class AdaptConfig:
     # meso frames of the auxiliary free rollout, capped at frames - 1 (default: the whole run). The whole
     # run, because forecasts roll out the whole run: on the default meso data (K = 4, 6 test runs, tiny
     # micro fit; benchmarks/adapt_settings.py) a 12-frame horizon (150 steps) left 36-frame rollouts
-    # unstable (decoded T above 20000 K, median-T_hs RMSE 2150 K); the whole 35 frames (100 steps) kept
-    # them bounded (608 K) at about the same wall time.
+    # unstable (median-T_hs RMSE 2150 K, climbing far above the data); the whole 35 frames (100 steps)
+    # kept them bounded (608 K) at about the same wall time.
     rollout_horizon: int = 1000
     checkpoint_every: int = 50
     seed: int = 0
