@@ -19,7 +19,8 @@ its first m frames:
   (``scratch_steps``, default ``adapt_steps``);
 * ``micro-only``: the micro fit with phi = 0 (K = 0, one entry);
 * ``parc``: the deterministic PARC baseline (:mod:`probtok.baselines`) trained on ALL pool runs
-  (K = number of pool runs, one entry), rolled out from frame m - 1.
+  (K = number of pool runs, one entry; the last ``parc_val_runs`` of them only decide when to stop),
+  rolled out from frame m - 1.
 
 Metrics (physical units). Per test run, the RMSE over the forecast frames of the median forecast (PARC: its
 single forecast) of ``T_hs`` [K], ``A_hs`` [um^2] (frames) and ``dT_hs_dt`` [K/ns],
@@ -37,7 +38,9 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``note`` (where it came from / "not available");
 * ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (this session; about 0 when reused);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
-  ``val_on`` ("train": early stopping on the training runs), ``state_fields``, ``config`` (size and budget);
+  ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
+  the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
+  ``state_fields``, ``config`` (size and budget);
 * ``results``: a list, one entry per model, K and subset, with keys
   ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
   ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``), ``units``}} for
@@ -90,6 +93,7 @@ class BenchConfig:
     parc_epochs: int = 60
     parc_widths: tuple = (16, 32, 48)
     parc_max_time_s: float = 900.0
+    parc_val_runs: int = 4  # the last pool runs validate PARC's early stopping (0: validate on its training runs)
     seed: int = 0
     torch_threads: int = 1
     quick: bool = False
@@ -98,7 +102,7 @@ class BenchConfig:
 def quick_config(**overrides) -> BenchConfig:
     """The --quick preset: tiny budgets for a smoke run of the whole benchmark (not for results)."""
     base = dict(k_values=[1, 2], subsets=1, test_runs=2, micro_steps=20, adapt_steps=10, scratch_steps=10,
-                n_draws=20, parc_epochs=2, parc_widths=(4, 8), parc_max_time_s=20.0, quick=True)
+                n_draws=20, parc_epochs=2, parc_widths=(4, 8), parc_max_time_s=20.0, parc_val_runs=1, quick=True)
     base.update(overrides)
     return BenchConfig(**base)
 
@@ -235,8 +239,9 @@ def _parc_data(meso, runs, state_fields, norm):
 
 
 def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -> tuple[dict, dict]:
-    """Train PARC on every pool run (early stopping on its training runs: the test runs stay unseen),
-    roll out every test run from frame 0; (result entry, parc info)."""
+    """Train PARC on the pool runs, the last ``cfg.parc_val_runs`` of them held out for early stopping on
+    their loss (all of them when the pool is too small: then early stopping watches the training runs;
+    the test runs stay unseen either way); roll out every test run from frame m - 1; (result entry, info)."""
     import torch
 
     from probtok.baselines import ParcConfig, save_parc, train_parc
@@ -252,13 +257,16 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
         norm = ds.normaliser("minmax", list(state_fields) + ["u", "v"])
         dt, dx, thr = float(ds.dt_frame_ns), float(ds.dx_um), float(ds.hotspot_threshold_K)
         units = {f: ds.units[f] for f in FIELD_METRICS}
-    x, vel = _parc_data(meso, pool, state_fields, norm)
+    n_val = cfg.parc_val_runs if 0 < cfg.parc_val_runs < len(pool) else 0
+    fit_runs, val_runs = pool[: len(pool) - n_val], pool[len(pool) - n_val:]
+    x, vel = _parc_data(meso, fit_runs, state_fields, norm)
+    val = _parc_data(meso, val_runs, state_fields, norm) if val_runs else None
     n_frames = x.shape[1]
     pcfg = ParcConfig(n_state=len(state_fields), unet_widths=tuple(cfg.parc_widths), max_epochs=cfg.parc_epochs,
                       max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
-                      batch_size=min(4, len(pool)))
+                      batch_size=min(4, len(fit_runs)))
     t0 = time.perf_counter()
-    model, hist = train_parc(x, vel, dt, pcfg, seed=cfg.seed, progress=False, normaliser=norm)
+    model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, progress=False, normaliser=norm)
     train_s = time.perf_counter() - t0
     save_parc(model, out / "parc" / "parc.pt", history=hist)
     xt, vt = _parc_data(meso, test_runs, state_fields, norm)
@@ -289,7 +297,8 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
              "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
              "forecast_wall_s_per_draw": None}
     info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
-            "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "state_fields": list(state_fields),
+            "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "val_runs": [int(r) for r in val_runs],
+            "fit_runs": [int(r) for r in fit_runs], "state_fields": list(state_fields),
             "config": hist["config"]}
     return entry, info
 
@@ -360,9 +369,17 @@ def bench_markdown(bench: dict) -> str:
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
         f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s.",
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
-        f"{bench['parc']['stopped']}.", ""]
+        f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
+        f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
+        "the later frames.", ""]
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _stop_runs(parc: dict) -> str:
+    if parc.get("val_on") == "val":
+        return f"held-out pool runs {parc['val_runs']} (fitted on {parc['fit_runs']})"
+    return "its training runs"
 
 
 def _fmt(v) -> str:

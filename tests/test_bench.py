@@ -69,6 +69,8 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
     # the simulator time is the mean of the stored per-run wall_s over the ok runs
     assert b["simulator"]["wall_s_per_run"] == pytest.approx(3.0)
     assert b["parc"]["n_parameters"] > 0 and b["parc"]["epochs"] >= 1
+    # PARC's early stopping watches a held-out part of the pool, never the test runs
+    assert b["parc"]["val_on"] == "val" and b["parc"]["val_runs"] == [2] and b["parc"]["fit_runs"] == [0, 1]
 
     models = {(r["model"], r["k"]) for r in b["results"]}
     assert models == {("micro-only", 0), ("adapted", 1), ("adapted", 2), ("scratch", 1), ("scratch", 2), ("parc", 3)}
