@@ -162,10 +162,8 @@ def _metric_block(per_run: list[float], units: str) -> dict:
 
 def forecast_scores(files: list[Path]) -> dict:
     """rmse / field_rmse / crps / coverage entries of a probabilistic model's forecast files (one per test run)."""
-    from probtok.calibration import calibration_table
+    from probtok.calibration import calibration_table, scored_index
     from probtok.forecast import read_forecast
-
-    from probtok.calibration import scored_index
 
     dss = [read_forecast(p) for p in files]
     rmse = {}
@@ -178,9 +176,12 @@ def forecast_scores(files: list[Path]) -> dict:
         rmse[q] = _metric_block(vals, QUANTITY_UNITS[q])
     field_rmse = {}
     for f in FIELD_METRICS:
-        vals = [float(np.sqrt(np.mean((ds["field_mean"].sel(field=f).values[scored_index(ds, "frame")].astype(float)
-                                       - ds["field_truth"].sel(field=f).values[scored_index(ds, "frame")]
-                                       .astype(float)) ** 2))) for ds in dss]
+        vals = []
+        for ds in dss:
+            keep = scored_index(ds, "frame")
+            err = (ds["field_mean"].sel(field=f).values[keep].astype(float)
+                   - ds["field_truth"].sel(field=f).values[keep].astype(float))
+            vals.append(float(np.sqrt(np.mean(err**2))))
         unit = str(dict(zip(dss[0]["field"].values, dss[0]["field_units"].values))[f])
         field_rmse[f] = _metric_block(vals, unit)
     table = calibration_table(dss, quantities=QUANTITIES)
@@ -245,6 +246,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
     import torch
 
     from probtok.baselines import ParcConfig, save_parc, train_parc
+    from probtok.calibration import horizon_slice
     from probtok.data import open_dataset
     from probtok.errors import DataError
     from probtok.hotspots import hotspot_metrics
@@ -284,11 +286,12 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
     for i in range(len(test_runs)):
         mp, mt = hotspot_metrics(phys[i, :, ti], dx, dt, thr), hotspot_metrics(truth[i, :, ti], dx, dt, thr)
         for q in QUANTITIES:  # the forecast horizon only, as forecast_scores
-            k0 = m if q in ("T_hs", "A_hs") else m - 1
-            per[q].append(series_rmse(mp[q][k0:], mt[q][k0:]))
+            keep = horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval")
+            per[q].append(series_rmse(mp[q][keep], mt[q][keep]))
+        keep = horizon_slice(m, "frame")
         for f in FIELD_METRICS:
             j = list(state_fields).index(f)
-            per_field[f].append(float(np.sqrt(np.mean((phys[i, m:, j] - truth[i, m:, j]) ** 2))))
+            per_field[f].append(float(np.sqrt(np.mean((phys[i, keep, j] - truth[i, keep, j]) ** 2))))
     entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
              "probabilistic": False, "n_draws": None,
              "rmse": {q: _metric_block(per[q], QUANTITY_UNITS[q]) for q in QUANTITIES},

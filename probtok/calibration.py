@@ -210,7 +210,12 @@ def scored_index(fc, dim: str) -> slice:
 
     The first m frames were given to the model (its filtered reconstruction, not a forecast), so
     scores leave them out."""
-    m = int(fc.attrs.get("first_frames", 1))
+    return horizon_slice(int(fc.attrs.get("first_frames", 1)), dim)
+
+
+def horizon_slice(first_frames: int, dim: str) -> slice:
+    """Frames t >= m (``dim == "frame"``) or intervals k >= m - 1 (any other dim), m = ``first_frames``."""
+    m = int(first_frames)
     return slice(m if dim == "frame" else max(m - 1, 0), None)
 
 
