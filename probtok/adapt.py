@@ -65,6 +65,9 @@ class AdaptConfig:
     # unstable (median-T_hs RMSE 2150 K, climbing far above the data); the whole 35 frames (100 steps)
     # kept them bounded (608 K) at about the same wall time.
     rollout_horizon: int = 1000
+    # meso frames before this one are left out; None: the micro fit's [fit] start_frame (frame 0 of a
+    # simulated run is the unshocked state, and its transition to frame 1 is the piston's, not the drift's)
+    start_frame: int | None = None
     checkpoint_every: int = 50
     seed: int = 0
 
@@ -78,6 +81,7 @@ class AdaptConfig:
             (self.theta_prior_scale > 0, "theta_prior_scale must be > 0"),
             (self.rollout_weight >= 0 and self.rollout_horizon >= 0, "rollout weight and horizon must be >= 0"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
+            (self.start_frame is None or self.start_frame >= 0, "start_frame must be >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -155,14 +159,17 @@ class MesoObjective:
 
 
 def _comparable(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in ("steps", "checkpoint_every")}
+    # start_frame = 0 is what checkpoints written before the key existed did
+    return {k: v for k, v in cfg.items()
+            if k not in ("steps", "checkpoint_every") and not (k == "start_frame" and v == 0)}
 
 
 def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: bool = True, progress: bool = True,
           meta: dict | None = None, on_step=None, init=None) -> AdaptResult:
     """Adapt a fitted micro model to K meso runs by SVI.
 
-    micro : a micro fit directory / checkpoint path, or a tuple (model, guide, normalisation dict or None).
+    micro : a micro fit directory / checkpoint path, or a tuple (model, guide, normalisation dict or None
+        [, the micro fit's start_frame]).
     x : meso runs in the micro fit's normalised units (run, frame, field, H, W); H, W multiples of the token size.
     out_dir : where checkpoint.pt and adapt.json go (None: nothing written, no resume).
     resume : continue from out_dir/checkpoint.pt if present (same settings required; ``steps`` may grow).
@@ -178,11 +185,19 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
             raise CheckpointError("this is not a micro fit", file=micro, hint="give the output folder of fit-micro")
         normalisation = ckpt["normalisation"]
         micro_src = str(micro)
+        micro_start_frame = int(ckpt["fit_config"].get("start_frame") or 0)
     else:
-        micro_model, micro_guide, normalisation = micro
+        micro_model, micro_guide, normalisation = micro[:3]
+        micro_start_frame = int(micro[3]) if len(micro) > 3 else 0
         micro_src = "<in memory>"
     spec = micro_model.spec
     x = check_training_tensor(x, spec, source="meso data")
+    if cfg.start_frame is None:
+        cfg = dataclasses.replace(cfg, start_frame=micro_start_frame)
+    if not 0 <= cfg.start_frame <= x.shape[1] - 2:
+        raise ConfigError(f"start_frame={cfg.start_frame} leaves fewer than 2 of the {x.shape[1]} meso frames",
+                          hint="lower start_frame")
+    x = x[:, cfg.start_frame:]
     n_runs, n_frames = x.shape[:2]
     out_dir = Path(out_dir) if out_dir is not None else None
     meta = {**(meta or {}), "n_runs": n_runs, "micro": micro_src, "adapt": dataclasses.asdict(cfg)}
@@ -225,7 +240,8 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     per = 1.0 / (n_runs * n_frames)
 
     def step_loss(step):
-        return svi.step(x, batch_runs=batch, rollout_horizon=horizon, rollout_weight=cfg.rollout_weight) * per
+        return svi.step(x, frame0=cfg.start_frame, batch_runs=batch, rollout_horizon=horizon,
+                        rollout_weight=cfg.rollout_weight) * per
 
     wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,
                    description="SVI meso adaptation", on_step=on_step, hint="lower learning_rate or clip_norm")
@@ -270,7 +286,8 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     x = check_training_tensor(x, spec, source=data)
     meta = {"data": str(data), "train_runs": train_runs, "holdout_runs": held, "fields": list(spec.fields),
             "micro_dt_ns": micro_dt}
-    return adapt((micro_model, micro_guide, ckpt["normalisation"]), x, cfg, out_dir=out_dir, resume=resume,
+    micro = (micro_model, micro_guide, ckpt["normalisation"], int(ckpt["fit_config"].get("start_frame") or 0))
+    return adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
                  progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
 
 

@@ -86,8 +86,18 @@ def rollout_horizon(step: int, cfg: FitConfig) -> int:
 
 
 def _comparable(cfg_dict: dict) -> dict:
-    # `steps` may grow between runs (continue training); everything else must match to resume exactly
-    return {k: v for k, v in cfg_dict.items() if k not in ("steps", "checkpoint_every")}
+    # `steps` may grow between runs (continue training); everything else must match to resume exactly.
+    # start_frame = 0 is what checkpoints written before the key existed did.
+    return {k: v for k, v in cfg_dict.items()
+            if k not in ("steps", "checkpoint_every") and not (k == "start_frame" and v == 0)}
+
+
+@torch.no_grad()
+def set_rest_state(model, x_first: torch.Tensor) -> None:
+    """The rest state x_rest of a rest-centred model: per field, the median over the cells of the first
+    training frames x_first (run, field, H, W), normalised units (most cells of a first frame are
+    material the shock has not reached; the pores are a few per cent)."""
+    model.decoder.x_rest.copy_(x_first.movedim(1, 0).reshape(x_first.shape[1], -1).median(1).values)
 
 
 def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict | None = None,
@@ -108,6 +118,10 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     Clears Pyro's global param store: parameters live in the returned modules.
     """
     x = check_training_tensor(x, spec)
+    if not 0 <= cfg.start_frame <= x.shape[1] - 2:
+        raise ProbtokError(f"start_frame={cfg.start_frame} leaves fewer than 2 of the {x.shape[1]} frames per run",
+                           hint="lower start_frame in [fit]")
+    x = x[:, cfg.start_frame:]
     n_runs, n_frames = x.shape[:2]
     window = cfg.window_frames or n_frames
     if window > n_frames:
@@ -129,6 +143,8 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     guide = TokenGuide(spec, level, n_runs=n_runs if level == "meso" else None).attach(model)
     if init is not None:
         init(model, guide)
+    if model.decoder.x_rest is not None:
+        set_rest_state(model, x[:, 0])
     for mod in (model, guide):
         # no dropout/batch-norm anywhere; eval mode only silences Pyro's warning about frozen parameters
         mod.eval()
@@ -158,7 +174,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
 
     def step_loss(step):
         t0 = int(torch.randint(0, n_frames - window + 1, ())) if window < n_frames else 0
-        return svi.step(x[:, t0 : t0 + window], frame0=t0, batch_runs=batch,
+        return svi.step(x[:, t0 : t0 + window], frame0=cfg.start_frame + t0, batch_runs=batch,
                         rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight) * per
 
     wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,

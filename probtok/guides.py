@@ -37,8 +37,17 @@ class TokenEncoder(nn.Module):
         self.net = PatchEncoder(spec.n_fields, spec.token_size, spec.token_dim, spec.encoder_width, spec.encoder_conditional)
 
     def forward(self, x_t: torch.Tensor, z_prev: torch.Tensor | None = None):
-        """x_t (N, C, H, W), z_prev tokens (N, h, w, d) or None -> loc, scale tokens (N, h, w, d)."""
+        """x_t (N, C, H, W), z_prev tokens (N, h, w, d) or None -> loc, scale tokens (N, h, w, d).
+
+        Rest-centred model (``x_rest`` set by :meth:`TokenGuide.attach`): loc = E(x_t, z_prev) - E(x_rest, 0),
+        so the rest state encodes to token 0 (E of a uniform field is one vector: one patch suffices)."""
         loc, scale = self.net(x_t, None if z_prev is None else to_grid(z_prev))
+        x_rest = self.__dict__.get("_x_rest")
+        if x_rest is not None:
+            s = self.net.token_size
+            patch = x_rest[None, :, None, None].expand(1, -1, s, s)
+            zero = None if not self.net.conditional else loc.new_zeros(1, loc.shape[1], 1, 1)
+            loc = loc - self.net(patch, zero)[0]
         return to_tokens(loc), to_tokens(scale)
 
 
@@ -72,6 +81,8 @@ class TokenGuide(nn.Module):
         sigma_z. The model is referenced, not owned: its parameters stay registered (and saved) once,
         under the model."""
         self.__dict__["_prior_step"] = model.frame_step  # bypass nn.Module registration on purpose
+        # the rest state is the model's (a buffer of its decoder): the encoder centres on it, not owns it
+        self.encoder.__dict__["_x_rest"] = model.decoder.x_rest
         return self
 
     def q_z(self, x_t, z_prev=None, c=None, phi=None):

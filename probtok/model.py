@@ -88,6 +88,8 @@ class ObservationDecoder(nn.Module):
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
+        # rest state x_rest (C,), normalised units: set from the data when the fit starts, saved with the weights
+        self.register_buffer("x_rest", torch.zeros(spec.n_fields) if spec.rest_anchor else None)
         if spec.decoder == "pixel_shuffle":
             self.net = PixelShuffleDecoder(spec.n_fields, spec.token_size, spec.token_dim)
         elif spec.decoder == "linear":
@@ -96,8 +98,16 @@ class ObservationDecoder(nn.Module):
             self.net = PatchDecoder(spec.n_fields, spec.token_size, spec.token_dim, spec.decoder_width)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Tokens (N, h, w, d) -> field means (N, C, h s, w s)."""
-        return self.net(to_grid(z))
+        """Tokens (N, h, w, d) -> field means (N, C, h s, w s).
+
+        Rest-centred (``spec.rest_anchor``): Dec(z) = D(z) - D(0) + x_rest, so Dec(0) = x_rest exactly
+        (up to float rounding). D(0) is computed on a zero grid of the same size: the conv decoder's
+        output of a uniform token grid repeats with the patch, it is not one vector."""
+        g = to_grid(z)
+        mean = self.net(g)
+        if self.x_rest is not None:
+            mean = mean - self.net(g.new_zeros(1, *g.shape[-3:])) + self.x_rest[:, None, None]
+        return mean
 
     def distribution(self, z: torch.Tensor, sigma_x: torch.Tensor) -> dist.TorchDistribution:
         """Normal over one frame, event (C, H, W), batch (N,); sigma_x has shape (C,)."""
@@ -111,15 +121,22 @@ class TransitionDrift(nn.Module):
     ``F_theta`` and ``log sigma_z^2`` are the two heads of a fully
     convolutional :class:`~probtok.nets.DriftNet` on the token grid
     (heteroscedastic: the latent log-variance evolves with the latent mean).
+
+    Rest-centred (``spec.rest_anchor``): F_theta(z) = F_net(z) - F_net(0). The rest token 0 is then a
+    fixed point, and a token whose whole receptive field (2 tokens either way) is at rest does not
+    move: a disturbance travels at most 2 tokens per micro step.
     """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.net = DriftNet(spec.token_dim, spec.drift_width, spec.drift, spec.sigma_z_init)
+        self.anchored = spec.rest_anchor
 
     def forward(self, z: torch.Tensor):
         """Tokens (N, h, w, d) -> (drift, variance), each (N, h, w, d)."""
         drift, log_var = self.net(to_grid(z))
+        if self.anchored:  # F(0) = 0: a conv net with replicate padding maps a uniform grid to one vector
+            drift = drift - self.net(z.new_zeros(1, z.shape[-1], 1, 1))[0]
         return to_tokens(drift), to_tokens(log_var).exp()
 
 
@@ -134,11 +151,16 @@ class MesoCoupling(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.features = CouplingFeatures(spec.token_dim, spec.task_dim, spec.coupling_width, spec.coupling_dilations)
+        self.anchored = spec.rest_anchor
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-        """Tokens (N, h, w, d), task latent (N, task_dim), phi (d, f) -> correction (N, h, w, d)."""
-        h = to_tokens(self.features(to_grid(z), c))
-        return h @ phi.transpose(-1, -2)
+        """Tokens (N, h, w, d), task latent (N, task_dim), phi (d, f) -> correction (N, h, w, d).
+
+        Rest-centred: h(z, c) - h(0, c), so the meso correction leaves material at rest too."""
+        h = self.features(to_grid(z), c)
+        if self.anchored:
+            h = h - self.features(z.new_zeros(c.shape[0], z.shape[-1], 1, 1), c)
+        return to_tokens(h) @ phi.transpose(-1, -2)
 
 
 class TokenModel(nn.Module):

@@ -31,6 +31,7 @@ model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task lat
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class Posterior:
     adapted: bool  # False: micro-only reference (phi = 0, no task latent)
     meta: dict = field(default_factory=dict)
     source: str = ""
+    start_frame: int = 0  # the fit left out the frames before this one: the filter starts here
 
     @property
     def spec(self):
@@ -77,7 +79,8 @@ def load_posterior(model_dir) -> Posterior:
     for mod in (model, guide):
         mod.eval()
         mod.requires_grad_(False)
-    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir))
+    start = int(ckpt["fit_config"].get("start_frame") or 0)
+    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), start)
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
@@ -162,6 +165,16 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     m = x_first.shape[0]
     if not 1 <= m <= n_frames:
         raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
+    s = post.start_frame
+    if s > 0:
+        # the fit never saw frames before s: filter from frame s; the given frames before it are data,
+        # the same in every draw
+        if m <= s:
+            raise ConfigError(f"this model starts at frame {s} (its fit left out the frames before it): give more "
+                              f"than {s} first frames, not {m}", hint=f"use first_frames >= {s + 1}")
+        rest = sample_forecast(dataclasses.replace(post, start_frame=0), x_first[s:], n_frames - s, n_draws,
+                               c_post=c_post, observation_noise=observation_noise, draw_batch=draw_batch, seed=seed)
+        return torch.cat([x_first[None, :s].expand(n_draws, *x_first[:s].shape), rest], 1)
     grid = tuple(x_first.shape[-2:])
     decoder = post.model.decoder
     post.model.token_grid(*grid)  # the grid must be a multiple of the token size
@@ -193,8 +206,9 @@ def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed:
         i = train.index(run)
         return (post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()), \
             "q(c[n]) of this adaptation run"
-    if x_first.shape[0] > 1:
-        return condition_task(post, x_first, seed=seed), f"q(c | first {x_first.shape[0]} frames)"
+    seen = x_first[post.start_frame:]  # the frames the model describes
+    if seen.shape[0] > 1:
+        return condition_task(post, seen, seed=seed), f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1})"
     return None, "prior N(0, I)"
 
 
