@@ -239,13 +239,17 @@ def _parc_data(meso, runs, state_fields, norm):
     return x[:, :, :s], x[:, :, s:]
 
 
-def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -> tuple[dict, dict]:
+def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, trained=None) -> tuple[dict, dict]:
     """Train PARC on the pool runs, the last ``cfg.parc_val_runs`` of them held out for early stopping on
     their loss (all of them when the pool is too small: then early stopping watches the training runs;
-    the test runs stay unseen either way); roll out every test run from frame m - 1; (result entry, info)."""
+    the test runs stay unseen either way); roll out every test run from frame m - 1; (result entry, info).
+
+    ``trained``: a parc.pt written by this function before (e.g. by benchmarks/parc_convergence.py,
+    trained to convergence outside the benchmark's time budget) is scored instead of training a new
+    one; its recorded fit and validation runs must be this split's (ConfigError otherwise)."""
     import torch
 
-    from probtok.baselines import ParcConfig, save_parc, train_parc
+    from probtok.baselines import ParcConfig, load_parc, save_parc, train_parc
     from probtok.calibration import horizon_slice
     from probtok.data import open_dataset
     from probtok.errors import DataError
@@ -267,10 +271,26 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
     pcfg = ParcConfig(n_state=len(state_fields), unet_widths=tuple(cfg.parc_widths), max_epochs=cfg.parc_epochs,
                       max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
                       batch_size=min(4, len(fit_runs)))
-    t0 = time.perf_counter()
-    model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, progress=False, normaliser=norm)
-    train_s = time.perf_counter() - t0
-    save_parc(model, out / "parc" / "parc.pt", history=hist)
+    if trained is None:
+        t0 = time.perf_counter()
+        model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, progress=False, normaliser=norm)
+        train_s = time.perf_counter() - t0
+        hist = dict(hist, fit_runs=[int(r) for r in fit_runs], val_runs=[int(r) for r in val_runs],
+                    data=Path(str(meso)).name, train_wall_s=train_s)
+        save_parc(model, out / "parc" / "parc.pt", history=hist)
+    else:
+        from probtok.errors import ConfigError
+
+        hist = torch.load(trained, map_location="cpu", weights_only=True).get("history") or {}
+        split = ([int(r) for r in hist.get("fit_runs", [])], [int(r) for r in hist.get("val_runs", [])])
+        if split != (list(map(int, fit_runs)), list(map(int, val_runs))) or hist.get("data") != Path(str(meso)).name:
+            raise ConfigError(f"this PARC was trained on {hist.get('data')} runs {split[0]} (validation {split[1]}), "
+                              f"not on {Path(str(meso)).name} runs {fit_runs} (validation {val_runs})", file=trained,
+                              hint="train it on this split: benchmarks/parc_convergence.py with the same data, "
+                                   "--val-runs and --test-runs")
+        model = load_parc(trained)
+        model.eval()
+        train_s = float(hist.get("train_wall_s", hist.get("wall_s", float("nan"))))
     xt, vt = _parc_data(meso, test_runs, state_fields, norm)
     m = cfg.first_frames
     t0 = time.perf_counter()
@@ -302,7 +322,8 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields) -
     info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
             "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "val_runs": [int(r) for r in val_runs],
             "fit_runs": [int(r) for r in fit_runs], "state_fields": list(state_fields),
-            "config": hist["config"]}
+            "config": hist["config"], "trained_by": "this benchmark" if trained is None else str(trained),
+            "val_loss_last": [float(v) for v in hist["val_loss"][-10:]]}
     return entry, info
 
 
@@ -394,8 +415,10 @@ def _machine(torch_threads: int) -> dict:
             "cpu_count": os.cpu_count(), "torch_threads": int(torch_threads), "python": sys.version.split()[0]}
 
 
-def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print) -> dict:
-    """Run the benchmark into ``out`` (bench.json, bench.md, PNGs, model folders); returns the bench dict."""
+def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print, parc_model=None) -> dict:
+    """Run the benchmark into ``out`` (bench.json, bench.md, PNGs, model folders); returns the bench dict.
+
+    ``parc_model``: score this trained parc.pt (same split; see :func:`run_parc`) instead of training PARC."""
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files
@@ -450,8 +473,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
                 results.append(_prob_entry("scratch", k, s, train, files, wall, sc_s, cfg, test))
                 fan_files["scratch"] = files[test[0]]
 
-        echo(f"bench: PARC on all {len(pool)} training runs")
-        parc_entry, parc_info = run_parc(meso_data, pool, test, out, cfg, spec.fields)
+        echo(f"bench: PARC on all {len(pool)} training runs" + (f" (trained: {parc_model})" if parc_model else ""))
+        parc_entry, parc_info = run_parc(meso_data, pool, test, out, cfg, spec.fields, trained=parc_model)
         results.append(parc_entry)
     finally:
         torch.set_num_threads(threads)

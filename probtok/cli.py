@@ -448,6 +448,8 @@ def bench_fewshot(
     first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
                                      "(2: frame 0 is the unshocked state; the shock strength shows in frame 1)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
+    parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
+                                              "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
 ):
     """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
     RMSE / CRPS / coverage per model and K, timings, the error-against-K curve and fan charts."""
@@ -464,7 +466,7 @@ def bench_fewshot(
         raise ConfigError("--first-frames must be >= 1", field="first_frames")
     over["first_frames"] = first_frames
     cfg = quick_config(**over) if quick else BenchConfig(**over)
-    run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False))
+    run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False), parc_model=parc_model)
 
 
 def _click_errors() -> tuple[tuple, tuple]:

@@ -409,6 +409,11 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
             if np.issubdtype(col.dtype, np.number) and col.ndim == 1:
                 params[k] = col[runs].astype(np.float64)
         setup, dx_um, threshold, time_ns = ds.setup, ds.dx_um, ds.hotspot_threshold_K, ds.time_ns[:T]
+    # a fit that left out frames before its start frame describes the frames from there on only
+    start = int(ckpt["fit_config"].get("start_frame") or 0)
+    if not start < T - 1:
+        raise ConfigError(f"the model starts at frame {start}: check at least {start + 2} frames", hint="raise --frames")
+    x, time_ns = x[:, start:], time_ns[start:]
     level = ckpt["level"]
     role = "adapted meso model" if level == "meso" else "micro model"
     if level == "micro" and (as_meso if as_meso is not None else str(setup).startswith("meso")):

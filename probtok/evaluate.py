@@ -1,7 +1,8 @@
 """Evaluation of a fitted token model on held-out runs: free rollouts from the first frame.
 
-Four predictions of every frame of a run, all from its first frame only (except
-``reconstruction``):
+The first frame is the fit's ``start_frame`` (frame 0 unless the fit left earlier frames out); the
+arrays below cover frames start_frame .. frames - 1. Four predictions of every frame of a run, all from
+its first frame only (except ``reconstruction``):
 
 * ``model``: posterior-predictive mean of ``n_draws`` stochastic rollouts
   (z0 ~ q(z0 | x0), transition noise included), decoded;
@@ -87,16 +88,19 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
         if not runs:
             raise DataError("no runs to evaluate", file=data, hint="give --runs")
         T = ds.n_frames if n_frames is None else min(int(n_frames), ds.n_frames)
-        if T < 2:
-            raise ConfigError("need at least 2 frames to evaluate a rollout", hint="raise --frames")
+        # a fit that left out the frames before its start frame is rolled out from there
+        start = int(ckpt["fit_config"].get("start_frame") or 0)
+        if T - start < 2:
+            raise ConfigError(f"need at least 2 frames from the model's start frame {start} to evaluate a rollout",
+                              hint="raise --frames")
         units = [ds.units[f] for f in spec.fields]
         stats = ds.normalisation()
         field_range = np.array([stats["max"][ds.fields.index(f)] - stats["min"][ds.fields.index(f)] for f in spec.fields])
         threshold, dx_um, dt_ns = ds.hotspot_threshold_K, ds.dx_um, ds.dt_frame_ns
-        time_ns = ds.time_ns[:T].tolist()
+        time_ns = ds.time_ns[start:T].tolist()
 
         gen = torch.Generator().manual_seed(seed)
-        sq = {m: np.zeros((T, spec.n_fields)) for m in METHODS}
+        sq = {m: np.zeros((T - start, spec.n_fields)) for m in METHODS}
         has_T = "T" in spec.fields
         iT = spec.fields.index("T") if has_T else None
         hs = {k: {m: [] for m in ("truth", "model", "mean_only", "persistence")} for k in ("T_hs", "A_hs")}
@@ -104,7 +108,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
 
         iterator = track(runs, "evaluate") if progress else runs
         for r in iterator:
-            truth = torch.as_tensor(ds.frames(r, spec.fields, frames=slice(0, T)))
+            truth = torch.as_tensor(ds.frames(r, spec.fields, frames=slice(start, T)))
             if truth.shape[-2] % spec.token_size or truth.shape[-1] % spec.token_size:
                 raise DataError(f"grid {tuple(truth.shape[-2:])} is not a multiple of the token size {spec.token_size}",
                                 file=data, run=r)
@@ -129,10 +133,12 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
             for m in METHODS if (m != "model" or n_draws > 0)}
     result = {
         "model_dir": str(model_dir), "data": str(data), "runs": runs, "n_draws": n_draws, "frames": T,
+        "start_frame": start,
         "time_ns": time_ns, "fields": list(spec.fields), "units": units,
         "field_range": dict(zip(spec.fields, field_range.tolist())),
         "rmse": rmse,
-        "note": "RMSE in physical units over runs and cells per frame; model = mean of n_draws stochastic rollouts",
+        "note": "RMSE in physical units over runs and cells per frame (frames start_frame .. frames - 1; rollouts "
+                "start at start_frame); model = mean of n_draws stochastic rollouts",
     }
     if has_T:
         truth_T = np.stack(hs["T_hs"]["truth"])
@@ -170,8 +176,10 @@ def render_tables(result: dict):
     """Rich tables of the result (field RMSE; hot-spot errors)."""
     from rich.table import Table
 
-    t = Table(title=f"field RMSE, {len(result['runs'])} runs, {result['frames']} frames (physical units)")
-    for col in ("field", "unit", "method", "RMSE frame 1", f"RMSE frame {result['frames'] - 1}", "last / persistence",
+    s = int(result.get("start_frame", 0))
+    t = Table(title=f"field RMSE, {len(result['runs'])} runs, rollouts from frame {s} to {result['frames'] - 1} "
+                    "(physical units)")
+    for col in ("field", "unit", "method", f"RMSE frame {s + 1}", f"RMSE frame {result['frames'] - 1}", "last / persistence",
                 "last / range"):
         t.add_column(col, justify="right" if col.startswith(("RMSE", "last")) else "left")
     for f, u, m, e1, el, ratio in summary_rows(result):

@@ -141,3 +141,22 @@ def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(
         err = (ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values)[m:]  # mean of draws
         assert r["field_rmse"]["T"]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err.astype(float) ** 2))),
                                                                    rel=1e-5)
+
+
+def test_a_trained_parc_is_rescored_identically_and_refused_on_another_split(bench_out):
+    from probtok.bench import quick_config, run_parc
+    from probtok.errors import ConfigError
+
+    d = bench_out.parent
+    b = json.loads((bench_out / "bench.json").read_text())
+    (trained,) = [r for r in b["results"] if r["model"] == "parc"]
+    cfg = quick_config(test_runs=2)
+    entry, info = run_parc(d / "meso.h5", [0, 1, 2], [3, 4], d / "rescore", cfg, ["T", "P", "mu"],
+                           trained=bench_out / "parc" / "parc.pt")
+    for q in ("T_hs", "A_hs"):
+        assert entry["rmse"][q]["per_run"] == pytest.approx(trained["rmse"][q]["per_run"], rel=1e-6)
+    assert info["epochs"] == b["parc"]["epochs"] and info["trained_by"].endswith("parc.pt")
+    assert not (d / "rescore" / "parc").exists()  # scored, not retrained
+    with pytest.raises(ConfigError, match="not on meso.h5 runs"):  # another validation split
+        run_parc(d / "meso.h5", [0, 1, 2], [3, 4], d / "rescore", quick_config(test_runs=2, parc_val_runs=0),
+                 ["T", "P", "mu"], trained=bench_out / "parc" / "parc.pt")
