@@ -48,11 +48,14 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC);
   ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
   micro fit; about 0 when a complete fit under OUT was reused); ``forecast_wall_s_per_run``;
-  ``forecast_wall_s_per_draw`` (null for PARC);
+  ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time);
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
 * ``plots``: {name: PNG path}: ``error_vs_k`` and ``fan_<model>`` for every probabilistic model.
+* ``failed``: a list of the (model, K, subset) whose forecasts could not be scored (e.g. a rollout
+  diverged to non-finite values): ``model``, ``k``, ``subset``, ``train_runs``, ``error`` (the message).
+  They have no entry in ``results`` or ``summary``; the benchmark goes on with the other models.
 
 Nothing here claims a target: the numbers are what this run measured.
 """
@@ -193,21 +196,47 @@ def forecast_scores(files: list[Path]) -> dict:
 
 
 def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
-    """Forecast every test run (files rewritten); (files, wall seconds)."""
-    from probtok.predict import forecast_files
+    """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
+    are reused when their model was not refitted since (their wall time is then the recorded one)."""
+    from probtok.forecast import read_forecast
+    from probtok.predict import _same_forecast, forecast_files
 
+    reused = [r for r in test_runs if _same_forecast(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames,
+                                                       cfg.n_draws)]
+    walls = [read_forecast(Path(out_dir) / f"run_{r:04d}.nc").attrs.get("forecast_wall_s") for r in reused]
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
-                           seed=cfg.seed, plots=False, skip_existing=False, progress=False)
-    return files, time.perf_counter() - t0
+                           seed=cfg.seed, plots=False, skip_existing=True, progress=False)
+    wall = time.perf_counter() - t0
+    if reused and all(w is not None for w in walls):
+        wall += float(np.sum(walls))
+    elif reused:  # older files without a recorded time: scale the new ones' mean, or unknown (None)
+        new = len(test_runs) - len(reused)
+        wall = wall * len(test_runs) / new if new else None
+    return files, wall
+
+
+def _forecast_entry(name, k, subset, train, model_dir, meso, test_runs, out_dir, train_s, cfg, results, failed):
+    """Forecast and score one probabilistic model into ``results``; a ProbtokError (e.g. diverged draws)
+    goes to ``failed`` instead. Returns the forecast file of the first test run, or None."""
+    from probtok.errors import ProbtokError
+
+    try:
+        files, wall = run_forecasts(model_dir, meso, test_runs, out_dir, cfg)
+        results.append(_prob_entry(name, k, subset, train, files, wall, train_s, cfg, test_runs))
+    except ProbtokError as exc:
+        failed.append({"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
+                       "error": " ".join(exc.one_line().split())})
+        return None
+    return files[test_runs[0]]
 
 
 def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfig, test_runs) -> dict:
     n = len(test_runs)
     return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
             "probabilistic": True, "n_draws": cfg.n_draws, **forecast_scores([files[r] for r in test_runs]),
-            "train_wall_s": float(train_s), "forecast_wall_s_per_run": wall_fc / n,
-            "forecast_wall_s_per_draw": wall_fc / (n * cfg.n_draws)}
+            "train_wall_s": float(train_s), "forecast_wall_s_per_run": None if wall_fc is None else wall_fc / n,
+            "forecast_wall_s_per_draw": None if wall_fc is None else wall_fc / (n * cfg.n_draws)}
 
 
 def simulator_timing(meso) -> dict:
@@ -396,6 +425,8 @@ def bench_markdown(bench: dict) -> str:
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         "the later frames.", ""]
+    for f in bench.get("failed", []):
+        lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
     return "\n".join(lines) + "\n"
 
@@ -446,32 +477,39 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
         micro_dir = state.files["micro-fit"]
         results, fan_files = [], {}
 
-        files, wall = run_forecasts(micro_dir, meso_data, test, out / "forecasts" / "micro-only", cfg)
-        results.append(_prob_entry("micro-only", 0, 0, [], files, wall, micro_s, cfg, test))
-        fan_files["micro-only"] = files[test[0]]
+        failed = []
+
+        def scored(name, k, s, train, model_dir, fc_dir, train_s):
+            first = _forecast_entry(name, k, s, train, model_dir, meso_data, test, fc_dir, train_s, cfg, results,
+                                    failed)
+            if first is not None:
+                fan_files[name] = first
+            else:
+                echo(f"bench: {name} K = {k} failed: {failed[-1]['error']}")
+
+        scored("micro-only", 0, 0, [], micro_dir, out / "forecasts" / "micro-only", micro_s)
         for k in ks:
             for s in range(1 if k == len(pool) else cfg.subsets):
                 train = subset_runs(pool, k, s, cfg.seed)
                 tag = f"K{k}_s{s}"
                 echo(f"bench: K = {k}, subset {s}: training runs {train}")
+                ad_dir = out / "models" / tag / "meso-adapt"
+                ad_s = _reused_wall(ad_dir / "adapt.json", cfg.adapt_steps)
                 t0 = time.perf_counter()
-                adapt_files(micro_dir, meso_data, train, out / "models" / tag / "meso-adapt",
-                            AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=False, progress=False)
-                ad_s = time.perf_counter() - t0
-                files, wall = run_forecasts(out / "models" / tag / "meso-adapt", meso_data, test,
-                                            out / "forecasts" / "adapted" / tag, cfg)
-                results.append(_prob_entry("adapted", k, s, train, files, wall, ad_s, cfg, test))
-                fan_files["adapted"] = files[test[0]]
+                # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
+                adapt_files(micro_dir, meso_data, train, ad_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed),
+                            resume=True, progress=False)
+                ad_s = ad_s if ad_s is not None else time.perf_counter() - t0
+                scored("adapted", k, s, train, ad_dir, out / "forecasts" / "adapted" / tag, ad_s)
 
                 sc_state = DemoResult(out=out / "models" / tag, files=dict(state.files),
                                       reports={"split": {"train": train, "held_out": test}})
+                sc_s = _reused_wall(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps)
                 t0 = time.perf_counter()
                 stage_scratch(out / "models" / tag, demo, sc_state, echo=echo)
-                sc_s = time.perf_counter() - t0
-                files, wall = run_forecasts(sc_state.files["meso-scratch"], meso_data, test,
-                                            out / "forecasts" / "scratch" / tag, cfg)
-                results.append(_prob_entry("scratch", k, s, train, files, wall, sc_s, cfg, test))
-                fan_files["scratch"] = files[test[0]]
+                sc_s = sc_s if sc_s is not None else time.perf_counter() - t0
+                scored("scratch", k, s, train, sc_state.files["meso-scratch"], out / "forecasts" / "scratch" / tag,
+                       sc_s)
 
         echo(f"bench: PARC on all {len(pool)} training runs" + (f" (trained: {parc_model})" if parc_model else ""))
         parc_entry, parc_info = run_parc(meso_data, pool, test, out, cfg, spec.fields, trained=parc_model)
@@ -492,12 +530,24 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
              "simulator": simulator_timing(meso_data),
              "micro_fit": {"dir": str(micro_dir), "steps": int(load_checkpoint(micro_dir / "checkpoint.pt")["step"]),
                            "wall_s": micro_s},
-             "parc": parc_info, "results": results, "summary": summary,
+             "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
     atomic_write_text(out / "bench.md", bench_markdown(bench))
     echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'}")
     return bench
+
+
+def _reused_wall(summary_json: Path, steps) -> float | None:
+    """The recorded wall time of a complete earlier fit (``wall_s_this_session`` of its fit.json /
+    adapt.json when it ran all ``steps`` in one session), else None: the fit runs (again) now."""
+    try:
+        d = json.loads(Path(summary_json).read_text())
+    except (OSError, ValueError):
+        return None
+    if int(d.get("steps", -1)) >= int(steps or 0) and int(d.get("resumed_from", -1)) == 0:
+        return float(d["wall_s_this_session"])
+    return None
 
 
 def _json_default(o):

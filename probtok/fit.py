@@ -233,7 +233,8 @@ def finish_svi(steps: int, start: int, ckpt_path, checkpoint, out_dir, summary_n
     """Final checkpoint (unless one for ``steps`` exists already) and the JSON loss summary in ``out_dir``."""
     if start < steps or not (ckpt_path and ckpt_path.exists()):
         checkpoint(steps)
-    if out_dir is not None:
+    if out_dir is not None and not (start >= steps and (Path(out_dir) / summary_name).exists()):
+        # (a re-run that found the fit complete keeps the record of the session that did the work)
         summary = {"steps": steps, "resumed_from": start, "wall_s_this_session": wall,
                    "final_loss_per_run_frame": losses[-1] if losses else None,
                    "loss_per_run_frame": losses, "meta": meta}

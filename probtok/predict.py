@@ -32,6 +32,7 @@ model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task lat
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,7 +185,10 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
         pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
-        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
+        # a diverging draw (non-finite tokens) is reported by summarize_forecast with the run and draw, as a
+        # DataError; Pyro's argument validation would raise a bare ValueError from inside the rollout
+        with pyro.validation_enabled(False):
+            samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
         sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
         frames = []
         for t in range(n_frames):
@@ -242,6 +246,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
                             for k, v in ds.params.items()})
     x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
     x_first = x[:first_frames]
+    t0 = time.perf_counter()
     c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed)
     draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise, seed=seed)
     phys = post.normaliser.inverse(draws, field_axis=-3)
@@ -252,10 +257,12 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
             attrs[f"param_{k}"] = v.item() if hasattr(v, "item") else v
-    return summarize_forecast(phys, spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"],
-                              run_id=int(run), truth=truth,
-                              T_crit_K=DEFAULT_T_CRIT_K if T_crit_K is None else T_crit_K,
-                              A_crit_um2=DEFAULT_A_CRIT_UM2 if A_crit_um2 is None else A_crit_um2, attrs=attrs)
+    ds = summarize_forecast(phys, spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"],
+                            run_id=int(run), truth=truth,
+                            T_crit_K=DEFAULT_T_CRIT_K if T_crit_K is None else T_crit_K,
+                            A_crit_um2=DEFAULT_A_CRIT_UM2 if A_crit_um2 is None else A_crit_um2, attrs=attrs)
+    ds.attrs["forecast_wall_s"] = time.perf_counter() - t0  # conditioning, sampling and summary
+    return ds
 
 
 def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_draws: int = 200,
@@ -291,11 +298,15 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
 
 
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int) -> bool:
-    """True when ``path`` is a readable forecast of the same model, first frames and number of draws."""
+    """True when ``path`` is a readable forecast of the same model (not refitted since), first frames and
+    number of draws."""
     from probtok.forecast import read_forecast
 
     if not path.exists():
         return False
+    ckpt = Path(model_dir) / "checkpoint.pt"
+    if ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime:
+        return False  # the model was (re)fitted after this forecast
     try:
         a = read_forecast(path).attrs
     except ProbtokError:

@@ -160,3 +160,42 @@ def test_a_trained_parc_is_rescored_identically_and_refused_on_another_split(ben
     with pytest.raises(ConfigError, match="not on meso.h5 runs"):  # another validation split
         run_parc(d / "meso.h5", [0, 1, 2], [3, 4], d / "rescore", quick_config(test_runs=2, parc_val_runs=0),
                  ["T", "P", "mu"], trained=bench_out / "parc" / "parc.pt")
+
+
+def test_a_model_whose_forecasts_fail_is_recorded_and_the_benchmark_goes_on(bench_out, monkeypatch):
+    import probtok.bench as bench_mod
+    from probtok.errors import DataError
+
+    real = bench_mod.run_forecasts
+
+    def diverging_scratch(model_dir, meso, test_runs, out_dir, cfg):
+        if "meso-scratch" in str(model_dir):
+            raise DataError("3 draw(s) hold non-finite values (first: draw 0, frame 4)", run=test_runs[0])
+        return real(model_dir, meso, test_runs, out_dir, cfg)
+
+    monkeypatch.setattr(bench_mod, "run_forecasts", diverging_scratch)
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_failed"), "--k", "1", "--test-runs", "2", "--quick"])
+    assert rc == 0
+    b = json.loads((d / "out_failed" / "bench.json").read_text())
+    assert [(f["model"], f["k"]) for f in b["failed"]] == [("scratch", 1)]
+    assert "non-finite" in b["failed"][0]["error"]
+    assert {r["model"] for r in b["results"]} == {"micro-only", "adapted", "parc"}
+    assert "FAILED (not scored): scratch K=1" in (d / "out_failed" / "bench.md").read_text()
+
+
+def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_recorded_times(bench_out):
+    d = bench_out.parent
+    b0 = json.loads((bench_out / "bench.json").read_text())
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(bench_out), "--k", "1,2", "--test-runs", "2", "--quick"])
+    assert rc == 0
+    b1 = json.loads((bench_out / "bench.json").read_text())
+    for r0, r1 in zip(b0["results"], b1["results"]):
+        assert (r0["model"], r0["k"]) == (r1["model"], r1["k"])
+        if r0["model"] in ("adapted", "scratch"):
+            assert r1["rmse"]["T_hs"]["per_run"] == r0["rmse"]["T_hs"]["per_run"]  # the same forecasts
+            # the fit's recorded SVI time (without the data loading the first run also timed), not ~0
+            assert r1["train_wall_s"] == pytest.approx(r0["train_wall_s"], rel=0.5)
+            assert r1["forecast_wall_s_per_run"] == pytest.approx(r0["forecast_wall_s_per_run"], rel=0.5)  # recorded, not ~0
