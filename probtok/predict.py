@@ -103,7 +103,7 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
         z = pyro.sample("z_0", tm.token_prior.distribution((n_draws, h, w)).to_event(2))
         for t in range(n_frames):
             if t > 0:
-                loc, scale = tm.frame_step(z, c, phi)
+                loc, scale = _finite(*tm.frame_step(z, c, phi), t)
                 z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
             if observe:
                 mean = pyro.deterministic(f"mean_{t}", tm.decoder(z), event_dim=3)
@@ -124,8 +124,18 @@ def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: 
                 c = pyro.sample("c", dist.Normal(c_post[0], c_post[1]).to_event(1))
         z = None
         for t in range(x_first.shape[0]):
-            loc, scale = tg.q_z(x_first[t].expand(n_draws, *x_first.shape[1:]), z, c, phi)
+            loc, scale = _finite(*tg.q_z(x_first[t].expand(n_draws, *x_first.shape[1:]), z, c, phi), t)
             z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
+
+
+def _finite(loc: torch.Tensor, scale: torch.Tensor, t: int):
+    """(loc, scale) of z_t, or a DataError when a draw's latent state is no longer finite (a diverged rollout)."""
+    ok = torch.isfinite(loc).reshape(loc.shape[0], -1).all(-1) & torch.isfinite(scale).reshape(loc.shape[0], -1).all(-1)
+    if not ok.all():
+        raise DataError(f"the forecast rollout diverged: {int((~ok).sum())} of {loc.shape[0]} draws reached a "
+                        f"non-finite latent state at frame {t}",
+                        hint="the model's latent dynamics are unstable here; refit or adapt it longer")
+    return loc, scale
 
 
 def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr: float = 0.05, seed: int = 0):
@@ -185,10 +195,7 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
         pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
-        # a diverging draw (non-finite tokens) is reported by summarize_forecast with the run and draw, as a
-        # DataError; Pyro's argument validation would raise a bare ValueError from inside the rollout
-        with pyro.validation_enabled(False):
-            samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
+        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
         sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
         frames = []
         for t in range(n_frames):
@@ -248,7 +255,11 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     x_first = x[:first_frames]
     t0 = time.perf_counter()
     c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed)
-    draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise, seed=seed)
+    try:
+        draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
+                                seed=seed)
+    except DataError as exc:
+        raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
     phys = post.normaliser.inverse(draws, field_axis=-3)
     attrs = {"model_dir": post.source, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",

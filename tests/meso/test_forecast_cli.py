@@ -98,3 +98,20 @@ def test_forecast_cli_errors_are_one_clear_line(files, capsys, args, needle):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines[0].startswith("error:") and needle in lines[0], err
     assert "Traceback" not in err and len(lines) <= 2
+
+
+def test_a_diverging_rollout_is_a_clear_data_error_naming_the_run(files):
+    from probtok.predict import forecast_run, load_posterior
+
+    d = files
+    post = load_posterior(d / "micro_fit")
+    forward = post.model.transition.forward
+
+    def exploding(z):  # the drift overflows after the first step: what an unstable fit does far out
+        drift, var = forward(z)
+        return drift + 1e39 * z.abs().clamp_min(1.0), var
+
+    post.model.transition.forward = exploding
+    with pytest.raises(DataError, match="rollout diverged") as info:
+        forecast_run(post, d / "meso.h5", 1, first_frames=2, n_draws=5)
+    assert info.value.run == 1 and "non-finite latent state" in info.value.problem
