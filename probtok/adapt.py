@@ -32,10 +32,10 @@ import numpy as np
 import pyro
 import torch
 
-from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, load_fitted, make_checkpoint, restore_training_state, save_checkpoint
+from probtok.checkpoint import CHECKPOINT_NAME, fit_start_frame, load_checkpoint, load_fitted, make_checkpoint, restore_training_state, save_checkpoint
 from probtok.data.validate import check_compatible, require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
-from probtok.fit import check_training_tensor, finish_svi, run_svi
+from probtok.fit import comparable_settings, check_training_tensor, finish_svi, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 
@@ -158,12 +158,6 @@ class MesoObjective:
         self.tg.guide(x, **kw)
 
 
-def _comparable(cfg: dict) -> dict:
-    # start_frame = 0 is what checkpoints written before the key existed did
-    return {k: v for k, v in cfg.items()
-            if k not in ("steps", "checkpoint_every") and not (k == "start_frame" and v == 0)}
-
-
 def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: bool = True, progress: bool = True,
           meta: dict | None = None, on_step=None, init=None) -> AdaptResult:
     """Adapt a fitted micro model to K meso runs by SVI.
@@ -185,7 +179,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
             raise CheckpointError("this is not a micro fit", file=micro, hint="give the output folder of fit-micro")
         normalisation = ckpt["normalisation"]
         micro_src = str(micro)
-        micro_start_frame = int(ckpt["fit_config"].get("start_frame") or 0)
+        micro_start_frame = fit_start_frame(ckpt)
     else:
         micro_model, micro_guide, normalisation = micro[:3]
         micro_start_frame = int(micro[3]) if len(micro) > 3 else 0
@@ -220,7 +214,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path, expected_spec=spec)
-        if ck["level"] != "meso" or _comparable(ck["fit_config"]) != _comparable(dataclasses.asdict(cfg)):
+        if ck["level"] != "meso" or comparable_settings(ck["fit_config"]) != comparable_settings(dataclasses.asdict(cfg)):
             raise CheckpointError("checkpoint was written with other adaptation settings", file=ckpt_path,
                                   hint="use the same settings (only steps may change) or a fresh --out")
         if ck["meta"].get("n_runs") != n_runs:
@@ -286,7 +280,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     x = check_training_tensor(x, spec, source=data)
     meta = {"data": str(data), "train_runs": train_runs, "holdout_runs": held, "fields": list(spec.fields),
             "micro_dt_ns": micro_dt}
-    micro = (micro_model, micro_guide, ckpt["normalisation"], int(ckpt["fit_config"].get("start_frame") or 0))
+    micro = (micro_model, micro_guide, ckpt["normalisation"], fit_start_frame(ckpt))
     return adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
                  progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
 

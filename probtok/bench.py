@@ -216,21 +216,6 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     return files, wall
 
 
-def _forecast_entry(name, k, subset, train, model_dir, meso, test_runs, out_dir, train_s, cfg, results, failed):
-    """Forecast and score one probabilistic model into ``results``; a ProbtokError (e.g. diverged draws)
-    goes to ``failed`` instead. Returns the forecast file of the first test run, or None."""
-    from probtok.errors import ProbtokError
-
-    try:
-        files, wall = run_forecasts(model_dir, meso, test_runs, out_dir, cfg)
-        results.append(_prob_entry(name, k, subset, train, files, wall, train_s, cfg, test_runs))
-    except ProbtokError as exc:
-        failed.append({"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
-                       "error": " ".join(exc.one_line().split())})
-        return None
-    return files[test_runs[0]]
-
-
 def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfig, test_runs) -> dict:
     n = len(test_runs)
     return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
@@ -294,13 +279,14 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
         units = {f: ds.units[f] for f in FIELD_METRICS}
     n_val = cfg.parc_val_runs if 0 < cfg.parc_val_runs < len(pool) else 0
     fit_runs, val_runs = pool[: len(pool) - n_val], pool[len(pool) - n_val:]
-    x, vel = _parc_data(meso, fit_runs, state_fields, norm)
-    val = _parc_data(meso, val_runs, state_fields, norm) if val_runs else None
-    n_frames = x.shape[1]
-    pcfg = ParcConfig(n_state=len(state_fields), unet_widths=tuple(cfg.parc_widths), max_epochs=cfg.parc_epochs,
-                      max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
-                      batch_size=min(4, len(fit_runs)))
+    xt, vt = _parc_data(meso, test_runs, state_fields, norm)
+    n_frames = xt.shape[1]
     if trained is None:
+        x, vel = _parc_data(meso, fit_runs, state_fields, norm)
+        val = _parc_data(meso, val_runs, state_fields, norm) if val_runs else None
+        pcfg = ParcConfig(n_state=len(state_fields), unet_widths=tuple(cfg.parc_widths), max_epochs=cfg.parc_epochs,
+                          max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
+                          batch_size=min(4, len(fit_runs)))
         t0 = time.perf_counter()
         model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, progress=False, normaliser=norm)
         train_s = time.perf_counter() - t0
@@ -320,7 +306,6 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
         model = load_parc(trained)
         model.eval()
         train_s = float(hist.get("train_wall_s", hist.get("wall_s", float("nan"))))
-    xt, vt = _parc_data(meso, test_runs, state_fields, norm)
     m = cfg.first_frames
     t0 = time.perf_counter()
     with torch.no_grad():  # from frame m - 1 (the last given one), as the token models
@@ -454,6 +439,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
 
     from probtok.adapt import AdaptConfig, adapt_files
     from probtok.atomic import atomic_write_text
+    from probtok.errors import ProbtokError
     from probtok.forecast import read_forecast
     from probtok.model_spec import load_config
     from probtok.pipeline import DemoConfig, DemoResult, _config_path, stage_fit_micro, stage_scratch
@@ -480,12 +466,17 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
         failed = []
 
         def scored(name, k, s, train, model_dir, fc_dir, train_s):
-            first = _forecast_entry(name, k, s, train, model_dir, meso_data, test, fc_dir, train_s, cfg, results,
-                                    failed)
-            if first is not None:
-                fan_files[name] = first
-            else:
+            """Forecast and score one probabilistic model into ``results``; a ProbtokError (e.g. diverged
+            draws) goes to ``failed`` instead and the benchmark goes on."""
+            try:
+                files, wall = run_forecasts(model_dir, meso_data, test, fc_dir, cfg)
+                results.append(_prob_entry(name, k, s, train, files, wall, train_s, cfg, test))
+            except ProbtokError as exc:
+                failed.append({"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
+                               "error": " ".join(exc.one_line().split())})
                 echo(f"bench: {name} K = {k} failed: {failed[-1]['error']}")
+                return
+            fan_files[name] = files[test[0]]
 
         scored("micro-only", 0, 0, [], micro_dir, out / "forecasts" / "micro-only", micro_s)
         for k in ks:

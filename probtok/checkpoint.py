@@ -148,6 +148,12 @@ def load_checkpoint(path, expected_spec: ModelSpec | None = None) -> dict:
     return ckpt
 
 
+def fit_start_frame(ckpt: dict) -> int:
+    """The first frame the fit of ``ckpt`` described (its [fit] / adaptation ``start_frame``; frames before it
+    were left out). 0 for checkpoints written before the setting existed."""
+    return int(ckpt["fit_config"].get("start_frame") or 0)
+
+
 def load_fitted(path):
     """Model, guide and normaliser from a fit directory or checkpoint file.
 

@@ -377,7 +377,7 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
     """
     import json
 
-    from probtok.checkpoint import load_fitted
+    from probtok.checkpoint import fit_start_frame, load_fitted
     from probtok.data import open_dataset
     from probtok.data.normalize import Normaliser
     from probtok.errors import CheckpointError
@@ -410,7 +410,7 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
                 params[k] = col[runs].astype(np.float64)
         setup, dx_um, threshold, time_ns = ds.setup, ds.dx_um, ds.hotspot_threshold_K, ds.time_ns[:T]
     # a fit that left out frames before its start frame describes the frames from there on only
-    start = int(ckpt["fit_config"].get("start_frame") or 0)
+    start = fit_start_frame(ckpt)
     if not start < T - 1:
         raise ConfigError(f"the model starts at frame {start}: check at least {start + 2} frames", hint="raise --frames")
     x, time_ns = x[:, start:], time_ns[start:]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from probtok.atomic import atomic_write_text
-from probtok.checkpoint import load_fitted
+from probtok.checkpoint import fit_start_frame, load_fitted
 from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
 
@@ -89,7 +89,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
             raise DataError("no runs to evaluate", file=data, hint="give --runs")
         T = ds.n_frames if n_frames is None else min(int(n_frames), ds.n_frames)
         # a fit that left out the frames before its start frame is rolled out from there
-        start = int(ckpt["fit_config"].get("start_frame") or 0)
+        start = fit_start_frame(ckpt)
         if T - start < 2:
             raise ConfigError(f"need at least 2 frames from the model's start frame {start} to evaluate a rollout",
                               hint="raise --frames")

@@ -85,7 +85,8 @@ def rollout_horizon(step: int, cfg: FitConfig) -> int:
     return int(round(cfg.rollout_horizon_start + frac * (cfg.rollout_horizon_end - cfg.rollout_horizon_start)))
 
 
-def _comparable(cfg_dict: dict) -> dict:
+def comparable_settings(cfg_dict: dict) -> dict:
+    """The settings a resumed fit or adaptation must share with its checkpoint's."""
     # `steps` may grow between runs (continue training); everything else must match to resume exactly.
     # start_frame = 0 is what checkpoints written before the key existed did.
     return {k: v for k, v in cfg_dict.items()
@@ -157,7 +158,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, expected_spec=spec)
-        if _comparable(ckpt["fit_config"]) != _comparable(dataclasses.asdict(cfg)) or ckpt["level"] != level:
+        if comparable_settings(ckpt["fit_config"]) != comparable_settings(dataclasses.asdict(cfg)) or ckpt["level"] != level:
             raise CheckpointError("checkpoint was written with other fit settings", file=ckpt_path,
                                   hint="use the same [fit] table (only steps may change) or a fresh --out")
         start, losses = restore_training_state(ckpt, model, guide, optim)

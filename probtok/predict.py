@@ -66,7 +66,7 @@ class Posterior:
 def load_posterior(model_dir) -> Posterior:
     """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference)."""
     from probtok.adapt import meso_from_micro
-    from probtok.checkpoint import load_fitted
+    from probtok.checkpoint import fit_start_frame, load_fitted
     from probtok.data.normalize import Normaliser
 
     model, guide, ckpt = load_fitted(model_dir)
@@ -80,8 +80,7 @@ def load_posterior(model_dir) -> Posterior:
     for mod in (model, guide):
         mod.eval()
         mod.requires_grad_(False)
-    start = int(ckpt["fit_config"].get("start_frame") or 0)
-    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), start)
+    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), fit_start_frame(ckpt))
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
@@ -311,11 +310,12 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames and
     number of draws."""
+    from probtok.checkpoint import CHECKPOINT_NAME
     from probtok.forecast import read_forecast
 
     if not path.exists():
         return False
-    ckpt = Path(model_dir) / "checkpoint.pt"
+    ckpt = Path(model_dir) / CHECKPOINT_NAME
     if ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime:
         return False  # the model was (re)fitted after this forecast
     try:
