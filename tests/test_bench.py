@@ -188,9 +188,14 @@ def test_a_model_whose_forecasts_fail_is_recorded_and_the_benchmark_goes_on(benc
 def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_recorded_times(bench_out):
     d = bench_out.parent
     b0 = json.loads((bench_out / "bench.json").read_text())
+    kept = [bench_out / "models" / "K1_s0" / "meso-adapt" / "checkpoint.pt",
+            bench_out / "models" / "K2_s0" / "meso-scratch" / "checkpoint.pt",
+            bench_out / "forecasts" / "adapted" / "K1_s0" / "run_0003.nc"]
+    mtimes = [p.stat().st_mtime_ns for p in kept]
     rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
                "--out", str(bench_out), "--k", "1,2", "--test-runs", "2", "--quick"])
     assert rc == 0
+    assert [p.stat().st_mtime_ns for p in kept] == mtimes  # reused, not rewritten
     b1 = json.loads((bench_out / "bench.json").read_text())
     for r0, r1 in zip(b0["results"], b1["results"]):
         assert (r0["model"], r0["k"]) == (r1["model"], r1["k"])
