@@ -35,7 +35,7 @@ import torch
 from probtok.checkpoint import CHECKPOINT_NAME, fit_start_frame, load_checkpoint, load_fitted, make_checkpoint, restore_training_state, save_checkpoint
 from probtok.data.validate import check_compatible, require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
-from probtok.fit import comparable_settings, check_training_tensor, finish_svi, run_svi
+from probtok.fit import comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 
@@ -188,10 +188,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     x = check_training_tensor(x, spec, source="meso data")
     if cfg.start_frame is None:
         cfg = dataclasses.replace(cfg, start_frame=micro_start_frame)
-    if not 0 <= cfg.start_frame <= x.shape[1] - 2:
-        raise ConfigError(f"start_frame={cfg.start_frame} leaves fewer than 2 of the {x.shape[1]} meso frames",
-                          hint="lower start_frame")
-    x = x[:, cfg.start_frame:]
+    x = frames_from(x, cfg.start_frame, hint="lower AdaptConfig.start_frame")
     n_runs, n_frames = x.shape[:2]
     out_dir = Path(out_dir) if out_dir is not None else None
     meta = {**(meta or {}), "n_runs": n_runs, "micro": micro_src, "adapt": dataclasses.asdict(cfg)}

@@ -32,7 +32,7 @@ import torch
 from probtok.atomic import atomic_write_text
 from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, make_checkpoint, restore_training_state, save_checkpoint
 from probtok.data.validate import require_fields
-from probtok.errors import CheckpointError, DataError, ProbtokError
+from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 from probtok.model_spec import FitConfig, ModelSpec
@@ -78,6 +78,15 @@ def check_training_tensor(x, spec: ModelSpec, source="<tensor>") -> torch.Tensor
     return x.float()
 
 
+
+def frames_from(x: torch.Tensor, start_frame: int, hint: str) -> torch.Tensor:
+    """x (run, frame, ...) without the frames before ``start_frame``; a ConfigError when fewer than 2
+    frames (one transition) would be left."""
+    if not 0 <= start_frame <= x.shape[1] - 2:
+        raise ConfigError(f"start_frame={start_frame} leaves fewer than 2 of the {x.shape[1]} frames per run",
+                          hint=hint)
+    return x[:, start_frame:]
+
 def rollout_horizon(step: int, cfg: FitConfig) -> int:
     """Curriculum: rollout horizon [frames] grows linearly from start to end over ramp_fraction of the steps."""
     ramp = max(1, int(cfg.rollout_ramp_fraction * cfg.steps))
@@ -118,11 +127,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
 
     Clears Pyro's global param store: parameters live in the returned modules.
     """
-    x = check_training_tensor(x, spec)
-    if not 0 <= cfg.start_frame <= x.shape[1] - 2:
-        raise ProbtokError(f"start_frame={cfg.start_frame} leaves fewer than 2 of the {x.shape[1]} frames per run",
-                           hint="lower start_frame in [fit]")
-    x = x[:, cfg.start_frame:]
+    x = frames_from(check_training_tensor(x, spec), cfg.start_frame, hint="lower start_frame in [fit]")
     n_runs, n_frames = x.shape[:2]
     window = cfg.window_frames or n_frames
     if window > n_frames:

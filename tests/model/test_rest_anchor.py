@@ -116,3 +116,19 @@ def test_checkpoints_written_before_the_new_keys_existed_still_load_and_resume(t
     resumed = fit(SPEC, x, dataclasses.replace(CFG, steps=3), out_dir=tmp_path / "old", progress=False)
     assert resumed.resumed_from == 2
     assert spec_hash(dataclasses.replace(SPEC, rest_anchor=True)) != spec_hash(SPEC)
+
+
+def test_a_start_frame_that_leaves_no_transition_is_a_config_error_in_fit_and_adapt():
+    import pytest
+
+    from probtok.adapt import AdaptConfig, adapt
+    from probtok.errors import ConfigError
+
+    x = _unit(torch.as_tensor(toy_runs(2, 4)))  # 4 frames: start_frame 2 leaves one transition, 3 leaves none
+    fit(SPEC, x, dataclasses.replace(CFG, steps=1, start_frame=2), progress=False)
+    with pytest.raises(ConfigError, match="start_frame=3 leaves fewer than 2 of the 4 frames"):
+        fit(SPEC, x, dataclasses.replace(CFG, start_frame=3), progress=False)
+    tm, tg = _randomised()
+    adapt((tm, tg, None), x, AdaptConfig(steps=1, start_frame=2), progress=False)
+    with pytest.raises(ConfigError, match="start_frame=3 leaves fewer than 2 of the 4 frames"):
+        adapt((tm, tg, None), x, AdaptConfig(steps=1, start_frame=3), progress=False)
