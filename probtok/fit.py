@@ -215,13 +215,21 @@ def run_svi(step_loss, start: int, steps: int, checkpoint_every: int, checkpoint
     """SVI steps ``start .. steps-1``: ``step_loss(step)`` takes one step and returns its loss per run-frame.
 
     Appends to ``losses``, checkpoints every ``checkpoint_every`` steps, stops with a ProbtokError
-    (the last checkpoint kept) on a non-finite loss; returns the wall time [s]. Shared by the micro
+    (the last checkpoint kept) on a non-finite loss or non-finite distribution arguments; returns the wall time [s]. Shared by the micro
     fit and the meso adaptation, so both resume the same way.
     """
     t_start = time.perf_counter()
     with svi_progress(progress, steps, start, description) as update:
         for step in range(start, steps):
-            loss = step_loss(step)
+            try:
+                loss = step_loss(step)
+            except ValueError as exc:
+                if "invalid values" not in str(exc):
+                    raise
+                # a distribution's argument check found NaN/inf: latent states or weights diverged
+                raise ProbtokError(f"the latent states became non-finite at step {step}",
+                                   hint=f"{hint}, or fit on shorter windows of long runs ([fit] window_frames); "
+                                        "the last checkpoint is kept") from exc
             if not math.isfinite(loss):
                 raise ProbtokError(f"the loss became non-finite at step {step}",
                                    hint=f"{hint}; the last checkpoint is kept")
