@@ -87,6 +87,7 @@ def frames_from(x: torch.Tensor, start_frame: int, hint: str) -> torch.Tensor:
                           hint=hint)
     return x[:, start_frame:]
 
+
 def rollout_horizon(step: int, cfg: FitConfig) -> int:
     """Curriculum: rollout horizon [frames] grows linearly from start to end over ramp_fraction of the steps."""
     ramp = max(1, int(cfg.rollout_ramp_fraction * cfg.steps))
@@ -97,9 +98,10 @@ def rollout_horizon(step: int, cfg: FitConfig) -> int:
 def comparable_settings(cfg_dict: dict) -> dict:
     """The settings a resumed fit or adaptation must share with its checkpoint's."""
     # `steps` may grow between runs (continue training); everything else must match to resume exactly.
-    # start_frame = 0 is what checkpoints written before the key existed did.
+    # keys at the value that checkpoints written before the key existed used are left out
+    before = {"start_frame": 0, "c_init_scale": 0.1}
     return {k: v for k, v in cfg_dict.items()
-            if k not in ("steps", "checkpoint_every") and not (k == "start_frame" and v == 0)}
+            if k not in ("steps", "checkpoint_every") and not (k in before and v == before[k])}
 
 
 @torch.no_grad()

@@ -43,3 +43,28 @@ def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta):
         adapt(micro_pair() + (None,), x, AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta,
                                                      learning_rate=0.5, seed=1),
               out_dir=tmp_path / "killed", progress=False)
+
+
+def test_q_c_starts_at_c_init_scale_and_a_resume_must_keep_it(tmp_path):
+    import dataclasses
+
+    from torch.nn import functional as F
+
+    from probtok.errors import ConfigError
+    from probtok.fit import comparable_settings
+
+    torch.manual_seed(0)
+    x = sample_meso(torch.randn(2, 3) * 0.5, torch.randn(3, 1), 4, (4, 4), seed=0)
+    for scale in (0.1, 1.0):
+        res = adapt(micro_pair() + (None,), x, AdaptConfig(steps=0, c_init_scale=scale), progress=False)
+        assert torch.allclose(F.softplus(res.guide.c_scale_raw), torch.full((3, 1), scale))
+        assert torch.equal(res.guide.c_loc, torch.zeros(3, 1))
+    cfg = AdaptConfig(steps=2, batch_runs=3, c_init_scale=1.0)
+    adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="other adaptation settings"):
+        adapt(micro_pair() + (None,), x, dataclasses.replace(cfg, c_init_scale=0.5), out_dir=tmp_path, progress=False)
+    # checkpoints written before the key existed (all at 0.1) compare equal to the default
+    old = {k: v for k, v in dataclasses.asdict(AdaptConfig()).items() if k != "c_init_scale"}
+    assert comparable_settings(old) == comparable_settings(dataclasses.asdict(AdaptConfig()))
+    with pytest.raises(ConfigError, match="c_init_scale"):
+        AdaptConfig(c_init_scale=0.0)
