@@ -84,7 +84,7 @@ SCHEMA_VERSION = 1
 class BenchConfig:
     """Budgets of one benchmark run (see :func:`quick_config` for the --quick preset)."""
 
-    k_values: list = field(default_factory=lambda: [1, 2, 4, "all"])  # ints or "all"
+    k_values: list = field(default_factory=lambda: [1, 2, 4, 8, "all"])  # ints or "all"
     subsets: int = 1  # subsets per K (1 for K = all)
     test_runs: int = 6
     model_config: str = "tiny.toml"

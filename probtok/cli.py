@@ -442,7 +442,7 @@ def bench_fewshot(
     micro_data: Path = typer.Option(..., "--micro-data", help="Micro run file (HDF5) for the micro fit."),
     meso_data: Path = typer.Option(..., "--meso-data", help="Meso run file (HDF5): training pool + test runs."),
     out: Path = typer.Option(..., "--out", help="Folder for bench.json, bench.md, PNGs and the models."),
-    k: Optional[str] = typer.Option(None, "--k", help="Training-set sizes K (default 1,2,4,all; --quick: 1,2)."),
+    k: Optional[str] = typer.Option(None, "--k", help="Training-set sizes K (default 1,2,4,8,all; --quick: 1,2)."),
     subsets: Optional[int] = typer.Option(None, "--subsets", help="Random training subsets per K (default 1)."),
     test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
     first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
