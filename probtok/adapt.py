@@ -50,7 +50,11 @@ THETA_MODULES = ("token_prior", "decoder", "transition")
 class AdaptConfig:
     """Settings of the few-shot meso SVI (noise scales in normalised field units)."""
 
-    steps: int = 300
+    # 100, not more: on the default meso data (K = 4, test runs 24-29, benchmarks/adapt_settings.py) 300 steps
+    # made the forecasts unstable on both shipped micro fits (tiny: median-T_hs RMSE 17 600 K; micro-s4: a
+    # draw diverged to a non-finite state), where 100 steps gave 589 K and 550 K; 100 steps take 6.5 min
+    # (tiny) and 11 min (micro-s4) for K = 4 on one core
+    steps: int = 100
     batch_runs: int = 4  # meso runs per minibatch (pyro.plate subsampling)
     learning_rate: float = 1e-2
     final_lr_factor: float = 0.1  # geometric decay of the learning rate to this factor

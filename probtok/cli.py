@@ -283,7 +283,8 @@ def adapt(
     data: Path = typer.Option(..., "--data", help="Meso run file (HDF5)."),
     train_runs: str = typer.Option(..., "--train-runs", help="The K meso runs to adapt on, e.g. 0,1."),
     out: Path = typer.Option(..., "--out", help="Meso model directory (checkpoint.pt, adapt.json)."),
-    steps: int = typer.Option(300, "--steps", help="SVI steps (more steps continue an adaptation)."),
+    steps: int = typer.Option(100, "--steps", help="SVI steps (more steps continue an adaptation; 300 made "
+                              "forecasts unstable on the default data)."),
     theta: str = typer.Option("frozen", "--theta", help="Micro globals theta: frozen, or prior (Gaussian prior "
                               "centred on the micro fit)."),
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
