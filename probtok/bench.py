@@ -296,15 +296,13 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     else:
         from probtok.errors import ConfigError
 
-        hist = torch.load(trained, map_location="cpu", weights_only=True).get("history") or {}
+        model, hist = load_parc(trained, return_history=True)  # one read; a damaged file is a CheckpointError
         split = ([int(r) for r in hist.get("fit_runs", [])], [int(r) for r in hist.get("val_runs", [])])
         if split != (list(map(int, fit_runs)), list(map(int, val_runs))) or hist.get("data") != Path(str(meso)).name:
             raise ConfigError(f"this PARC was trained on {hist.get('data')} runs {split[0]} (validation {split[1]}), "
                               f"not on {Path(str(meso)).name} runs {fit_runs} (validation {val_runs})", file=trained,
                               hint="train it on this split: benchmarks/parc_convergence.py with the same data, "
                                    "--val-runs and --test-runs")
-        model = load_parc(trained)
-        model.eval()
         train_s = float(hist.get("train_wall_s", hist.get("wall_s", float("nan"))))
     m = cfg.first_frames
     t0 = time.perf_counter()

@@ -457,8 +457,9 @@ def save_parc(model: PARC, path, history: dict | None = None) -> Path:
     return path
 
 
-def load_parc(path, config: ParcConfig | None = None) -> PARC:
-    """Load a PARC checkpoint (torch.load with weights_only=True).
+def load_parc(path, config: ParcConfig | None = None, *, return_history: bool = False):
+    """Load a PARC checkpoint (torch.load with weights_only=True): the model, or (model, history dict)
+    with ``return_history`` (the history given to :func:`save_parc`, {} when none).
 
     If ``config`` is given, its architecture keys must equal the saved ones,
     else CheckpointError names the differing keys.
@@ -500,4 +501,4 @@ def load_parc(path, config: ParcConfig | None = None) -> PARC:
         raise CheckpointError(f"weights do not fit the saved config ({exc})", file=path,
                               hint="the file is damaged; re-train") from exc
     model.eval()
-    return model
+    return (model, dict(payload.get("history") or {})) if return_history else model

@@ -152,6 +152,9 @@ def test_save_load_round_trip_is_identical(trained, tmp_path):
             out = other.rollout(x0[:, 0], v0[:, 0], 4, 1.0)
             assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1])
     assert loaded.config == model.config
+    again, hist = load_parc(path, return_history=True)
+    assert hist == {"val_loss": list(history["val_loss"])} and again.config == model.config
+    assert load_parc(save_parc(model, tmp_path / "bare.pt"), return_history=True)[1] == {}
 
 
 def test_mismatched_or_bad_checkpoint_refused(trained, tmp_path):
