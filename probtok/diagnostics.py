@@ -381,6 +381,7 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
     from probtok.data import open_dataset
     from probtok.data.normalize import Normaliser
     from probtok.errors import CheckpointError
+    from probtok.fit import frames_from
 
     model, guide, ckpt = load_fitted(model_dir)
     if ckpt["normalisation"] is None:
@@ -411,9 +412,8 @@ def inference_data_from_files(model_dir, data, runs=None, *, num_draws: int = 10
         setup, dx_um, threshold, time_ns = ds.setup, ds.dx_um, ds.hotspot_threshold_K, ds.time_ns[:T]
     # a fit that left out frames before its start frame describes the frames from there on only
     start = fit_start_frame(ckpt)
-    if not start < T - 1:
-        raise ConfigError(f"the model starts at frame {start}: check at least {start + 2} frames", hint="raise --frames")
-    x, time_ns = x[:, start:], time_ns[start:]
+    x = frames_from(x, start, hint=f"the model's fit starts at frame {start}: raise --frames")
+    time_ns = time_ns[start:]
     level = ckpt["level"]
     role = "adapted meso model" if level == "meso" else "micro model"
     if level == "micro" and (as_meso if as_meso is not None else str(setup).startswith("meso")):

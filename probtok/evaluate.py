@@ -31,6 +31,7 @@ from probtok.atomic import atomic_write_text
 from probtok.checkpoint import fit_start_frame, load_fitted
 from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
+from probtok.fit import check_start_frame
 
 METHODS = ("model", "mean_only", "persistence", "reconstruction")
 
@@ -90,9 +91,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
         T = ds.n_frames if n_frames is None else min(int(n_frames), ds.n_frames)
         # a fit that left out the frames before its start frame is rolled out from there
         start = fit_start_frame(ckpt)
-        if T - start < 2:
-            raise ConfigError(f"need at least 2 frames from the model's start frame {start} to evaluate a rollout",
-                              hint="raise --frames")
+        check_start_frame(start, T, hint=f"the model's fit starts at frame {start}: raise --frames")
         units = [ds.units[f] for f in spec.fields]
         stats = ds.normalisation()
         field_range = np.array([stats["max"][ds.fields.index(f)] - stats["min"][ds.fields.index(f)] for f in spec.fields])

@@ -78,13 +78,16 @@ def check_training_tensor(x, spec: ModelSpec, source="<tensor>") -> torch.Tensor
     return x.float()
 
 
+def check_start_frame(start_frame: int, n_frames: int, hint: str) -> None:
+    """ConfigError unless frames start_frame .. n_frames - 1 hold at least one transition (2 frames)."""
+    if not 0 <= start_frame <= n_frames - 2:
+        raise ConfigError(f"start_frame={start_frame} leaves fewer than 2 of the {n_frames} frames per run",
+                          hint=hint)
+
 
 def frames_from(x: torch.Tensor, start_frame: int, hint: str) -> torch.Tensor:
-    """x (run, frame, ...) without the frames before ``start_frame``; a ConfigError when fewer than 2
-    frames (one transition) would be left."""
-    if not 0 <= start_frame <= x.shape[1] - 2:
-        raise ConfigError(f"start_frame={start_frame} leaves fewer than 2 of the {x.shape[1]} frames per run",
-                          hint=hint)
+    """x (run, frame, ...) without the frames before ``start_frame`` (:func:`check_start_frame` first)."""
+    check_start_frame(start_frame, x.shape[1], hint)
     return x[:, start_frame:]
 
 
@@ -217,8 +220,8 @@ def run_svi(step_loss, start: int, steps: int, checkpoint_every: int, checkpoint
     """SVI steps ``start .. steps-1``: ``step_loss(step)`` takes one step and returns its loss per run-frame.
 
     Appends to ``losses``, checkpoints every ``checkpoint_every`` steps, stops with a ProbtokError
-    (the last checkpoint kept) on a non-finite loss or non-finite distribution arguments; returns the wall time [s]. Shared by the micro
-    fit and the meso adaptation, so both resume the same way.
+    (the last checkpoint kept) on a non-finite loss or non-finite distribution arguments; returns the
+    wall time [s]. Shared by the micro fit and the meso adaptation, so both resume the same way.
     """
     t_start = time.perf_counter()
     with svi_progress(progress, steps, start, description) as update:
