@@ -25,7 +25,6 @@ same arguments ends bit-identical to an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,15 +117,17 @@ class AdaptResult:
     meta: dict = field(default_factory=dict)
 
 
-def meso_from_micro(micro_model: TokenModel, micro_guide: TokenGuide, n_runs: int) -> tuple[TokenModel, TokenGuide]:
+def meso_from_micro(micro_model: TokenModel, micro_guide: TokenGuide, n_runs: int,
+                    c_init_scale: float = 0.1) -> tuple[TokenModel, TokenGuide]:
     """A meso model and guide carrying the micro fit: theta, encoder and q(sigma_x) copied; phi, c at their
-    prior centre (q(phi) = Normal(0, 0.01), q(c[n]) = Normal(0, 0.1)); the coupling network freshly drawn.
+    prior centre (q(phi) = Normal(0, 0.01), q(c[n]) = Normal(0, c_init_scale)); the coupling network
+    freshly drawn.
 
     ``n_runs`` sizes the per-run q(c[n]) table. Deterministic given torch's RNG state.
     """
     spec = micro_model.spec
     model = TokenModel(spec, "meso")
-    guide = TokenGuide(spec, "meso", n_runs=n_runs).attach(model)
+    guide = TokenGuide(spec, "meso", n_runs=n_runs, c_init_scale=c_init_scale).attach(model)
     missing, unexpected = model.load_state_dict(micro_model.state_dict(), strict=False)
     if unexpected or any(not k.startswith("coupling.") for k in missing):
         raise CheckpointError(f"micro weights do not fit the meso model (missing {missing}, unexpected {unexpected})")
@@ -209,9 +210,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
 
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.seed)
-    model, guide = meso_from_micro(micro_model, micro_guide, n_runs)
-    with torch.no_grad():
-        guide.c_scale_raw.fill_(math.log(math.expm1(cfg.c_init_scale)))  # softplus^-1
+    model, guide = meso_from_micro(micro_model, micro_guide, n_runs, cfg.c_init_scale)
     if init is not None:
         init(model, guide)
     set_trainable(model, guide, cfg)

@@ -54,10 +54,11 @@ class TokenEncoder(nn.Module):
 class TokenGuide(nn.Module):
     """The guide: amortized token encoder + mean-field globals; :meth:`guide` has the model's signature.
 
-    ``n_runs`` (meso level only) sizes the per-run q(c[n]) table.
+    ``n_runs`` (meso level only) sizes the per-run q(c[n]) table; every q(c[n]) starts at
+    Normal(0, ``c_init_scale``).
     """
 
-    def __init__(self, spec: ModelSpec, level: str = "micro", n_runs: int | None = None):
+    def __init__(self, spec: ModelSpec, level: str = "micro", n_runs: int | None = None, c_init_scale: float = 0.1):
         super().__init__()
         self.spec = spec
         self.level = level
@@ -72,7 +73,7 @@ class TokenGuide(nn.Module):
             self.phi_loc = nn.Parameter(torch.zeros(spec.token_dim, spec.coupling_width))
             self.phi_scale_raw = nn.Parameter(torch.full((spec.token_dim, spec.coupling_width), _softplus_inv(0.01)))
             self.c_loc = nn.Parameter(torch.zeros(n_runs, spec.task_dim))
-            self.c_scale_raw = nn.Parameter(torch.full((n_runs, spec.task_dim), _softplus_inv(0.1)))
+            self.c_scale_raw = nn.Parameter(torch.full((n_runs, spec.task_dim), _softplus_inv(c_init_scale)))
 
     def attach(self, model) -> "TokenGuide":
         """Use ``model``'s transition mean in the conditional posterior (residual parameterization):
