@@ -198,12 +198,12 @@ def forecast_scores(files: list[Path]) -> dict:
 def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
     are reused when their model was not refitted since (their wall time is then the recorded one)."""
-    from probtok.forecast import read_forecast
-    from probtok.predict import _same_forecast, forecast_files
+    from probtok.predict import forecast_files, reusable_forecast_attrs
 
-    reused = [r for r in test_runs if _same_forecast(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames,
-                                                       cfg.n_draws)]
-    walls = [read_forecast(Path(out_dir) / f"run_{r:04d}.nc").attrs.get("forecast_wall_s") for r in reused]
+    attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws)
+             for r in test_runs]
+    reused = [a for a in attrs if a is not None]
+    walls = [a.get("forecast_wall_s") for a in reused]
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
                            seed=cfg.seed, plots=False, skip_existing=True, progress=False)

@@ -310,20 +310,27 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames and
     number of draws."""
+    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws) is not None
+
+
+def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int) -> dict | None:
+    """The attributes of ``path`` when it is a readable forecast of the same model (not refitted since),
+    first frames and number of draws; else None."""
     from probtok.checkpoint import CHECKPOINT_NAME
     from probtok.forecast import read_forecast
 
     if not path.exists():
-        return False
+        return None
     ckpt = Path(model_dir) / CHECKPOINT_NAME
     if ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime:
-        return False  # the model was (re)fitted after this forecast
+        return None  # the model was (re)fitted after this forecast
     try:
-        a = read_forecast(path).attrs
+        a = dict(read_forecast(path).attrs)
     except ProbtokError:
-        return False
-    return (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
+        return None
+    same = (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
             and int(a.get("n_draws", -1)) == int(n_draws))
+    return a if same else None
 
 
 def check_runs(data, runs, fields) -> None:
