@@ -32,7 +32,9 @@ Probabilistic models also get the pooled CRPS and coverage of the central 50 % /
 bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1):
 
 * ``config``: the :class:`BenchConfig` used; ``quick``: bool;
-* ``machine``: ``platform``, ``processor``, ``cpu_count``, ``torch_threads``, ``python``;
+* ``machine``: ``platform``, ``processor``, ``cpu_count``, ``torch_threads`` (per job), ``workers`` (jobs
+  run side by side, see :func:`run_bench`), ``python``;
+* ``wall_s``: the whole benchmark's wall time [s], as run (folders reused from an interrupted run count ~0);
 * ``data``: ``micro``, ``meso`` (paths), ``test_runs`` (list), ``train_pool`` (list), ``k_values`` (list of int);
 * ``simulator``: ``wall_s_per_run`` (mean over the meso runs' stored ``wall_s`` parameter, or null),
   ``note`` (where it came from / "not available");
@@ -93,9 +95,11 @@ class BenchConfig:
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
-    parc_epochs: int = 60
+    # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
+    # docs/bench-2026-11-26-rest); it trains on its own worker while the other jobs run
+    parc_epochs: int = 200
     parc_widths: tuple = (16, 32, 48)
-    parc_max_time_s: float = 900.0
+    parc_max_time_s: float = 2400.0
     parc_val_runs: int = 4  # the last pool runs validate PARC's early stopping (0: validate on its training runs)
     seed: int = 0
     torch_threads: int = 1
@@ -404,6 +408,8 @@ def bench_markdown(bench: dict) -> str:
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
         f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s.",
+        f"Whole benchmark: {_fmt(bench['wall_s'] / 60)} min on {bench['machine']['workers']} worker(s) of "
+        f"{bench['machine']['torch_threads']} torch thread(s).",
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
@@ -424,107 +430,214 @@ def _fmt(v) -> str:
     return "n/a" if v is None else format(v, ".4g")
 
 
-def _machine(torch_threads: int) -> dict:
+def _machine(torch_threads: int, workers: int) -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": int(torch_threads), "python": sys.version.split()[0]}
+            "cpu_count": os.cpu_count(), "torch_threads": int(torch_threads), "workers": int(workers),
+            "python": sys.version.split()[0]}
 
 
-def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print, parc_model=None) -> dict:
+def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=print, parc_model=None,
+              workers: int | None = None) -> dict:
     """Run the benchmark into ``out`` (bench.json, bench.md, PNGs, model folders); returns the bench dict.
 
-    ``parc_model``: score this trained parc.pt (same split; see :func:`run_parc`) instead of training PARC."""
+    ``parc_model``: score this trained parc.pt (same split; see :func:`run_parc`) instead of training PARC.
+    ``workers``: processes that run the benchmark's jobs side by side (a Dask LocalCluster, one torch
+    thread each; default: the CPU count); 1 runs them one after the other in this process. The jobs are
+    the micro fit, PARC, and one per (model, K, subset): the fit (adaptation / from scratch) and the
+    forecasts of the test runs. Every job is seeded on its own, so the numbers do not depend on
+    ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
+    """
     import torch
 
-    from probtok.adapt import AdaptConfig, adapt_files
     from probtok.atomic import atomic_write_text
-    from probtok.errors import ProbtokError
     from probtok.forecast import read_forecast
     from probtok.model_spec import load_config
-    from probtok.pipeline import DemoConfig, DemoResult, _config_path, stage_fit_micro, stage_scratch
+    from probtok.pipeline import DemoConfig, _config_path
     from probtok.plots import fan_chart, save_png
 
     cfg = cfg or BenchConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    try:
-        test, pool, ks = split_runs(meso_data, cfg.test_runs, cfg.k_values)
-        demo = DemoConfig(model_config=cfg.model_config, micro_steps=cfg.micro_steps, seed=cfg.seed,
-                          scratch_steps=cfg.adapt_steps if cfg.scratch_steps is None else cfg.scratch_steps,
-                          n_draws=cfg.n_draws)
-        state = DemoResult(out=out, files={"data/micro": Path(micro_data), "data/meso": Path(meso_data)})
-        t0 = time.perf_counter()
-        stage_fit_micro(out, demo, state, echo=echo)
-        micro_s = time.perf_counter() - t0
-        spec = load_config(_config_path(demo)).spec
-        micro_dir = state.files["micro-fit"]
-        results, fan_files = [], {}
+    n_workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
+    t_start = time.perf_counter()
+    test, pool, ks = split_runs(meso_data, cfg.test_runs, cfg.k_values)
+    demo = DemoConfig(model_config=cfg.model_config, micro_steps=cfg.micro_steps, seed=cfg.seed,
+                      scratch_steps=cfg.adapt_steps if cfg.scratch_steps is None else cfg.scratch_steps,
+                      n_draws=cfg.n_draws)
+    spec = load_config(_config_path(demo)).spec
+    common = dict(out=out, micro_data=Path(micro_data), meso_data=Path(meso_data), test=test, cfg=cfg, demo=demo)
+    # (model, K, subset, training runs): the order of the results list
+    models = [("micro-only", 0, 0, [])]
+    for k in ks:
+        for s in range(1 if k == len(pool) else cfg.subsets):
+            train = subset_runs(pool, k, s, cfg.seed)
+            models += [("adapted", k, s, train), ("scratch", k, s, train)]
+    parc_args = (meso_data, pool, test, out, cfg, tuple(spec.fields), parc_model)
+    echo(f"bench: {len(models) + 2} jobs (micro fit, PARC, {len(models)} models) on {n_workers} worker(s); "
+         f"test runs {test}, training pool {pool}")
+    micro, done, (parc_entry, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
 
-        failed = []
-
-        def scored(name, k, s, train, model_dir, fc_dir, train_s):
-            """Forecast and score one probabilistic model into ``results``; a ProbtokError (e.g. diverged
-            draws) goes to ``failed`` instead and the benchmark goes on."""
-            try:
-                files, wall = run_forecasts(model_dir, meso_data, test, fc_dir, cfg)
-                results.append(_prob_entry(name, k, s, train, files, wall, train_s, cfg, test))
-            except ProbtokError as exc:
-                failed.append({"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
-                               "error": " ".join(exc.one_line().split())})
-                echo(f"bench: {name} K = {k} failed: {failed[-1]['error']}")
-                return
-            fan_files[name] = files[test[0]]
-
-        scored("micro-only", 0, 0, [], micro_dir, out / "forecasts" / "micro-only", micro_s)
-        for k in ks:
-            for s in range(1 if k == len(pool) else cfg.subsets):
-                train = subset_runs(pool, k, s, cfg.seed)
-                tag = f"K{k}_s{s}"
-                echo(f"bench: K = {k}, subset {s}: training runs {train}")
-                ad_dir = out / "models" / tag / "meso-adapt"
-                ad_s = _reused_wall(ad_dir / "adapt.json", cfg.adapt_steps)
-                t0 = time.perf_counter()
-                # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
-                adapt_files(micro_dir, meso_data, train, ad_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed),
-                            resume=True, progress=False)
-                ad_s = ad_s if ad_s is not None else time.perf_counter() - t0
-                scored("adapted", k, s, train, ad_dir, out / "forecasts" / "adapted" / tag, ad_s)
-
-                sc_state = DemoResult(out=out / "models" / tag, files=dict(state.files),
-                                      reports={"split": {"train": train, "held_out": test}})
-                sc_s = _reused_wall(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps)
-                t0 = time.perf_counter()
-                stage_scratch(out / "models" / tag, demo, sc_state, echo=echo)
-                sc_s = sc_s if sc_s is not None else time.perf_counter() - t0
-                scored("scratch", k, s, train, sc_state.files["meso-scratch"], out / "forecasts" / "scratch" / tag,
-                       sc_s)
-
-        echo(f"bench: PARC on all {len(pool)} training runs" + (f" (trained: {parc_model})" if parc_model else ""))
-        parc_entry, parc_info = run_parc(meso_data, pool, test, out, cfg, spec.fields, trained=parc_model)
-        results.append(parc_entry)
-    finally:
-        torch.set_num_threads(threads)
-
+    results, failed, fan_files = [], [], {}
+    for i, job in enumerate(models):  # the order above, whatever order the jobs finished in
+        res = done[i]
+        if res["entry"] is not None:
+            results.append(res["entry"])
+            fan_files[job[0]] = res["fan"]
+        else:
+            failed.append(res["failed"])
+    results.append(parc_entry)
     summary = summarize_results(results)
     plots = {"error_vs_k": save_png(error_vs_k_figure(summary), out / "error_vs_k.png")}
     for name, path in fan_files.items():
         plots[f"fan_{name}"] = save_png(fan_chart(read_forecast(path)), out / f"fan_{name}.png")
     from probtok.checkpoint import load_checkpoint
 
+    micro_dir = Path(micro["dir"])
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
-             "machine": _machine(cfg.torch_threads),  # the threads the benchmark ran with
+             "machine": _machine(cfg.torch_threads, n_workers),  # the threads and workers the benchmark ran with
+             "wall_s": time.perf_counter() - t_start,
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
                       "k_values": ks},
              "simulator": simulator_timing(meso_data),
              "micro_fit": {"dir": str(micro_dir), "steps": int(load_checkpoint(micro_dir / "checkpoint.pt")["step"]),
-                           "wall_s": micro_s},
+                           "wall_s": micro["wall_s"]},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
     atomic_write_text(out / "bench.md", bench_markdown(bench))
-    echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'}")
+    echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'} ({bench['wall_s'] / 60:.1f} min)")
     return bench
+
+
+# -- the jobs (top-level functions: Dask ships them to worker processes) -------------------------------
+def _job_micro(out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
+    """The micro fit (resumed / reused under out/micro-fit): {dir, wall_s, logs}."""
+    import torch
+
+    from probtok.pipeline import DemoResult, stage_fit_micro
+
+    torch.set_num_threads(cfg.torch_threads)
+    logs: list[str] = []
+    state = DemoResult(out=out, files={"data/micro": micro_data, "data/meso": meso_data})
+    t0 = time.perf_counter()
+    stage_fit_micro(out, demo, state, echo=logs.append)
+    return {"dir": str(state.files["micro-fit"]), "wall_s": time.perf_counter() - t0, "logs": logs}
+
+
+def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
+    """Fit one model (model, K, subset, training runs) and forecast and score the test runs:
+    {entry, failed, fan, logs}; a ProbtokError (e.g. diverged draws) gives ``failed`` instead of ``entry``."""
+    import torch
+
+    from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.errors import ProbtokError
+    from probtok.pipeline import DemoResult, stage_scratch
+
+    torch.set_num_threads(cfg.torch_threads)
+    name, k, s, train = job
+    tag = f"K{k}_s{s}"
+    logs: list[str] = []
+    micro_dir = Path(micro["dir"])
+    if name == "micro-only":
+        model_dir, train_s = micro_dir, micro["wall_s"]
+        fc_dir = out / "forecasts" / "micro-only"
+    elif name == "adapted":
+        model_dir = out / "models" / tag / "meso-adapt"
+        train_s = _reused_wall(model_dir / "adapt.json", cfg.adapt_steps)
+        t0 = time.perf_counter()
+        # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
+        adapt_files(micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed),
+                    resume=True, progress=False)
+        train_s = train_s if train_s is not None else time.perf_counter() - t0
+        fc_dir = out / "forecasts" / "adapted" / tag
+    else:
+        sc_state = DemoResult(out=out / "models" / tag,
+                              files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
+                              reports={"split": {"train": train, "held_out": test}})
+        train_s = _reused_wall(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps)
+        t0 = time.perf_counter()
+        stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append)
+        train_s = train_s if train_s is not None else time.perf_counter() - t0
+        model_dir, fc_dir = sc_state.files["meso-scratch"], out / "forecasts" / "scratch" / tag
+    try:
+        files, wall = run_forecasts(model_dir, meso_data, test, fc_dir, cfg)
+        entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
+    except ProbtokError as exc:
+        failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
+                  "error": " ".join(exc.one_line().split())}
+        return {"entry": None, "failed": failed, "fan": None, "logs": logs + [f"failed: {failed['error']}"]}
+    return {"entry": entry, "failed": None, "fan": str(files[test[0]]), "logs": logs}
+
+
+def _job_parc(meso_data, pool, test, out, cfg: BenchConfig, fields, parc_model) -> tuple[dict, dict]:
+    import torch
+
+    torch.set_num_threads(cfg.torch_threads)
+    return run_parc(meso_data, pool, test, out, cfg, list(fields), trained=parc_model)
+
+
+def _job_label(job: tuple) -> str:
+    name, k, s, train = job
+    return name if name == "micro-only" else f"{name} K = {k} subset {s} (runs {train})"
+
+
+def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: int, echo):
+    """(micro fit result, {model index: job result}, (PARC entry, PARC info)); in this process for one
+    worker, else on a LocalCluster. PARC (the longest job) is started first; the model jobs wait for the
+    micro fit, larger K first (the longer fits first keep both workers busy to the end)."""
+    n_jobs = len(models) + 2
+    if n_workers == 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            micro = _job_micro(**common)
+            _echo_job(echo, 1, n_jobs, "micro fit", micro)
+            done = {}
+            for i, job in enumerate(models):
+                done[i] = _job_model(micro, job, **common)
+                _echo_job(echo, i + 2, n_jobs, _job_label(job), done[i])
+            echo(f"bench: PARC on all {len(parc_args[1])} training runs"
+                 + (f" (trained: {parc_args[-1]})" if parc_args[-1] else ""))
+            parc = _job_parc(*parc_args)
+        finally:
+            torch.set_num_threads(threads)
+        return micro, done, parc
+
+    from distributed import as_completed
+
+    from probtok.sim.campaign import dask_client
+
+    with dask_client(None, n_workers, n_jobs) as client:
+        parc_f = client.submit(_job_parc, *parc_args, priority=1000, pure=False, key="bench-parc")
+        micro_f = client.submit(_job_micro, **common, priority=999, pure=False, key="bench-micro-fit")
+        model_f = [client.submit(_job_model, micro_f, job, **common, priority=job[1], pure=False,
+                                 key=f"bench-{job[0]}-K{job[1]}-s{job[2]}") for job in models]
+        index = {f.key: i for i, f in enumerate(model_f)}
+        done, n = {}, 0
+        for fut in as_completed([parc_f, micro_f, *model_f]):
+            res = fut.result()  # a job's non-probtok error stops the benchmark here (finished folders stay)
+            n += 1
+            if fut.key == parc_f.key:
+                parc = res
+                echo(f"bench: [{n}/{n_jobs}] PARC on all {len(parc_args[1])} training runs done "
+                     f"({res[0]['train_wall_s']:.0f} s{', trained: ' + str(parc_args[-1]) if parc_args[-1] else ''})")
+            elif fut.key == micro_f.key:
+                micro = res
+                _echo_job(echo, n, n_jobs, "micro fit", res)
+            else:
+                i = index[fut.key]
+                done[i] = res
+                _echo_job(echo, n, n_jobs, _job_label(models[i]), res)
+    return micro, done, parc
+
+
+def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict) -> None:
+    for line in res.get("logs", []):
+        echo(f"bench: {line}")
+    entry = res.get("entry")
+    wall = f" (fit {entry['train_wall_s']:.0f} s)" if entry else ""
+    echo(f"bench: [{n}/{n_jobs}] {label} {'done' if res.get('failed') is None else 'FAILED'}{wall}")
 
 
 def _reused_wall(summary_json: Path, steps) -> float | None:

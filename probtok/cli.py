@@ -451,6 +451,8 @@ def bench_fewshot(
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Jobs run side by side, one process "
+                                          "each (default: the CPU count; 1: one after the other)."),
 ):
     """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
     RMSE / CRPS / coverage per model and K, timings, the error-against-K curve and fan charts."""
@@ -467,7 +469,8 @@ def bench_fewshot(
         raise ConfigError("--first-frames must be >= 1", field="first_frames")
     over["first_frames"] = first_frames
     cfg = quick_config(**over) if quick else BenchConfig(**over)
-    run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False), parc_model=parc_model)
+    run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False), parc_model=parc_model,
+              workers=workers)
 
 
 def _click_errors() -> tuple[tuple, tuple]:

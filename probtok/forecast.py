@@ -298,6 +298,8 @@ def write_forecast(ds, path) -> Path:
 
     Field snapshots are gzip-compressed; everything else is stored as is (exact round trip).
     """
+    import dask
+
     path = Path(path)
     if ds.attrs.get("format") != FORMAT:
         raise DataError("not a probtok forecast dataset (attribute format is missing or wrong)", file=path,
@@ -307,7 +309,10 @@ def write_forecast(ds, path) -> Path:
         try:
             # built in memory, written with plain file I/O: a full disk is then an ordinary OSError
             # (when libhdf5's own writes failed with EFBIG/ENOSPC, it crashed the process on close)
-            blob = ds.to_netcdf(engine="h5netcdf", encoding=encoding)
+            # the synchronous scheduler: inside a Dask worker (probtok bench fewshot) xarray would otherwise take a
+            # distributed Lock named after the in-memory target, which the scheduler rejects
+            with dask.config.set(scheduler="synchronous"):
+                blob = ds.to_netcdf(engine="h5netcdf", encoding=encoding)
             with open(tmp, "wb") as fh:
                 fh.write(blob)
         except OSError as exc:

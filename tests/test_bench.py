@@ -47,7 +47,7 @@ def bench_out(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
-                   "--out", str(d / "out"), "--k", "1,2", "--test-runs", "2", "--quick"])
+                   "--out", str(d / "out"), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "2"])
     finally:
         torch.set_num_threads(threads)
     assert rc == 0
@@ -60,9 +60,11 @@ def _finite(v) -> bool:
 
 def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
     b = json.loads((bench_out / "bench.json").read_text())
-    for key in ("schema", "schema_version", "config", "quick", "machine", "data", "simulator", "micro_fit", "parc",
-                "results", "summary", "plots"):
+    for key in ("schema", "schema_version", "config", "quick", "machine", "wall_s", "data", "simulator", "micro_fit",
+                "parc", "results", "summary", "plots"):
         assert key in b, key
+    assert b["machine"]["workers"] == 2 and b["machine"]["torch_threads"] == 1
+    assert b["wall_s"] > b["micro_fit"]["wall_s"] > 0
     assert b["schema"] == "probtok-bench-fewshot" and b["quick"] is True
     assert b["data"]["test_runs"] == [3, 4] and b["data"]["train_pool"] == [0, 1, 2]
     assert b["data"]["k_values"] == [1, 2]
@@ -176,7 +178,7 @@ def test_a_model_whose_forecasts_fail_is_recorded_and_the_benchmark_goes_on(benc
     monkeypatch.setattr(bench_mod, "run_forecasts", diverging_scratch)
     d = bench_out.parent
     rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
-               "--out", str(d / "out_failed"), "--k", "1", "--test-runs", "2", "--quick"])
+               "--out", str(d / "out_failed"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"])
     assert rc == 0
     b = json.loads((d / "out_failed" / "bench.json").read_text())
     assert [(f["model"], f["k"]) for f in b["failed"]] == [("scratch", 1)]
@@ -204,3 +206,23 @@ def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_
             # the fit's recorded SVI time (without the data loading the first run also timed), not ~0
             assert r1["train_wall_s"] == pytest.approx(r0["train_wall_s"], rel=0.5)
             assert r1["forecast_wall_s_per_run"] == pytest.approx(r0["forecast_wall_s_per_run"], rel=0.5)  # recorded, not ~0
+
+
+def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
+    """The fixture ran the jobs on 2 worker processes; one after the other in this process, into a fresh
+    folder, every fit and forecast is redone and every score is the same."""
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_serial"), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "1"])
+    assert rc == 0
+    par = json.loads((bench_out / "bench.json").read_text())
+    ser = json.loads((d / "out_serial" / "bench.json").read_text())
+    assert ser["machine"]["workers"] == 1
+    assert [(r["model"], r["k"], r["train_runs"]) for r in ser["results"]] == \
+        [(r["model"], r["k"], r["train_runs"]) for r in par["results"]]
+    for rs, rp in zip(ser["results"], par["results"]):
+        for q in ("T_hs", "A_hs", "dT_hs_dt"):
+            assert rs["rmse"][q]["per_run"] == pytest.approx(rp["rmse"][q]["per_run"], rel=1e-6), (rs["model"], q)
+        assert rs["field_rmse"]["P"]["per_run"] == pytest.approx(rp["field_rmse"]["P"]["per_run"], rel=1e-6)
+        if rs["probabilistic"]:
+            assert rs["crps"] == pytest.approx(rp["crps"], rel=1e-6)

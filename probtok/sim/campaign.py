@@ -273,7 +273,7 @@ def _check_manifest(path: Path, manifest: dict, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _client(scheduler, n_workers: int | None, n_todo: int):
+def dask_client(scheduler, n_workers: int | None, n_todo: int):
     """A dask.distributed Client: the given one, one connected to an address, or a LocalCluster."""
     import os
 
@@ -389,7 +389,7 @@ def _simulate(todo, setup, seed, kwargs, simulate_fn, sample_fn, out, scheduler,
     from probtok.progress import make_progress
 
     prog = make_progress() if progress else contextlib.nullcontext()
-    with _client(scheduler, n_workers, len(todo)) as client, prog:
+    with dask_client(scheduler, n_workers, len(todo)) as client, prog:
         task = prog.add_task(f"simulating {setup}", total=len(todo), info="") if progress else None
         futures = {}
         for i in todo:
