@@ -1,10 +1,11 @@
 """Train the PARC baseline of ``probtok bench fewshot`` to convergence and print its validation curve.
 
-The benchmark's PARC entry has a wall-time budget (``BenchConfig.parc_max_time_s``) so that the whole
-benchmark fits in 90 minutes; this script trains the same model on the same split (the benchmark's
-pool, its last ``--val-runs`` runs held out for early stopping; the same test runs) with a budget large
-enough to let early stopping end it, and prints per epoch the validation loss, then the test scores
-in the benchmark's metrics (RMSE of T_hs, A_hs and their rates, field RMSE):
+The benchmark trains PARC itself within a wall-time budget (``BenchConfig.parc_max_time_s``, 2400 s,
+on its own worker); this script trains the same model on the same split (the benchmark's pool, its
+last ``--val-runs`` runs held out for early stopping; the same test runs) alone, with a budget of your
+choice, and prints per epoch the validation loss (is it flat when the budget ends?), then the test
+scores in the benchmark's metrics (RMSE of T_hs, A_hs and their rates, field RMSE). Its parc.pt can be
+scored by ``probtok bench fewshot --parc-model``:
 
     python benchmarks/parc_convergence.py --data meso.h5 --out parc-conv --max-time 3600 --epochs 200
 

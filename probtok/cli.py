@@ -453,6 +453,8 @@ def bench_fewshot(
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Jobs run side by side, one process "
                                           "each (default: the CPU count; 1: one after the other)."),
+    config: Optional[str] = typer.Option(None, "--config", help="Token-model config: a name in models/ or a TOML "
+                                         "path (default tiny.toml)."),
 ):
     """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
     RMSE / CRPS / coverage per model and K, timings, the error-against-K curve and fan charts."""
@@ -468,6 +470,8 @@ def bench_fewshot(
 
         raise ConfigError("--first-frames must be >= 1", field="first_frames")
     over["first_frames"] = first_frames
+    if config is not None:
+        over["model_config"] = config
     cfg = quick_config(**over) if quick else BenchConfig(**over)
     run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False), parc_model=parc_model,
               workers=workers)

@@ -125,17 +125,28 @@ class TransitionDrift(nn.Module):
     Rest-centred (``spec.rest_anchor``): F_theta(z) = F_net(z) - F_net(0). The rest token 0 is then a
     fixed point, and a token whose whole receptive field (2 tokens either way) is at rest does not
     move: a disturbance travels at most 2 tokens per micro step.
+
+    Uniform-anchored (``spec.uniform_anchor``): F_theta(z)[i] = F_net(z)[i] - F_net(uniform grid of z[i]),
+    so EVERY uniform grid is a fixed point (the rest state among them): the drift acts through the
+    differences between neighbouring tokens only, as the advection and diffusion of uniform material
+    do. Why: with rest-anchoring alone, free meso rollouts drift the shocked bulk towards one
+    temperature whatever the shock strength (``benchmarks/shocked_state.py``). What it gives up: a
+    uniform region cannot react on its own (a hot spot's interior heats only through its neighbours).
     """
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.net = DriftNet(spec.token_dim, spec.drift_width, spec.drift, spec.sigma_z_init)
         self.anchored = spec.rest_anchor
+        self.uniform = spec.uniform_anchor
 
     def forward(self, z: torch.Tensor):
         """Tokens (N, h, w, d) -> (drift, variance), each (N, h, w, d)."""
-        drift, log_var = self.net(to_grid(z))
-        if self.anchored:  # F(0) = 0: a conv net with replicate padding maps a uniform grid to one vector
+        g = to_grid(z)
+        drift, log_var = self.net(g)
+        if self.uniform:
+            drift = drift - self.net.uniform_drift(g)
+        elif self.anchored:  # F(0) = 0: a conv net with replicate padding maps a uniform grid to one vector
             drift = drift - self.net(z.new_zeros(1, z.shape[-1], 1, 1))[0]
         return to_tokens(drift), to_tokens(log_var).exp()
 
@@ -152,13 +163,18 @@ class MesoCoupling(nn.Module):
         super().__init__()
         self.features = CouplingFeatures(spec.token_dim, spec.task_dim, spec.coupling_width, spec.coupling_dilations)
         self.anchored = spec.rest_anchor
+        self.uniform = spec.uniform_anchor
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Tokens (N, h, w, d), task latent (N, task_dim), phi (d, f) -> correction (N, h, w, d).
 
-        Rest-centred: h(z, c) - h(0, c), so the meso correction leaves material at rest too."""
-        h = self.features(to_grid(z), c)
-        if self.anchored:
+        Rest-centred: h(z, c) - h(0, c), so the meso correction leaves material at rest too.
+        Uniform-anchored: h(z, c)[i] - h(uniform grid of z[i], c), so it leaves every uniform state."""
+        g = to_grid(z)
+        h = self.features(g, c)
+        if self.uniform:
+            h = h - self.features.uniform(g, c)
+        elif self.anchored:
             h = h - self.features(z.new_zeros(c.shape[0], z.shape[-1], 1, 1), c)
         return to_tokens(h) @ phi.transpose(-1, -2)
 

@@ -35,6 +35,10 @@ class ModelSpec:
     # Enc(x_rest) = 0, Dec(0) = x_rest, and 0 is a fixed point of the drift and the coupling, so material
     # the shock has not reached stays exactly at rest in a free rollout (see probtok.model)
     rest_anchor: bool = False
+    # uniform-state anchoring: every spatially uniform token grid is a fixed point of the drift and of the
+    # meso coupling (they act through differences between neighbouring tokens only; needs drift = "conv"),
+    # so a uniform shocked region keeps its state in a free rollout (see probtok.model.TransitionDrift)
+    uniform_anchor: bool = False
     decoder: str = "conv"  # "conv" | "linear" | "pixel_shuffle"
     encoder_conditional: bool = True  # q(z_t | x_t, z_{t-1}) instead of q(z_t | x_t)
     # priors
@@ -81,7 +85,7 @@ class FitConfig:
 _SPEC_TABLES = ("model", "priors", "meso")
 _SPEC_KEYS = {
     "model": ("fields", "token_size", "token_dim", "mixture_components", "encoder_width", "decoder_width",
-              "drift_width", "drift", "rest_anchor", "decoder", "encoder_conditional"),
+              "drift_width", "drift", "rest_anchor", "uniform_anchor", "decoder", "encoder_conditional"),
     "priors": ("sigma_x_median", "sigma_x_log_sd", "sigma_z_init"),
     "meso": ("task_dim", "coupling_width", "coupling_dilations", "phi_prior_scale", "steps_per_frame"),
 }
@@ -118,6 +122,8 @@ def _validate_spec(spec: ModelSpec, where) -> None:
         (spec.token_dim >= 1, "token_dim must be >= 1"),
         (spec.mixture_components >= 1, "mixture_components must be >= 1"),
         (spec.drift in ("conv", "linear"), "drift must be 'conv' or 'linear'"),
+        (not spec.uniform_anchor or spec.drift == "conv",
+         "uniform_anchor needs drift = 'conv' (a per-token linear drift would be identically zero)"),
         (spec.decoder in ("conv", "linear", "pixel_shuffle"), "decoder must be 'conv', 'linear' or 'pixel_shuffle'"),
         (spec.decoder != "pixel_shuffle" or spec.token_dim == spec.n_fields * spec.token_size**2,
          "decoder 'pixel_shuffle' needs token_dim = len(fields) * token_size^2"),
@@ -234,7 +240,7 @@ def spec_from_plain(d: dict) -> ModelSpec:
 
 
 #: Keys added after checkpoints were written: left out of the hash at their default, so those still load.
-_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False}
+_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False, "uniform_anchor": False}
 
 
 def spec_hash(spec: ModelSpec) -> str:

@@ -226,3 +226,12 @@ def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
         assert rs["field_rmse"]["P"]["per_run"] == pytest.approx(rp["field_rmse"]["P"]["per_run"], rel=1e-6)
         if rs["probabilistic"]:
             assert rs["crps"] == pytest.approx(rp["crps"], rel=1e-6)
+
+
+def test_bench_names_a_model_config_that_does_not_exist(bench_out, capsys):
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_noconfig"), "--k", "1", "--test-runs", "2", "--quick", "--config", "nope.toml"])
+    assert rc != 0
+    assert "nope.toml" in capsys.readouterr().err
+    assert not (d / "out_noconfig" / "micro-fit").exists()

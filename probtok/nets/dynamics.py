@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from probtok.nets.blocks import conv_stack
+from probtok.nets.blocks import conv_stack, uniform_response
 
 # sigma_z in [3e-4, 2]: a token vocabulary has unit scale, so one step of more than 2 is never physics,
 # only the log-variance head extrapolating off the training states (seen in free rollouts)
@@ -44,6 +44,11 @@ class DriftNet(nn.Module):
         drift, log_var = self.head(self.body(z)).chunk(2, dim=1)
         return drift, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
+    def uniform_drift(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, d, h, w): at every token, the drift the net gives a uniform grid of that token."""
+        body = uniform_response(self.body, z) if isinstance(self.body, nn.Sequential) else z
+        return self.head(body)[:, : z.shape[1]]
+
 
 class CouplingFeatures(nn.Module):
     """Meso coupling features h(z, c) (B, f, h, w) with a wide (dilated) receptive field.
@@ -60,3 +65,8 @@ class CouplingFeatures(nn.Module):
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         c_map = c[:, :, None, None].expand(-1, -1, *z.shape[-2:])
         return self.body(torch.cat([z, c_map], dim=1))
+
+    def uniform(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """(B, f, h, w): at every token, h of a uniform grid of that token (same c)."""
+        c_map = c[:, :, None, None].expand(-1, -1, *z.shape[-2:])
+        return uniform_response(self.body, torch.cat([z, c_map], dim=1))
