@@ -293,9 +293,17 @@ def dask_client(scheduler, n_workers: int | None, n_todo: int):
         finally:
             client.close()
         return
+    import dask
+
     n = n_workers or max(1, min(os.cpu_count() or 1, n_todo))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    # Dask spawns its workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc map and unmap every large
+    # buffer: torch jobs in such workers (probtok bench fewshot) spent half their CPU time in the kernel
+    # (vmstat: 50 % sys) and ran 2.5x slower. One BLAS/OpenMP thread per worker is kept.
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
     try:
         client = Client(cluster)
         try:
