@@ -224,3 +224,18 @@ def test_local_cluster_two_processes_and_lost_worker(tmp_path, client):
     rep2 = run(out, client, simulate_fn=counter)
     assert rep2.complete and sorted(counter.calls) == sorted(cp.run_seed(3, i) for i in rep.lost)
     validate_file(out)
+
+
+def _worker_environ():
+    import os
+
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+
+def test_local_workers_keep_glibcs_dynamic_malloc_thresholds_and_one_blas_thread():
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made torch jobs in workers spend half their time in the kernel."""
+    from probtok.sim.campaign import dask_client
+
+    with dask_client(None, 1, 1) as client:
+        env = client.submit(_worker_environ, pure=False).result()
+    assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
