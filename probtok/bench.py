@@ -96,7 +96,8 @@ class BenchConfig:
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
-    # docs/bench-2026-11-26-rest); it trains on its own worker while the other jobs run
+    # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
+    # (docs/bench-2026-11-26-workers)
     parc_epochs: int = 200
     parc_widths: tuple = (16, 32, 48)
     parc_max_time_s: float = 2400.0
@@ -447,8 +448,6 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     forecasts of the test runs. Every job is seeded on its own, so the numbers do not depend on
     ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
     """
-    import torch
-
     from probtok.atomic import atomic_write_text
     from probtok.forecast import read_forecast
     from probtok.model_spec import load_config
