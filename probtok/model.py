@@ -132,6 +132,7 @@ class TransitionDrift(nn.Module):
     do. Why: with rest-anchoring alone, free meso rollouts drift the shocked bulk towards one
     temperature whatever the shock strength (``benchmarks/shocked_state.py``). What it gives up: a
     uniform region cannot react on its own (a hot spot's interior heats only through its neighbours).
+    Measured (README): it does not cure that drift in adapted forecasts; off by default.
     """
 
     def __init__(self, spec: ModelSpec):

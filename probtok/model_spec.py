@@ -37,7 +37,9 @@ class ModelSpec:
     rest_anchor: bool = False
     # uniform-state anchoring: every spatially uniform token grid is a fixed point of the drift and of the
     # meso coupling (they act through differences between neighbouring tokens only; needs drift = "conv"),
-    # so a uniform shocked region keeps its state in a free rollout (see probtok.model.TransitionDrift)
+    # so a uniform shocked region keeps its state in a free rollout (see probtok.model.TransitionDrift).
+    # Off: on the default meso data (K = 4, README) it kept the micro-only shocked bulk for 12 frames and
+    # the from-scratch model stable, but made the adapted forecasts worse on every hot-spot score
     uniform_anchor: bool = False
     decoder: str = "conv"  # "conv" | "linear" | "pixel_shuffle"
     encoder_conditional: bool = True  # q(z_t | x_t, z_{t-1}) instead of q(z_t | x_t)
