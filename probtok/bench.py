@@ -443,7 +443,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
 
     ``parc_model``: score this trained parc.pt (same split; see :func:`run_parc`) instead of training PARC.
     ``workers``: processes that run the benchmark's jobs side by side (a Dask LocalCluster, one torch
-    thread each; default: the CPU count); 1 runs them one after the other in this process. The jobs are
+    thread each; default: :func:`default_workers`); 1 runs them one after the other in this process. The jobs are
     the micro fit, PARC, and one per (model, K, subset): the fit (adaptation / from scratch) and the
     forecasts of the test runs. Every job is seeded on its own, so the numbers do not depend on
     ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
@@ -457,7 +457,6 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     cfg = cfg or BenchConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n_workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     t_start = time.perf_counter()
     test, pool, ks = split_runs(meso_data, cfg.test_runs, cfg.k_values)
     demo = DemoConfig(model_config=cfg.model_config, micro_steps=cfg.micro_steps, seed=cfg.seed,
@@ -472,6 +471,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             train = subset_runs(pool, k, s, cfg.seed)
             models += [("adapted", k, s, train), ("scratch", k, s, train)]
     parc_args = (meso_data, pool, test, out, cfg, tuple(spec.fields), parc_model)
+    n_workers = max(1, int(workers)) if workers is not None else default_workers(len(models) + 2)
     echo(f"bench: {len(models) + 2} jobs (micro fit, PARC, {len(models)} models) on {n_workers} worker(s); "
          f"test runs {test}, training pool {pool}")
     micro, done, (parc_entry, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
@@ -506,6 +506,21 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     atomic_write_text(out / "bench.md", bench_markdown(bench))
     echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'} ({bench['wall_s'] / 60:.1f} min)")
     return bench
+
+
+#: Memory one worker may need: the largest process of the default benchmark peaked at 8.5 GB (100-draw
+#: forecasts of 128 x 192 x 36-frame runs; docs/bench-2026-11-26-workers).
+WORKER_MEMORY_BYTES = 10 * 2**30
+
+
+def default_workers(n_jobs: int) -> int:
+    """Workers when none are given: the CPU count, at most one per job and one per WORKER_MEMORY_BYTES of RAM."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf (e.g. Windows): do not limit by memory
+        ram = None
+    by_memory = n_jobs if ram is None else ram // WORKER_MEMORY_BYTES
+    return max(1, min(os.cpu_count() or 1, n_jobs, by_memory))
 
 
 # -- the jobs (top-level functions: Dask ships them to worker processes) -------------------------------

@@ -452,7 +452,8 @@ def bench_fewshot(
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Jobs run side by side, one process "
-                                          "each (default: the CPU count; 1: one after the other)."),
+                                          "each (default: the CPU count, at most one per 10 GB of RAM; 1: one "
+                                          "after the other)."),
     config: Optional[str] = typer.Option(None, "--config", help="Token-model config: a name in models/ or a TOML "
                                          "path (default tiny.toml)."),
 ):

@@ -235,3 +235,19 @@ def test_bench_names_a_model_config_that_does_not_exist(bench_out, capsys):
     assert rc != 0
     assert "nope.toml" in capsys.readouterr().err
     assert not (d / "out_noconfig" / "micro-fit").exists()
+
+
+def test_default_workers_are_limited_by_cpus_jobs_and_memory(monkeypatch):
+    import os
+
+    from probtok.bench import WORKER_MEMORY_BYTES, default_workers
+
+    page = 4096
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sysconf", lambda name: page if name == "SC_PAGE_SIZE" else 64 * 2**30 // page)
+    assert default_workers(13) == 64 * 2**30 // WORKER_MEMORY_BYTES == 6  # 64 GB: memory decides
+    assert default_workers(3) == 3  # never more workers than jobs
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert default_workers(13) == 2  # the CI machine: 2 CPUs
+    monkeypatch.setattr(os, "sysconf", lambda name: page if name == "SC_PAGE_SIZE" else 4 * 2**30 // page)
+    assert default_workers(13) == 1  # 4 GB: one worker, never zero
