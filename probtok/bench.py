@@ -557,21 +557,17 @@ def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: B
         fc_dir = out / "forecasts" / "micro-only"
     elif name == "adapted":
         model_dir = out / "models" / tag / "meso-adapt"
-        train_s = _reused_wall(model_dir / "adapt.json", cfg.adapt_steps)
-        t0 = time.perf_counter()
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
-        adapt_files(micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed),
-                    resume=True, progress=False)
-        train_s = train_s if train_s is not None else time.perf_counter() - t0
+        train_s = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
+            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True,
+            progress=False))
         fc_dir = out / "forecasts" / "adapted" / tag
     else:
         sc_state = DemoResult(out=out / "models" / tag,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
                               reports={"split": {"train": train, "held_out": test}})
-        train_s = _reused_wall(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps)
-        t0 = time.perf_counter()
-        stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append)
-        train_s = train_s if train_s is not None else time.perf_counter() - t0
+        train_s = _timed_fit(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps,
+                             lambda: stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append))
         model_dir, fc_dir = sc_state.files["meso-scratch"], out / "forecasts" / "scratch" / tag
     try:
         files, wall = run_forecasts(model_dir, meso_data, test, fc_dir, cfg)
@@ -611,9 +607,8 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
             for i, job in enumerate(models):
                 done[i] = _job_model(micro, job, **common)
                 _echo_job(echo, i + 2, n_jobs, _job_label(job), done[i])
-            echo(f"bench: PARC on all {len(parc_args[1])} training runs"
-                 + (f" (trained: {parc_args[-1]})" if parc_args[-1] else ""))
             parc = _job_parc(*parc_args)
+            _echo_parc(echo, n_jobs, n_jobs, parc_args, parc)
         finally:
             torch.set_num_threads(threads)
         return micro, done, parc
@@ -634,8 +629,7 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
             n += 1
             if fut.key == parc_f.key:
                 parc = res
-                echo(f"bench: [{n}/{n_jobs}] PARC on all {len(parc_args[1])} training runs done "
-                     f"({res[0]['train_wall_s']:.0f} s{', trained: ' + str(parc_args[-1]) if parc_args[-1] else ''})")
+                _echo_parc(echo, n, n_jobs, parc_args, res)
             elif fut.key == micro_f.key:
                 micro = res
                 _echo_job(echo, n, n_jobs, "micro fit", res)
@@ -646,12 +640,27 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
     return micro, done, parc
 
 
+def _echo_parc(echo, n: int, n_jobs: int, parc_args: tuple, res: tuple) -> None:
+    trained = parc_args[-1]
+    echo(f"bench: [{n}/{n_jobs}] PARC on all {len(parc_args[1])} training runs done "
+         f"({res[0]['train_wall_s']:.0f} s{', trained: ' + str(trained) if trained else ''})")
+
+
 def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict) -> None:
     for line in res.get("logs", []):
         echo(f"bench: {line}")
     entry = res.get("entry")
     wall = f" (fit {entry['train_wall_s']:.0f} s)" if entry else ""
     echo(f"bench: [{n}/{n_jobs}] {label} {'done' if res.get('failed') is None else 'FAILED'}{wall}")
+
+
+def _timed_fit(summary_json: Path, steps, fit) -> float:
+    """Run ``fit()`` (which reuses a complete earlier fit); its wall time [s]: the recorded one of a complete
+    earlier fit (:func:`_reused_wall`), else the time measured now."""
+    recorded = _reused_wall(summary_json, steps)
+    t0 = time.perf_counter()
+    fit()
+    return recorded if recorded is not None else time.perf_counter() - t0
 
 
 def _reused_wall(summary_json: Path, steps) -> float | None:
