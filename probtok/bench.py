@@ -38,7 +38,9 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
 * ``data``: ``micro``, ``meso`` (paths), ``test_runs`` (list), ``train_pool`` (list), ``k_values`` (list of int);
 * ``simulator``: ``wall_s_per_run`` (mean over the meso runs' stored ``wall_s`` parameter, or null),
   ``note`` (where it came from / "not available");
-* ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (this session; about 0 when reused);
+* ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (the fit's SVI time as its fit.json recorded it, also when
+  an interrupted earlier run of the benchmark did the fit; the time measured now for a fit resumed from
+  a checkpoint);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
@@ -49,8 +51,10 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``; ``field_rmse`` {``T``, ``P``: same layout};
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC);
   ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
-  micro fit; about 0 when a complete fit under OUT was reused); ``forecast_wall_s_per_run``;
-  ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time);
+  micro fit; recorded like ``micro_fit.wall_s``); ``forecast_wall_s_per_run``;
+  ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time; the
+  wall time of forecasting all test runs, posterior load included, divided by the runs (and draws); a
+  re-run that reuses every forecast reports the time recorded in ``forecast_wall.json`` beside them);
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
@@ -200,6 +204,9 @@ def forecast_scores(files: list[Path]) -> dict:
             "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES}}
 
 
+FORECAST_WALL_JSON = "forecast_wall.json"  # beside a model's forecasts: the benchmark-level wall time
+
+
 def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
     are reused when their model was not refitted since (their wall time is then the recorded one)."""
@@ -209,16 +216,33 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
              for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
+    record = Path(out_dir) / FORECAST_WALL_JSON
+    key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames)}
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
                            seed=cfg.seed, plots=False, skip_existing=True, progress=False)
     wall = time.perf_counter() - t0
+    if len(reused) == len(test_runs) and (recorded := _recorded_forecast_wall(record, key)) is not None:
+        return files, recorded  # all reused: what the run that made them measured (posterior load included)
     if reused and all(w is not None for w in walls):
         wall += float(np.sum(walls))
     elif reused:  # older files without a recorded time: scale the new ones' mean, or unknown (None)
         new = len(test_runs) - len(reused)
         wall = wall * len(test_runs) / new if new else None
+    if wall is not None:
+        from probtok.atomic import atomic_write_text
+
+        atomic_write_text(record, json.dumps({**key, "wall_s": wall}))
     return files, wall
+
+
+def _recorded_forecast_wall(record: Path, key: dict) -> float | None:
+    """The benchmark-level forecast wall time [s] recorded beside forecasts of the same runs and settings."""
+    try:
+        d = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return float(d["wall_s"]) if all(d.get(k) == v for k, v in key.items()) and "wall_s" in d else None
 
 
 def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfig, test_runs) -> dict:
@@ -533,9 +557,8 @@ def _job_micro(out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict
     torch.set_num_threads(cfg.torch_threads)
     logs: list[str] = []
     state = DemoResult(out=out, files={"data/micro": micro_data, "data/meso": meso_data})
-    t0 = time.perf_counter()
-    stage_fit_micro(out, demo, state, echo=logs.append)
-    return {"dir": str(state.files["micro-fit"]), "wall_s": time.perf_counter() - t0, "logs": logs}
+    wall = _timed_fit(out / "micro-fit" / "fit.json", 0, lambda: stage_fit_micro(out, demo, state, echo=logs.append))
+    return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs}
 
 
 def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
@@ -655,12 +678,14 @@ def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict) -> None:
 
 
 def _timed_fit(summary_json: Path, steps, fit) -> float:
-    """Run ``fit()`` (which reuses a complete earlier fit); its wall time [s]: the recorded one of a complete
-    earlier fit (:func:`_reused_wall`), else the time measured now."""
-    recorded = _reused_wall(summary_json, steps)
+    """Run ``fit()`` (which reuses a complete earlier fit); its wall time [s]: the one the fit recorded when it
+    ran all its steps in one session (:func:`_reused_wall`; the same number whether it ran now or in an
+    interrupted earlier run of the benchmark), else the time measured now (a fit resumed from a checkpoint)."""
     t0 = time.perf_counter()
     fit()
-    return recorded if recorded is not None else time.perf_counter() - t0
+    measured = time.perf_counter() - t0
+    recorded = _reused_wall(summary_json, steps)
+    return recorded if recorded is not None else measured
 
 
 def _reused_wall(summary_json: Path, steps) -> float | None:

@@ -203,9 +203,10 @@ def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_
         assert (r0["model"], r0["k"]) == (r1["model"], r1["k"])
         if r0["model"] in ("adapted", "scratch"):
             assert r1["rmse"]["T_hs"]["per_run"] == r0["rmse"]["T_hs"]["per_run"]  # the same forecasts
-            # the fit's recorded SVI time (without the data loading the first run also timed), not ~0
-            assert r1["train_wall_s"] == pytest.approx(r0["train_wall_s"], rel=0.5)
-            assert r1["forecast_wall_s_per_run"] == pytest.approx(r0["forecast_wall_s_per_run"], rel=0.5)  # recorded, not ~0
+            # the times the first run measured, recorded beside the fits and forecasts (not ~0)
+            assert r1["train_wall_s"] == r0["train_wall_s"] > 0
+            assert r1["forecast_wall_s_per_run"] == r0["forecast_wall_s_per_run"] > 0
+    assert b1["micro_fit"]["wall_s"] == b0["micro_fit"]["wall_s"] > 0
 
 
 def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
