@@ -282,7 +282,7 @@ def _annotate(idata, fields, normaliser) -> None:
             ds["interval"].attrs["long_name"] = "midpoint of frames k -> k+1"
     post = idata["posterior"]
     post["sigma_x"].attrs.update(units="normalised field units", long_name="observation noise per field")
-    post["sigma_x_phys"].attrs.update(units="field units (see field_units)", long_name="sigma_x x normaliser scale")
+    post["sigma_x_phys"].attrs.update(units="field units (see field_units)", long_name="sigma_x x normaliser scale (for log_fields: the sd of ln x, a relative error)")
     post.coords["field_units"] = ("field", [_unit(f) for f in fields])
     idata["log_likelihood"]["x"].attrs.update(units="nat")
 

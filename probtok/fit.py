@@ -289,7 +289,7 @@ def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout:
             held = [int(r) for r in ds.ok_runs if int(r) not in set(train)]
         if not train:
             raise DataError("no ok runs to train on", file=data)
-        norm = ds.normaliser(normalisation_kind, spec.fields)
+        norm = ds.normaliser(normalisation_kind, spec.fields, spec.log_fields)
         # the grid the tokens were learned on: meso data must share dx and a whole multiple of dt
         grid_meta = {"dx_um": float(ds.dx_um), "dt_frame_ns": float(ds.dt_frame_ns),
                      "units": {f: ds.units[f] for f in spec.fields}}

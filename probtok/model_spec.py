@@ -42,6 +42,13 @@ class ModelSpec:
     # the from-scratch model stable, but made the adapted forecasts worse on every hot-spot score
     uniform_anchor: bool = False
     decoder: str = "conv"  # "conv" | "linear" | "pixel_shuffle"
+    # fields normalised as ln x (probtok.data.normalize), e.g. ("T",): the likelihood then weighs a given
+    # relative error of T the same in the bulk (300-700 K) and in hot spots (thousands of K).
+    # Off: on the default meso data (K = 4, README) the micro tokens' rollouts grew without bound past the
+    # micro runs' 23 frames (exp turns a linear drift of ln T into exponential growth of T): micro only
+    # reached 1e10 K by frame 35 and the adapted forecasts overflowed; from scratch was calibrated but
+    # less accurate on T_hs
+    log_fields: tuple[str, ...] = ()
     encoder_conditional: bool = True  # q(z_t | x_t, z_{t-1}) instead of q(z_t | x_t)
     # priors
     sigma_x_median: float = 0.02  # prior median of the per-field observation noise
@@ -87,7 +94,8 @@ class FitConfig:
 _SPEC_TABLES = ("model", "priors", "meso")
 _SPEC_KEYS = {
     "model": ("fields", "token_size", "token_dim", "mixture_components", "encoder_width", "decoder_width",
-              "drift_width", "drift", "rest_anchor", "uniform_anchor", "decoder", "encoder_conditional"),
+              "drift_width", "drift", "rest_anchor", "uniform_anchor", "decoder", "log_fields",
+              "encoder_conditional"),
     "priors": ("sigma_x_median", "sigma_x_log_sd", "sigma_z_init"),
     "meso": ("task_dim", "coupling_width", "coupling_dilations", "phi_prior_scale", "steps_per_frame"),
 }
@@ -134,6 +142,8 @@ def _validate_spec(spec: ModelSpec, where) -> None:
         (spec.steps_per_frame >= 1, "steps_per_frame must be >= 1"),
         (len(spec.fields) >= 1 and len(set(spec.fields)) == len(spec.fields) and all(spec.fields),
          "fields must be distinct non-empty names"),
+        (all(f in spec.fields for f in spec.log_fields) and len(set(spec.log_fields)) == len(spec.log_fields),
+         f"log_fields {list(spec.log_fields)} must be distinct names among fields {list(spec.fields)}"),
         (all(d >= 1 for d in spec.coupling_dilations), "coupling_dilations must be >= 1"),
         (spec.task_dim >= 0 and spec.coupling_width >= 1, "task_dim must be >= 0 and coupling_width >= 1"),
         (min(spec.encoder_width, spec.decoder_width, spec.drift_width) >= 1, "network widths must be >= 1"),
@@ -242,7 +252,7 @@ def spec_from_plain(d: dict) -> ModelSpec:
 
 
 #: Keys added after checkpoints were written: left out of the hash at their default, so those still load.
-_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False, "uniform_anchor": False}
+_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False, "uniform_anchor": False, "log_fields": []}
 
 
 def spec_hash(spec: ModelSpec) -> str:

@@ -360,9 +360,11 @@ class RunDataset:
                             hint="re-create the file")
         return stats
 
-    def normaliser(self, kind: str = "minmax", fields=None) -> Normaliser:
-        """The stored normalisation as a :class:`Normaliser` for ``fields`` (default all)."""
-        n = Normaliser.from_stats(self.fields, self.normalisation(), kind)
+    def normaliser(self, kind: str = "minmax", fields=None, log_fields=()) -> Normaliser:
+        """The stored normalisation as a :class:`Normaliser` for ``fields`` (default all); ``log_fields``
+        are normalised as ln x."""
+        n = Normaliser.from_stats(self.fields, self.normalisation(), kind, self._field_names(log_fields)
+                                  if log_fields else ())
         return n if fields is None else n.subset(self._field_names(fields))
 
     def hotspots(self) -> dict[str, np.ndarray] | None:

@@ -6,6 +6,12 @@
   training data lie in [-1, 1];
 * ``kind="standard"``: shift = mean, scale = std (zero mean, unit std).
 
+Fields named in ``log_fields`` (e.g. temperature, which spans 300 K in the bulk to several
+thousand kelvin in hot spots) are mapped through ``ln`` first, and the affine map acts on ``ln x``:
+``x_norm = (ln x - shift) / scale`` with the min-max statistics of ``ln x`` (``ln`` is monotone, so they
+are the logs of the stored min and max). An error of a given *relative* size then weighs the same at
+every temperature, where the affine map lets the hot-spot range set the unit.
+
 Statistics are accumulated run by run (:class:`RunningStats`, Chan's parallel
 mean/variance update in float64) so a dataset never has to fit in memory.
 Works on NumPy arrays and torch tensors; the field axis is given explicitly.
@@ -84,26 +90,43 @@ class Normaliser:
     shift: np.ndarray
     scale: np.ndarray
     kind: str = "minmax"
+    log_fields: tuple[str, ...] = ()  # fields mapped through ln before the affine map
 
     @classmethod
-    def from_stats(cls, fields, stats: dict, kind: str = "minmax") -> "Normaliser":
+    def from_stats(cls, fields, stats: dict, kind: str = "minmax", log_fields=()) -> "Normaliser":
         """Build from stored statistics {"min","max","mean","std"} (each (field,))."""
         if kind not in KINDS:
             raise ConfigError(f"unknown normalisation kind {kind!r}", hint=f"use one of {KINDS}")
+        fields, log_fields = tuple(fields), tuple(log_fields)
+        unknown = [f for f in log_fields if f not in fields]
+        if unknown:
+            raise ConfigError(f"log_fields {unknown} are not among the fields {fields}")
+        is_log = np.array([f in log_fields for f in fields])
         if kind == "minmax":
             lo, hi = np.asarray(stats["min"], float), np.asarray(stats["max"], float)
+            if is_log.any():
+                bad = [f for f, l, a in zip(fields, is_log, lo) if l and not a > 0]
+                if bad:
+                    raise ConfigError(f"log_fields {bad} have values <= 0 (minimum {lo[is_log].min():g})",
+                                      hint="only strictly positive fields (e.g. T in K) can be log-normalised")
+                lo, hi = np.where(is_log, np.log(np.where(is_log, lo, 1.0)), lo), \
+                    np.where(is_log, np.log(np.where(is_log, hi, 1.0)), hi)
             shift, scale = (lo + hi) / 2, (hi - lo) / 2
         else:
+            if is_log.any():
+                raise ConfigError("log_fields need the min-max normalisation",
+                                  hint="the stored mean and std are those of x, not of ln x")
             shift, scale = np.asarray(stats["mean"], float), np.asarray(stats["std"], float)
         # A constant (or absent) field maps to x - shift, never to a division by zero.
         shift = np.where(np.isfinite(shift), shift, 0.0)
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        return cls(tuple(fields), shift, scale, kind)
+        return cls(fields, shift, scale, kind, log_fields)
 
     def subset(self, fields) -> "Normaliser":
         """The same map restricted to ``fields`` (in that order)."""
         idx = [self.fields.index(f) for f in fields]
-        return Normaliser(tuple(fields), self.shift[idx], self.scale[idx], self.kind)
+        return Normaliser(tuple(fields), self.shift[idx], self.scale[idx], self.kind,
+                          tuple(f for f in self.log_fields if f in fields))
 
     def _coeffs(self, x, field_axis: int):
         ndim = x.ndim
@@ -124,27 +147,59 @@ class Normaliser:
             mk = lambda a: a.reshape(shape).astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)  # noqa: E731
         return mk(self.shift), mk(self.scale)
 
+    def _log_mask(self, x, field_axis: int):
+        """Boolean mask broadcastable to x, True on the log fields; None when there are none."""
+        if not self.log_fields:
+            return None
+        shape = [1] * x.ndim
+        shape[field_axis % x.ndim] = len(self.fields)
+        mask = np.array([f in self.log_fields for f in self.fields]).reshape(shape)
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            return torch.as_tensor(mask, device=x.device)
+        return mask
+
     def forward(self, x, field_axis: int = -3):
         """Physical units -> normalised; ``field_axis`` indexes the field dim (default (.., field, y, x))."""
         shift, scale = self._coeffs(x, field_axis)
+        mask = self._log_mask(x, field_axis)
+        if mask is not None:
+            lib = _lib(x)
+            # ln only where selected; the other fields (P may be <= 0) pass through untouched
+            x = lib.where(mask, lib.log(lib.where(mask, x, lib.ones_like(x))), x)
         return (x - shift) / scale
 
     def inverse(self, x, field_axis: int = -3):
         """Normalised -> physical units (exact inverse of :meth:`forward` up to round-off)."""
         shift, scale = self._coeffs(x, field_axis)
-        return x * scale + shift
+        y = x * scale + shift
+        mask = self._log_mask(x, field_axis)
+        if mask is not None:
+            lib = _lib(y)
+            y = lib.where(mask, lib.exp(lib.where(mask, y, lib.zeros_like(y))), y)
+        return y
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (for checkpoints and configs)."""
         return {"fields": list(self.fields), "shift": self.shift.tolist(), "scale": self.scale.tolist(),
-                "kind": self.kind}
+                "kind": self.kind, "log_fields": list(self.log_fields)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normaliser":
         """Inverse of :meth:`to_dict`."""
         try:
             return cls(tuple(d["fields"]), np.asarray(d["shift"], float), np.asarray(d["scale"], float),
-                       d.get("kind", "minmax"))
+                       d.get("kind", "minmax"), tuple(d.get("log_fields", ())))
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"not a normaliser description ({exc})",
                               hint="expected keys fields, shift, scale, kind") from exc
+
+
+def _lib(x):
+    """torch for tensors, else NumPy (the two share where / log / exp / ones_like / zeros_like)."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np

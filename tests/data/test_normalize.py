@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from probtok.data import Normaliser, RunningStats, open_dataset
+from probtok.errors import ConfigError
 
 
 def test_running_stats_equal_numpy_over_batches():
@@ -51,3 +52,34 @@ def test_constant_field_and_dict_round_trip():
     np.testing.assert_allclose(n.forward(np.array([[1.0], [1300.0]]), field_axis=0), [[0.0], [1.0]])
     m = Normaliser.from_dict(n.to_dict())
     assert m.fields == n.fields and np.array_equal(m.shift, n.shift) and np.array_equal(m.scale, n.scale)
+
+
+def test_log_fields_map_ln_x_onto_the_unit_interval_and_invert(small_file, frames):
+    with open_dataset(small_file) as ds:
+        n = ds.normaliser("minmax", log_fields=["T"])
+        k = ds.fields.index("T")
+        T = frames[:, :, k].astype(np.float64)
+        y = n.forward(frames.astype(np.float64), field_axis=2)
+        # ln T is affine onto [-1, 1]: the geometric mean of the extremes maps to 0
+        assert y[:, :, k].min() == pytest.approx(-1) and y[:, :, k].max() == pytest.approx(1)
+        lo, hi = np.log(T.min()), np.log(T.max())
+        np.testing.assert_allclose(y[:, :, k], (np.log(T) - (lo + hi) / 2) / ((hi - lo) / 2), rtol=1e-12)
+        other = [i for i in range(len(ds.fields)) if i != k]  # untouched by the log (P may be <= 0)
+        np.testing.assert_allclose(y[:, :, other], ds.normaliser("minmax").forward(
+            frames.astype(np.float64), field_axis=2)[:, :, other], rtol=1e-12)
+        np.testing.assert_allclose(n.inverse(y, field_axis=2), frames, rtol=1e-10, atol=1e-9)
+        yt = n.forward(torch.from_numpy(frames[0]).double())
+        np.testing.assert_allclose(n.inverse(yt).numpy(), frames[0], rtol=1e-10, atol=1e-9)
+        m = Normaliser.from_dict(n.to_dict())
+        assert m.log_fields == ("T",) and m.subset(["P"]).log_fields == ()
+        np.testing.assert_allclose(m.forward(frames[0].astype(np.float64)), y[0], rtol=1e-12)
+
+
+def test_log_fields_refuse_non_positive_values_and_the_standard_kind():
+    stats = {"min": [-1.0, 300], "max": [5.0, 1300], "mean": [1, 500], "std": [1, 100]}
+    with pytest.raises(ConfigError, match="<= 0"):
+        Normaliser.from_stats(("P", "T"), stats, log_fields=("P",))
+    with pytest.raises(ConfigError, match="min-max"):
+        Normaliser.from_stats(("P", "T"), stats, "standard", log_fields=("T",))
+    with pytest.raises(ConfigError, match="not among"):
+        Normaliser.from_stats(("P", "T"), stats, log_fields=("mu",))
