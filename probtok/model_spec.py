@@ -46,8 +46,8 @@ class ModelSpec:
     # relative error of T the same in the bulk (300-700 K) and in hot spots (thousands of K).
     # Off: on the default meso data (K = 4, README) the micro tokens' rollouts grew without bound past the
     # micro runs' 23 frames (exp turns a linear drift of ln T into exponential growth of T): micro only
-    # reached 1e10 K by frame 35 and the adapted forecasts overflowed; from scratch was calibrated but
-    # less accurate on T_hs
+    # reached 8e11 K by frame 35 and the adapted forecasts overflowed; from scratch had too wide intervals
+    # (50 % coverage 0.90) and a T_hs error of 695 K
     log_fields: tuple[str, ...] = ()
     encoder_conditional: bool = True  # q(z_t | x_t, z_{t-1}) instead of q(z_t | x_t)
     # priors
