@@ -388,8 +388,9 @@ def summarize_results(results: list[dict]) -> list[dict]:
     return out
 
 
-def error_vs_k_figure(summary: list[dict]):
-    """Data-efficiency curves: one panel per metric, error against K (log2 axis) per model."""
+def error_vs_k_figure(summary: list[dict], results: list[dict] | None = None):
+    """Data-efficiency curves: one panel per metric, error against K (log2 axis) per model: the mean over
+    training subsets (lines) and, where a K has several, each subset (small dots, from ``results``)."""
     from probtok.plots import _figure
 
     metrics = [f"rmse_{q}" for q in QUANTITIES] + [f"field_rmse_{f}" for f in FIELD_METRICS]
@@ -399,7 +400,12 @@ def error_vs_k_figure(summary: list[dict]):
     for ax, m, u in zip(np.ravel(axes), metrics, units):
         for model, style in (("adapted", "o-"), ("scratch", "s--")):
             rows = sorted((r for r in summary if r["model"] == model), key=lambda r: r["k"])
-            ax.plot([r["k"] for r in rows], [r[m] for r in rows], style, label=model)
+            line, = ax.plot([r["k"] for r in rows], [r[m] for r in rows], style, label=model)
+            each = [r for r in results or [] if r["model"] == model and
+                    any(s["n_subsets"] > 1 for s in rows if s["k"] == r["k"])]
+            if each:
+                ax.plot([r["k"] for r in each], [_result_metric(r, m) for r in each], ".", ms=5,
+                        color=line.get_color(), alpha=0.6)
         for model, ls in (("micro-only", ":"), ("parc", "-.")):
             for r in summary:
                 if r["model"] == model:
@@ -411,6 +417,29 @@ def error_vs_k_figure(summary: list[dict]):
     np.ravel(axes)[0].legend(fontsize=8)
     fig.suptitle("few-shot benchmark: error against K (test runs, median forecast)")
     return fig
+
+
+def _result_metric(r: dict, m: str) -> float:
+    """A summary column (``rmse_T_hs``, ``field_rmse_P``, ...) of one result entry."""
+    block, name = ("field_rmse", m[len("field_rmse_"):]) if m.startswith("field_rmse_") else ("rmse", m[len("rmse_"):])
+    return r[block][name]["mean"]
+
+
+def _subset_lines(bench: dict) -> list[str]:
+    """The per-subset rows behind every mean over several training subsets (empty when there is none)."""
+    several = {(r["model"], r["k"]) for r in bench["summary"] if r["n_subsets"] > 1}
+    rows = [r for r in bench["results"] if (r["model"], r["k"]) in several]
+    if not rows:
+        return []
+    lines = ["", "Each training subset of the means above:", "",
+             "| model | K | subset | training runs | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | "
+             "cov90 T_hs | cov90 A_hs |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["model"], r["k"], r["subset"])):
+        cov = r["coverage90"] or {}
+        lines.append(f"| {r['model']} | {r['k']} | {r['subset']} | {r['train_runs']} | "
+                     f"{_fmt(r['rmse']['T_hs']['mean'])} | {_fmt(r['rmse']['A_hs']['mean'])} | "
+                     f"{_fmt((r['crps'] or {}).get('T_hs'))} | {_fmt(cov.get('T_hs'))} | {_fmt(cov.get('A_hs'))} |")
+    return lines
 
 
 def bench_markdown(bench: dict) -> str:
@@ -428,6 +457,7 @@ def bench_markdown(bench: dict) -> str:
         lines.append(f"| {r['model']} | {r['k']} | {r['n_subsets']} | " + " | ".join(
             _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
                                  "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "train_wall_s"])) + " |")
+    lines += _subset_lines(bench)
     fc = [(r["model"], r["k"], r["forecast_wall_s_per_run"], r["forecast_wall_s_per_draw"]) for r in bench["results"]]
     lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
@@ -510,7 +540,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             failed.append(res["failed"])
     results.append(parc_entry)
     summary = summarize_results(results)
-    plots = {"error_vs_k": save_png(error_vs_k_figure(summary), out / "error_vs_k.png")}
+    plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png")}
     for name, path in fan_files.items():
         plots[f"fan_{name}"] = save_png(fan_chart(read_forecast(path)), out / f"fan_{name}.png")
     from probtok.checkpoint import load_checkpoint

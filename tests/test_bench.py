@@ -252,3 +252,25 @@ def test_default_workers_are_limited_by_cpus_jobs_and_memory(monkeypatch):
     assert default_workers(13) == 2  # the CI machine: 2 CPUs
     monkeypatch.setattr(os, "sysconf", lambda name: page if name == "SC_PAGE_SIZE" else 4 * 2**30 // page)
     assert default_workers(13) == 1  # 4 GB: one worker, never zero
+
+
+def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
+    from probtok.bench import _fmt
+
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_subsets"), "--k", "1", "--subsets", "2", "--test-runs", "2", "--quick",
+               "--workers", "1"])
+    assert rc == 0
+    b = json.loads((d / "out_subsets" / "bench.json").read_text())
+    md = (d / "out_subsets" / "bench.md").read_text()
+    for model in ("adapted", "scratch"):
+        rs = [r for r in b["results"] if r["model"] == model]
+        assert [r["subset"] for r in rs] == [0, 1] and rs[0]["train_runs"] != rs[1]["train_runs"]
+        row = next(s for s in b["summary"] if s["model"] == model)
+        assert row["n_subsets"] == 2
+        assert row["rmse_A_hs"] == pytest.approx(np.mean([r["rmse"]["A_hs"]["mean"] for r in rs]))
+        for r in rs:  # each subset's row in bench.md, with its own numbers
+            assert (f"| {model} | 1 | {r['subset']} | {r['train_runs']} | {_fmt(r['rmse']['T_hs']['mean'])} | "
+                    f"{_fmt(r['rmse']['A_hs']['mean'])} |") in md
+    assert "| micro-only | 0 | 0 |" not in md  # one subset: no per-subset row
