@@ -328,6 +328,10 @@ def forecast(
     observation_noise: bool = typer.Option(False, "--observation-noise", help="Add the iid per-cell noise "
                                            "sigma_x to every draw (default: decoder means; iid noise invents "
                                            "hot cells near the threshold)."),
+    new_task: str = typer.Option("training-runs", "--new-task", help="Task latent c of a run the model was not "
+                                 "adapted on, when fewer than two given frames follow the fit's start frame: "
+                                 "'training-runs' (the adaptation runs' q(c[n]), moment-matched) or 'prior' "
+                                 "(N(0, I))."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
@@ -350,7 +354,7 @@ def forecast(
         if not chosen:
             raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
     files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
-                           seed=seed, plots=not no_plots, observation_noise=observation_noise)
+                           seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task)
     for r, p in files.items():
         console.print(f"run {r}: wrote {p}", highlight=False)
     if evaluate:
@@ -448,6 +452,9 @@ def bench_fewshot(
     test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
     first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
                                      "(2: frame 0 is the unshocked state; the shock strength shows in frame 1)."),
+    new_task: str = typer.Option("training-runs", "--new-task", help="Task latent c of a test run (the models "
+                                 "are not adapted on it): 'training-runs' (the adaptation runs' q(c[n]), "
+                                 "moment-matched) or 'prior' (N(0, I)), unless the given frames condition it."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
@@ -471,6 +478,13 @@ def bench_fewshot(
 
         raise ConfigError("--first-frames must be >= 1", field="first_frames")
     over["first_frames"] = first_frames
+    from probtok.predict import NEW_TASK_C
+
+    if new_task not in NEW_TASK_C:
+        from probtok.errors import ConfigError
+
+        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
+    over["new_task"] = new_task
     if config is not None:
         over["model_config"] = config
     cfg = quick_config(**over) if quick else BenchConfig(**over)

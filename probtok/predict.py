@@ -6,8 +6,13 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
 
 * globals from the posterior: ``sigma_x ~ q(sigma_x)``, ``phi ~ q(phi)`` (adapted model);
 * task latent ``c``: from q(c[n]) when run n was an adaptation run of the model, else
-  from q(c | x[0:m]) fitted by a short SVI on the first m frames when m > 1 (all else fixed),
-  else from its prior N(0, I);
+  from q(c | x[s:m]) fitted by a short SVI on the given frames the model describes (from its fit's
+  start frame s) when there are at least two (all else fixed), else (``new_task="training-runs"``,
+  the default) from the training runs' q(c[n]), moment-matched: N(mean of their means, their mean
+  variance + the variance of their means), or (``new_task="prior"``) from the prior N(0, I).
+  Why not the prior: 100 adaptation steps leave every q(c[n]) within |c| < 0.2 (sd 0.1, where it
+  starts), so the coupling network only ever saw task latents there; prior draws (|c| ~ 1) make it
+  extrapolate (README: the effect on the default benchmark);
 * ``z[0:m]`` from the amortized filter q(z_t | x_t, z_{t-1}); ``z[m:]`` and every ``x_t`` from
   the model (transition with r micro steps per frame, then ``x_t ~ Normal(Dec(z_t), sigma_x)``;
   ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead).
@@ -205,9 +210,17 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
 
 
 # -- runs of a dataset file ----------------------------------------------------------------------
-def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0):
+NEW_TASK_C = ("training-runs", "prior")  # c of a run the model was not fitted on, with < 2 frames to condition on
+
+
+def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0,
+                   new_task: str = "training-runs"):
     """((loc, scale) of c, how) for ``run``: q(c[n]) if it was an adaptation run of this model (same file
-    name), q(c | first m frames) if m > 1, else (None, "prior N(0, I)"). None for the micro-only reference."""
+    name), q(c | the given frames from the fit's start frame) if there are two or more, else the
+    training runs' q(c[n]) moment-matched (``new_task="training-runs"``) or (None, "prior N(0, I)")
+    (``"prior"``). None for the micro-only reference."""
+    if new_task not in NEW_TASK_C:
+        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
     if not post.adapted:
         return None, "none (micro-only reference, phi = 0)"
     train = [int(r) for r in post.meta.get("train_runs", [])]
@@ -219,12 +232,23 @@ def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed:
     seen = x_first[post.start_frame:]  # the frames the model describes
     if seen.shape[0] > 1:
         return condition_task(post, seen, seed=seed), f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1})"
+    if new_task == "training-runs":
+        return training_task_distribution(post), f"the {post.guide.c_loc.shape[0]} training runs' q(c[n]), moment-matched"
     return None, "prior N(0, I)"
+
+
+def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loc, scale), each (task_dim,), of the Normal with the mean and variance of the equal-weight mixture
+    of the training runs' q(c[n]) = N(m_n, s_n^2): loc = mean m_n, scale^2 = mean s_n^2 + var m_n."""
+    locs = post.guide.c_loc.detach()
+    scales = F.softplus(post.guide.c_scale_raw.detach())
+    var = (scales**2).mean(0) + locs.var(0, unbiased=False)
+    return locs.mean(0).clone(), var.sqrt()
 
 
 def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_draws: int = 200,
                  n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
-                 A_crit_um2=None):
+                 A_crit_um2=None, new_task: str = "training-runs"):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
     (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth)."""
     from probtok.data import open_dataset
@@ -253,7 +277,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
     x_first = x[:first_frames]
     t0 = time.perf_counter()
-    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed)
+    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task)
     try:
         draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
                                 seed=seed)
@@ -262,7 +286,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     phys = post.normaliser.inverse(draws, field_axis=-3)
     attrs = {"model_dir": post.source, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
-             "task_latent": c_how,
+             "task_latent": c_how, "new_task_c": new_task,
              "observation_noise": int(observation_noise)}
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
@@ -277,12 +301,16 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
 
 def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_draws: int = 200,
                    n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, plots: bool = True,
-                   skip_existing: bool = False, progress: bool = True) -> dict[int, Path]:
+                   skip_existing: bool = False, progress: bool = True, new_task: str = "training-runs"
+                   ) -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
-    out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}."""
+    out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
+    :func:`task_posterior`."""
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
+    if new_task not in NEW_TASK_C:  # before any work
+        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
     post = load_posterior(model_dir)
     out_dir = Path(out_dir)
     runs = [int(r) for r in runs]
@@ -297,9 +325,9 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws)):
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task)):
             ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
-                              observation_noise=observation_noise, seed=seed + r)
+                              observation_noise=observation_noise, seed=seed + r, new_task=new_task)
             write_forecast(ds, path)
             if plots:
                 write_forecast_plots(ds, out_dir / f"run_{r:04d}")
@@ -307,15 +335,17 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
     return files
 
 
-def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int) -> bool:
-    """True when ``path`` is a readable forecast of the same model (not refitted since), first frames and
-    number of draws."""
-    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws) is not None
+def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "training-runs") -> bool:
+    """True when ``path`` is a readable forecast of the same model (not refitted since), first frames,
+    number of draws and new-task rule."""
+    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task) is not None
 
 
-def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int) -> dict | None:
+def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
+                            new_task: str = "training-runs") -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same model (not refitted since),
-    first frames and number of draws; else None."""
+    first frames, number of draws and new-task rule (files older than the rule, which drew c from the
+    prior, are not reused); else None."""
     from probtok.checkpoint import CHECKPOINT_NAME
     from probtok.forecast import read_forecast
 
@@ -329,7 +359,7 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     except ProbtokError:
         return None
     same = (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
-            and int(a.get("n_draws", -1)) == int(n_draws))
+            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c") == new_task)
     return a if same else None
 
 

@@ -115,3 +115,40 @@ def test_a_diverging_rollout_is_a_clear_data_error_naming_the_run(files):
     with pytest.raises(DataError, match="rollout diverged") as info:
         forecast_run(post, d / "meso.h5", 1, first_frames=2, n_draws=5)
     assert info.value.run == 1 and "non-finite latent state" in info.value.problem
+
+
+def test_a_new_run_with_nothing_to_condition_c_on_draws_it_from_the_training_runs(files, capsys):
+    from probtok.predict import load_posterior, reusable_forecast_attrs, task_posterior, training_task_distribution
+
+    d = files
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_c"), "--steps", "3"]) == 0
+    post = load_posterior(d / "meso_fit_c")
+    with torch.no_grad():  # two well separated training tasks
+        post.guide.c_loc.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.0]]))
+        post.guide.c_scale_raw.copy_(torch.log(torch.expm1(torch.tensor([[0.5, 0.2], [0.1, 0.3]]))))
+    loc, scale = training_task_distribution(post)
+    g = torch.Generator().manual_seed(0)  # the equal-weight mixture, sampled: same mean and sd
+    pick = torch.randint(0, 2, (400_000,), generator=g)
+    mix = post.guide.c_loc.detach()[pick] + torch.nn.functional.softplus(post.guide.c_scale_raw.detach())[pick] \
+        * torch.randn(400_000, 2, generator=g)
+    np.testing.assert_allclose(loc, mix.mean(0), atol=0.01)
+    np.testing.assert_allclose(scale, mix.std(0), rtol=0.01)
+    x1 = torch.zeros(1, 3, 8, 12)  # one given frame: nothing to condition c on
+    c_post, how = task_posterior(post, d / "meso.h5", 3, x1)
+    assert "training runs" in how and torch.equal(c_post[0], loc) and torch.equal(c_post[1], scale)
+    assert task_posterior(post, d / "meso.h5", 3, x1, new_task="prior") == (None, "prior N(0, I)")
+    with pytest.raises(ConfigError, match="new-task rule"):
+        task_posterior(post, d / "meso.h5", 3, x1, new_task="mean")
+    # the rule is recorded in the forecast, and a forecast made under the other rule is not reused
+    assert main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
+                 "--draws", "4", "--first-frames", "1", "--no-plots", "--out", str(d / "fc_c")]) == 0
+    path = d / "fc_c" / "run_0003.nc"
+    attrs = read_forecast(path).attrs
+    assert attrs["new_task_c"] == "training-runs" and "training runs" in attrs["task_latent"]
+    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4) is not None
+    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4, "prior") is None
+    rc = main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
+               "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "mean", "--out", str(d / "fc_c")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "new-task rule 'mean'" in err and "Traceback" not in err
