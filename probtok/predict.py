@@ -344,8 +344,8 @@ def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_t
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
                             new_task: str = "training-runs") -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same model (not refitted since),
-    first frames, number of draws and new-task rule (files older than the rule, which drew c from the
-    prior, are not reused); else None."""
+    first frames, number of draws and new-task rule (a file written before the rule was recorded drew c
+    from the prior); else None."""
     from probtok.checkpoint import CHECKPOINT_NAME
     from probtok.forecast import read_forecast
 
@@ -359,7 +359,7 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     except ProbtokError:
         return None
     same = (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
-            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c") == new_task)
+            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task)
     return a if same else None
 
 

@@ -148,6 +148,13 @@ def test_a_new_run_with_nothing_to_condition_c_on_draws_it_from_the_training_run
     assert attrs["new_task_c"] == "training-runs" and "training runs" in attrs["task_latent"]
     assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4) is not None
     assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4, "prior") is None
+    from probtok.forecast import write_forecast
+
+    older = read_forecast(path).load()  # a file from before the rule was recorded: it drew c from the prior
+    del older.attrs["new_task_c"]
+    write_forecast(older, d / "fc_c" / "older" / "run_0003.nc")
+    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4, "prior") is not None
+    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4) is None
     rc = main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
                "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "mean", "--out", str(d / "fc_c")])
     err = capsys.readouterr().err
