@@ -7,8 +7,8 @@ velocity; the shock strength (the boundary condition that decides whether hot sp
 shows in frame 1, where the shocked layer has entered. From frame 0 alone no model can tell a
 1.0 km/s run from a 1.8 km/s one. With the shipped (rest-centred) configs the fits describe frames
 from 1 on, so m = 2 leaves one frame, too few to condition a test run's task latent c on: it is
-drawn by the rule ``new_task`` (default: the adaptation runs' q(c[n]), moment-matched;
-:func:`probtok.predict.task_posterior`).
+drawn by the rule ``new_task`` (default: the prior N(0, I); or the adaptation runs' q(c[n]),
+moment-matched; :func:`probtok.predict.task_posterior`).
 
 One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
@@ -102,7 +102,7 @@ class BenchConfig:
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
-    new_task: str = "training-runs"  # c of a test run (probtok.predict.task_posterior): "training-runs" | "prior"
+    new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)

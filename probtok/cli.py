@@ -328,7 +328,7 @@ def forecast(
     observation_noise: bool = typer.Option(False, "--observation-noise", help="Add the iid per-cell noise "
                                            "sigma_x to every draw (default: decoder means; iid noise invents "
                                            "hot cells near the threshold)."),
-    new_task: str = typer.Option("training-runs", "--new-task", help="Task latent c of a run the model was not "
+    new_task: str = typer.Option("prior", "--new-task", help="Task latent c of a run the model was not "
                                  "adapted on, when fewer than two given frames follow the fit's start frame: "
                                  "'training-runs' (the adaptation runs' q(c[n]), moment-matched) or 'prior' "
                                  "(N(0, I))."),
@@ -452,7 +452,7 @@ def bench_fewshot(
     test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
     first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
                                      "(2: frame 0 is the unshocked state; the shock strength shows in frame 1)."),
-    new_task: str = typer.Option("training-runs", "--new-task", help="Task latent c of a test run (the models "
+    new_task: str = typer.Option("prior", "--new-task", help="Task latent c of a test run (the models "
                                  "are not adapted on it): 'training-runs' (the adaptation runs' q(c[n]), "
                                  "moment-matched) or 'prior' (N(0, I)), unless the given frames condition it."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),

@@ -117,7 +117,7 @@ def test_a_diverging_rollout_is_a_clear_data_error_naming_the_run(files):
     assert info.value.run == 1 and "non-finite latent state" in info.value.problem
 
 
-def test_a_new_run_with_nothing_to_condition_c_on_draws_it_from_the_training_runs(files, capsys):
+def test_a_new_run_with_nothing_to_condition_c_on_can_draw_it_from_the_training_runs(files, capsys):
     from probtok.predict import load_posterior, reusable_forecast_attrs, task_posterior, training_task_distribution
 
     d = files
@@ -135,26 +135,28 @@ def test_a_new_run_with_nothing_to_condition_c_on_draws_it_from_the_training_run
     np.testing.assert_allclose(loc, mix.mean(0), atol=0.01)
     np.testing.assert_allclose(scale, mix.std(0), rtol=0.01)
     x1 = torch.zeros(1, 3, 8, 12)  # one given frame: nothing to condition c on
-    c_post, how = task_posterior(post, d / "meso.h5", 3, x1)
+    c_post, how = task_posterior(post, d / "meso.h5", 3, x1, new_task="training-runs")
     assert "training runs" in how and torch.equal(c_post[0], loc) and torch.equal(c_post[1], scale)
-    assert task_posterior(post, d / "meso.h5", 3, x1, new_task="prior") == (None, "prior N(0, I)")
+    assert task_posterior(post, d / "meso.h5", 3, x1) == (None, "prior N(0, I)")  # the default
     with pytest.raises(ConfigError, match="new-task rule"):
         task_posterior(post, d / "meso.h5", 3, x1, new_task="mean")
     # the rule is recorded in the forecast, and a forecast made under the other rule is not reused
     assert main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
-                 "--draws", "4", "--first-frames", "1", "--no-plots", "--out", str(d / "fc_c")]) == 0
+                 "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "training-runs",
+                 "--out", str(d / "fc_c")]) == 0
     path = d / "fc_c" / "run_0003.nc"
     attrs = read_forecast(path).attrs
     assert attrs["new_task_c"] == "training-runs" and "training runs" in attrs["task_latent"]
-    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4) is not None
-    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4, "prior") is None
+    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4, "training-runs") is not None
+    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4) is None
     from probtok.forecast import write_forecast
 
     older = read_forecast(path).load()  # a file from before the rule was recorded: it drew c from the prior
     del older.attrs["new_task_c"]
     write_forecast(older, d / "fc_c" / "older" / "run_0003.nc")
-    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4, "prior") is not None
-    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4) is None
+    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4) is not None
+    assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4,
+                                   "training-runs") is None
     rc = main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
                "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "mean", "--out", str(d / "fc_c")])
     err = capsys.readouterr().err
