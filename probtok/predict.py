@@ -12,9 +12,10 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
   moment-matched: N(mean of their means, their mean variance + the variance of their means).
   The second looks the more consistent: 100 adaptation steps leave every q(c[n]) within |c| < 0.2
   (sd 0.1, where it starts), so the coupling network only ever saw task latents there and prior draws
-  (|c| ~ 1) make it extrapolate. Measured on the default benchmark (README), it is worse: with the same
-  fits (adapted and from scratch, K = 8 and 24) every 90 % coverage fell and no RMSE improved (adapted
-  K = 8: `A_hs` 59.1 vs 49.6 um^2);
+  (|c| ~ 1) make it extrapolate. Measured on the default benchmark (README,
+  benchmarks/compare_forecasts.py), it is worse: with the same fits (adapted and from scratch, K = 8
+  and 24) no 90 % coverage rose (7 of 8 fell) and the RMSEs were equal or worse but for 3 K on one
+  (adapted K = 8: `A_hs` 59.1 vs 49.6 um^2);
 * ``z[0:m]`` from the amortized filter q(z_t | x_t, z_{t-1}); ``z[m:]`` and every ``x_t`` from
   the model (transition with r micro steps per frame, then ``x_t ~ Normal(Dec(z_t), sigma_x)``;
   ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead).
