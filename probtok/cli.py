@@ -478,13 +478,9 @@ def bench_fewshot(
 
         raise ConfigError("--first-frames must be >= 1", field="first_frames")
     over["first_frames"] = first_frames
-    from probtok.predict import NEW_TASK_C
+    from probtok.predict import check_new_task
 
-    if new_task not in NEW_TASK_C:
-        from probtok.errors import ConfigError
-
-        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
-    over["new_task"] = new_task
+    over["new_task"] = check_new_task(new_task)
     if config is not None:
         over["model_config"] = config
     cfg = quick_config(**over) if quick else BenchConfig(**over)

@@ -216,14 +216,20 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
 NEW_TASK_C = ("training-runs", "prior")  # c of a run the model was not fitted on, with < 2 frames to condition on
 
 
+def check_new_task(rule: str) -> str:
+    """``rule`` when it is one of :data:`NEW_TASK_C`, else a ConfigError naming the choices."""
+    if rule not in NEW_TASK_C:
+        raise ConfigError(f"unknown new-task rule {rule!r}", hint=f"use one of {list(NEW_TASK_C)}")
+    return rule
+
+
 def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0,
                    new_task: str = "prior"):
     """((loc, scale) of c, how) for ``run``: q(c[n]) if it was an adaptation run of this model (same file
     name), q(c | the given frames from the fit's start frame) if there are two or more, else
     (None, "prior N(0, I)") (``new_task="prior"``) or the training runs' q(c[n]) moment-matched
     (``"training-runs"``). None for the micro-only reference."""
-    if new_task not in NEW_TASK_C:
-        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
+    check_new_task(new_task)
     if not post.adapted:
         return None, "none (micro-only reference, phi = 0)"
     train = [int(r) for r in post.meta.get("train_runs", [])]
@@ -312,8 +318,7 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_d
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
-    if new_task not in NEW_TASK_C:  # before any work
-        raise ConfigError(f"unknown new-task rule {new_task!r}", hint=f"use one of {list(NEW_TASK_C)}")
+    check_new_task(new_task)  # before any work
     post = load_posterior(model_dir)
     out_dir = Path(out_dir)
     runs = [int(r) for r in runs]
