@@ -430,19 +430,31 @@ def _result_metric(r: dict, m: str) -> float:
     return r[block][name]["mean"]
 
 
+def _several_subsets(bench: dict) -> set:
+    """(model, K) pairs the benchmark ran on more than one training subset (failed subsets included)."""
+    runs: dict = {}
+    for r in bench["results"] + bench.get("failed", []):
+        runs.setdefault((r["model"], r["k"]), set()).add(r["subset"])
+    return {key for key, subs in runs.items() if len(subs) > 1}
+
+
 def _subset_lines(bench: dict) -> list[str]:
-    """The per-subset rows behind every mean over several training subsets (empty when there is none)."""
-    several = {(r["model"], r["k"]) for r in bench["summary"] if r["n_subsets"] > 1}
-    rows = [r for r in bench["results"] if (r["model"], r["k"]) in several]
+    """The per-subset rows behind every mean over several training subsets, a failed subset (not in the
+    mean) included; empty when every K ran one subset."""
+    several = _several_subsets(bench)
+    rows = [r for r in bench["results"] + bench.get("failed", []) if (r["model"], r["k"]) in several]
     if not rows:
         return []
-    lines = ["", "Each training subset of the means above:", "",
+    lines = ["", "Each training subset of the means above (a failed one is not in the mean):", "",
              "| model | K | subset | training runs | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | "
              "cov90 T_hs | cov90 A_hs |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["model"], r["k"], r["subset"])):
+        head = f"| {r['model']} | {r['k']} | {r['subset']} | {r['train_runs']} | "
+        if "error" in r:
+            lines.append(head + "failed (see below) | | | | |")
+            continue
         cov = r["coverage90"] or {}
-        lines.append(f"| {r['model']} | {r['k']} | {r['subset']} | {r['train_runs']} | "
-                     f"{_fmt(r['rmse']['T_hs']['mean'])} | {_fmt(r['rmse']['A_hs']['mean'])} | "
+        lines.append(head + f"{_fmt(r['rmse']['T_hs']['mean'])} | {_fmt(r['rmse']['A_hs']['mean'])} | "
                      f"{_fmt((r['crps'] or {}).get('T_hs'))} | {_fmt(cov.get('T_hs'))} | {_fmt(cov.get('A_hs'))} |")
     return lines
 
@@ -463,7 +475,9 @@ def bench_markdown(bench: dict) -> str:
             _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
                                  "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "train_wall_s"])) + " |")
     lines += _subset_lines(bench)
-    fc = [(r["model"], r["k"], r["forecast_wall_s_per_run"], r["forecast_wall_s_per_draw"]) for r in bench["results"]]
+    several = _several_subsets(bench)
+    fc = [(r["model"], r["k"] if (r["model"], r["k"]) not in several else f"{r['k']} subset {r['subset']}",
+           r["forecast_wall_s_per_run"], r["forecast_wall_s_per_draw"]) for r in bench["results"]]
     lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",

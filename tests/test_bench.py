@@ -274,3 +274,10 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
             assert (f"| {model} | 1 | {r['subset']} | {r['train_runs']} | {_fmt(r['rmse']['T_hs']['mean'])} | "
                     f"{_fmt(r['rmse']['A_hs']['mean'])} |") in md
     assert "| micro-only | 0 | 0 |" not in md  # one subset: no per-subset row
+    assert "adapted K=1 subset 1: " in md  # forecast times name the subset
+    from probtok.bench import bench_markdown
+
+    gone = next(r for r in b["results"] if r["model"] == "scratch" and r["subset"] == 1)
+    b["results"].remove(gone)  # as if its forecasts had failed: still listed, as failed
+    b["failed"] = [{k: gone[k] for k in ("model", "k", "subset", "train_runs")} | {"error": "diverged"}]
+    assert f"| scratch | 1 | 1 | {gone['train_runs']} | failed (see below) |" in bench_markdown(b)
