@@ -63,7 +63,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   (null for PARC), ``train_wall_s``;
 * ``plots``: {name: PNG path}: ``error_vs_k`` and ``fan_<model>`` for every probabilistic model.
 * ``failed``: a list of the (model, K, subset) whose forecasts could not be scored (e.g. a rollout
-  diverged to non-finite values): ``model``, ``k``, ``subset``, ``train_runs``, ``error`` (the message).
+  diverged to non-finite values; PARC included, whose entry also has ``train_wall_s``): ``model``, ``k``,
+  ``subset``, ``train_runs``, ``error`` (the message).
   They have no entry in ``results`` or ``summary``; the benchmark goes on with the other models.
 
 Nothing here claims a target: the numbers are what this run measured.
@@ -291,6 +292,8 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     """Train PARC on the pool runs, the last ``cfg.parc_val_runs`` of them held out for early stopping on
     their loss (all of them when the pool is too small: then early stopping watches the training runs;
     the test runs stay unseen either way); roll out every test run from frame m - 1; (result entry, info).
+    A rollout with non-finite values in the forecast frames gives a ``failed`` entry (with ``error``)
+    instead of the result entry.
 
     ``trained``: a parc.pt written by this function before (e.g. by benchmarks/parc_convergence.py,
     trained to convergence outside the benchmark's time budget) is scored instead of training a new
@@ -346,6 +349,16 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     px, pv = torch.cat([xt[:, : m - 1], px], 1), torch.cat([vt[:, : m - 1], pv], 1)
     phys = norm.inverse(torch.cat([px, pv], 2), field_axis=2).numpy().astype(float)
     truth = norm.inverse(torch.cat([xt, vt], 2), field_axis=2).numpy().astype(float)
+    info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
+            "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "val_runs": [int(r) for r in val_runs],
+            "fit_runs": [int(r) for r in fit_runs], "state_fields": list(state_fields),
+            "config": hist["config"], "trained_by": "this benchmark" if trained is None else str(trained),
+            "val_loss_last": [float(v) for v in hist["val_loss"][-10:]]}
+    bad = [int(r) for i, r in enumerate(test_runs) if not np.isfinite(phys[i, m:]).all()]
+    if bad:  # a diverged rollout is a failure, as for the token models, not an infinite score
+        return {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
+                "train_wall_s": train_s,
+                "error": f"the rollout reached non-finite values on test run(s) {bad}"}, info
     ti = list(state_fields).index("T")
     per = {q: [] for q in QUANTITIES}
     per_field = {f: [] for f in FIELD_METRICS}
@@ -365,11 +378,6 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
              "crps": None, "coverage50": None, "coverage90": None,
              "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
              "forecast_wall_s_per_draw": None}
-    info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
-            "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "val_runs": [int(r) for r in val_runs],
-            "fit_runs": [int(r) for r in fit_runs], "state_fields": list(state_fields),
-            "config": hist["config"], "trained_by": "this benchmark" if trained is None else str(trained),
-            "val_loss_last": [float(v) for v in hist["val_loss"][-10:]]}
     return entry, info
 
 
@@ -563,7 +571,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             fan_files[job[0]] = res["fan"]
         else:
             failed.append(res["failed"])
-    results.append(parc_entry)
+    (failed if "error" in parc_entry else results).append(parc_entry)
     summary = summarize_results(results)
     plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png")}
     for name, path in fan_files.items():
@@ -720,7 +728,8 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
 
 def _echo_parc(echo, n: int, n_jobs: int, parc_args: tuple, res: tuple) -> None:
     trained = parc_args[-1]
-    echo(f"bench: [{n}/{n_jobs}] PARC on all {len(parc_args[1])} training runs done "
+    state = f"FAILED ({res[0]['error']})" if "error" in res[0] else "done"
+    echo(f"bench: [{n}/{n_jobs}] PARC on all {len(parc_args[1])} training runs {state} "
          f"({res[0]['train_wall_s']:.0f} s{', trained: ' + str(trained) if trained else ''})")
 
 

@@ -281,3 +281,33 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
     b["results"].remove(gone)  # as if its forecasts had failed: still listed, as failed
     b["failed"] = [{k: gone[k] for k in ("model", "k", "subset", "train_runs")} | {"error": "diverged"}]
     assert f"| scratch | 1 | 1 | {gone['train_runs']} | failed (see below) |" in bench_markdown(b)
+
+
+def test_a_parc_rollout_that_diverges_is_recorded_as_failed_not_scored(bench_out, monkeypatch):
+    import probtok.baselines as baselines
+
+    real = baselines.load_parc
+
+    def diverging(*args, **kwargs):  # the trained PARC, whose rollout overflows on the second test run
+        model, hist = real(*args, **kwargs)
+        rollout = model.rollout
+
+        def bad_rollout(x0, v0, n, dt):
+            px, pv = rollout(x0, v0, n, dt)
+            px[1, -1] = float("inf")
+            return px, pv
+
+        model.rollout = bad_rollout
+        return model, hist
+
+    monkeypatch.setattr(baselines, "load_parc", diverging)
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_parc_failed"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
+               "--parc-model", str(bench_out / "parc" / "parc.pt")])
+    assert rc == 0
+    b = json.loads((d / "out_parc_failed" / "bench.json").read_text(), parse_constant=pytest.fail)
+    (failed,) = b["failed"]
+    assert failed["model"] == "parc" and "test run(s) [4]" in failed["error"]
+    assert "parc" not in {r["model"] for r in b["results"]} | {s["model"] for s in b["summary"]}
+    assert "FAILED (not scored): parc" in (d / "out_parc_failed" / "bench.md").read_text()
