@@ -446,10 +446,9 @@ def _several_subsets(bench: dict) -> set:
     return {key for key, subs in runs.items() if len(subs) > 1}
 
 
-def _subset_lines(bench: dict) -> list[str]:
-    """The per-subset rows behind every mean over several training subsets, a failed subset (not in the
-    mean) included; empty when every K ran one subset."""
-    several = _several_subsets(bench)
+def _subset_lines(bench: dict, several: set) -> list[str]:
+    """The per-subset rows behind every mean over several training subsets (``several``: from
+    :func:`_several_subsets`), a failed subset (not in the mean) included; empty when every K ran one."""
     rows = [r for r in bench["results"] + bench.get("failed", []) if (r["model"], r["k"]) in several]
     if not rows:
         return []
@@ -482,8 +481,8 @@ def bench_markdown(bench: dict) -> str:
         lines.append(f"| {r['model']} | {r['k']} | {r['n_subsets']} | " + " | ".join(
             _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
                                  "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "train_wall_s"])) + " |")
-    lines += _subset_lines(bench)
     several = _several_subsets(bench)
+    lines += _subset_lines(bench, several)
     fc = [(r["model"], r["k"] if (r["model"], r["k"]) not in several else f"{r['k']} subset {r['subset']}",
            r["forecast_wall_s_per_run"], r["forecast_wall_s_per_draw"]) for r in bench["results"]]
     lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
@@ -753,8 +752,8 @@ def _timed_fit(summary_json: Path, steps, fit) -> float:
 
 
 def _reused_wall(summary_json: Path, steps) -> float | None:
-    """The recorded wall time of a complete earlier fit (``wall_s_this_session`` of its fit.json /
-    adapt.json when it ran all ``steps`` in one session), else None: the fit runs (again) now."""
+    """The recorded wall time of a complete fit (``wall_s_this_session`` of its fit.json / adapt.json when
+    it ran all ``steps`` in one session), else None (no complete fit, or one resumed from a checkpoint)."""
     try:
         d = json.loads(Path(summary_json).read_text())
     except (OSError, ValueError):

@@ -363,8 +363,7 @@ class RunDataset:
     def normaliser(self, kind: str = "minmax", fields=None, log_fields=()) -> Normaliser:
         """The stored normalisation as a :class:`Normaliser` for ``fields`` (default all); ``log_fields``
         are normalised as ln x."""
-        n = Normaliser.from_stats(self.fields, self.normalisation(), kind, self._field_names(log_fields)
-                                  if log_fields else ())
+        n = Normaliser.from_stats(self.fields, self.normalisation(), kind, self._field_names(log_fields))
         return n if fields is None else n.subset(self._field_names(fields))
 
     def hotspots(self) -> dict[str, np.ndarray] | None:

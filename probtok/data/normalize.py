@@ -109,8 +109,8 @@ class Normaliser:
                 if bad:
                     raise ConfigError(f"log_fields {bad} have values <= 0 (minimum {lo[is_log].min():g})",
                                       hint="only strictly positive fields (e.g. T in K) can be log-normalised")
-                lo, hi = np.where(is_log, np.log(np.where(is_log, lo, 1.0)), lo), \
-                    np.where(is_log, np.log(np.where(is_log, hi, 1.0)), hi)
+                log_where = lambda a: np.where(is_log, np.log(np.where(is_log, a, 1.0)), a)  # noqa: E731
+                lo, hi = log_where(lo), log_where(hi)
             shift, scale = (lo + hi) / 2, (hi - lo) / 2
         else:
             if is_log.any():
@@ -128,18 +128,23 @@ class Normaliser:
         return Normaliser(tuple(fields), self.shift[idx], self.scale[idx], self.kind,
                           tuple(f for f in self.log_fields if f in fields))
 
-    def _coeffs(self, x, field_axis: int):
-        ndim = x.ndim
-        axis = field_axis % ndim
-        shape = [1] * ndim
-        shape[axis] = len(self.fields)
+    def _field_shape(self, x, field_axis: int) -> list[int]:
+        """The shape that broadcasts a per-field vector against x (ConfigError when the field axis of x
+        does not hold this normaliser's fields)."""
+        axis = field_axis % x.ndim
         if x.shape[axis] != len(self.fields):
             raise ConfigError(
                 f"normaliser has {len(self.fields)} fields {self.fields} but axis {field_axis} "
                 f"of the data has length {x.shape[axis]}",
                 hint="select the same fields, or use Normaliser.subset",
             )
-        if type(x).__module__.startswith("torch"):
+        shape = [1] * x.ndim
+        shape[axis] = len(self.fields)
+        return shape
+
+    def _coeffs(self, x, field_axis: int):
+        shape = self._field_shape(x, field_axis)
+        if _lib(x) is not np:
             import torch
 
             mk = lambda a: torch.as_tensor(a.reshape(shape), dtype=x.dtype, device=x.device)  # noqa: E731
@@ -151,14 +156,8 @@ class Normaliser:
         """Boolean mask broadcastable to x, True on the log fields; None when there are none."""
         if not self.log_fields:
             return None
-        shape = [1] * x.ndim
-        shape[field_axis % x.ndim] = len(self.fields)
-        mask = np.array([f in self.log_fields for f in self.fields]).reshape(shape)
-        if type(x).__module__.startswith("torch"):
-            import torch
-
-            return torch.as_tensor(mask, device=x.device)
-        return mask
+        mask = np.array([f in self.log_fields for f in self.fields]).reshape(self._field_shape(x, field_axis))
+        return mask if _lib(x) is np else _lib(x).as_tensor(mask, device=x.device)
 
     def forward(self, x, field_axis: int = -3):
         """Physical units -> normalised; ``field_axis`` indexes the field dim (default (.., field, y, x))."""
