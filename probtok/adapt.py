@@ -33,6 +33,7 @@ import pyro
 import torch
 
 from probtok.checkpoint import CHECKPOINT_NAME, fit_start_frame, load_checkpoint, load_fitted, make_checkpoint, restore_training_state, save_checkpoint
+from probtok.covariate import check_covariate, start_task_latents
 from probtok.data.validate import check_compatible, require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
@@ -174,7 +175,7 @@ class MesoObjective:
 
 
 def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: bool = True, progress: bool = True,
-          meta: dict | None = None, on_step=None, init=None) -> AdaptResult:
+          meta: dict | None = None, on_step=None, init=None, u=None) -> AdaptResult:
     """Adapt a fitted micro model to K meso runs by SVI.
 
     micro : a micro fit directory / checkpoint path, or a tuple (model, guide, normalisation dict or None
@@ -185,6 +186,8 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     on_step : optional callback(step, loss) after each step; not saved.
     init : optional deterministic callable(model, guide) run on the fresh meso modules before anything is
         frozen or loaded (e.g. set a known coupling network).
+    u : the runs' standardised task covariate (run,), required when the spec has a ``task_covariate``
+        (:mod:`probtok.covariate`); each q(c[n, 0]) then starts at the mean of p(c[n, 0] | u[n]).
     Clears Pyro's global param store; parameters live in the returned modules.
     """
     cfg = cfg or AdaptConfig()
@@ -205,6 +208,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         cfg = dataclasses.replace(cfg, start_frame=micro_start_frame)
     x = frames_from(x, cfg.start_frame, hint="lower AdaptConfig.start_frame")
     n_runs, n_frames = x.shape[:2]
+    u = check_covariate(spec, u, n_runs)
     out_dir = Path(out_dir) if out_dir is not None else None
     meta = {**(meta or {}), "n_runs": n_runs, "micro": micro_src, "adapt": dataclasses.asdict(cfg)}
 
@@ -213,6 +217,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     model, guide = meso_from_micro(micro_model, micro_guide, n_runs, cfg.c_init_scale)
     if init is not None:
         init(model, guide)
+    start_task_latents(guide, spec, u)
     set_trainable(model, guide, cfg)
     objective = MesoObjective(model, guide, cfg)
     for mod in (model, guide):
@@ -247,7 +252,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
 
     def step_loss(step):
         return svi.step(x, frame0=cfg.start_frame, batch_runs=batch, rollout_horizon=horizon,
-                        rollout_weight=cfg.rollout_weight) * per
+                        rollout_weight=cfg.rollout_weight, u=u) * per
 
     wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,
                    description="SVI meso adaptation", on_step=on_step, hint="lower learning_rate or clip_norm")
@@ -265,6 +270,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
 
     out_dir gets checkpoint.pt (meso model + the micro normalisation + resume state) and adapt.json.
     """
+    from probtok.covariate import run_covariate
     from probtok.data import open_dataset
     from probtok.data.normalize import Normaliser
 
@@ -292,9 +298,12 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     x = check_training_tensor(x, spec, source=data)
     meta = {"data": str(data), "train_runs": train_runs, "holdout_runs": held, "fields": list(spec.fields),
             "micro_dt_ns": micro_dt}
+    u, cov = run_covariate(spec, data, train_runs)
+    if cov is not None:
+        meta["task_covariate"] = cov.to_dict()
     micro = (micro_model, micro_guide, ckpt["normalisation"], fit_start_frame(ckpt))
     return adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
-                 progress=progress, meta={**meta, "micro_dir": str(micro_dir)})
+                 progress=progress, meta={**meta, "micro_dir": str(micro_dir)}, u=u)
 
 
 def micro_data_grid(ckpt):

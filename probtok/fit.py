@@ -31,6 +31,7 @@ import torch
 
 from probtok.atomic import atomic_write_text
 from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint, make_checkpoint, restore_training_state, save_checkpoint
+from probtok.covariate import check_covariate, start_task_latents
 from probtok.data.validate import require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.guides import TokenGuide
@@ -117,7 +118,7 @@ def set_rest_state(model, x_first: torch.Tensor) -> None:
 
 def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict | None = None,
         resume: bool = True, progress: bool = True, level: str = "micro", meta: dict | None = None,
-        on_step=None, init=None) -> FitResult:
+        on_step=None, init=None, u=None) -> FitResult:
     """Fit the token model by SVI.
 
     spec, cfg : architecture and fit settings (see models/*.toml).
@@ -129,6 +130,8 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     init : optional callable(model, guide) run once after construction, before any checkpoint is
         loaded: set known values, freeze parts (``requires_grad_(False)``: Pyro then leaves them out
         of the optimisation), or load micro weights for a meso fit. It must be deterministic.
+    u : meso level, a spec with a ``task_covariate``: the runs' standardised covariate (run,)
+        (:mod:`probtok.covariate`).
 
     Clears Pyro's global param store: parameters live in the returned modules.
     """
@@ -138,6 +141,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     if window > n_frames:
         raise ProbtokError(f"window_frames={window} exceeds the {n_frames} frames per run", hint="lower window_frames")
     batch = min(cfg.batch_runs, n_runs)
+    u = check_covariate(spec, u, n_runs) if level == "meso" else None
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         try:  # refuse an unwritable output before the first step, not at the first checkpoint
@@ -154,6 +158,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     guide = TokenGuide(spec, level, n_runs=n_runs if level == "meso" else None).attach(model)
     if init is not None:
         init(model, guide)
+    start_task_latents(guide, spec, u)
     if model.decoder.x_rest is not None:
         set_rest_state(model, x[:, 0])
     for mod in (model, guide):
@@ -186,7 +191,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
     def step_loss(step):
         t0 = int(torch.randint(0, n_frames - window + 1, ())) if window < n_frames else 0
         return svi.step(x[:, t0 : t0 + window], frame0=cfg.start_frame + t0, batch_runs=batch,
-                        rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight) * per
+                        rollout_horizon=rollout_horizon(step, cfg), rollout_weight=cfg.rollout_weight, u=u) * per
 
     wall = run_svi(step_loss, start, cfg.steps, cfg.checkpoint_every, checkpoint, losses, progress=progress,
                    description="SVI fit", on_step=on_step, hint="lower learning_rate or clip_norm in [fit]")

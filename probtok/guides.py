@@ -98,8 +98,9 @@ class TokenGuide(nn.Module):
         return dist.LogNormal(self.sigma_x_loc, F.softplus(self.sigma_x_scale_raw)).to_event(1)
 
     def guide(self, x, *, n_runs=None, n_frames=None, grid=None, frame0=0, batch_runs=None,
-              rollout_horizon=0, rollout_weight=0.0):
-        """Pyro guide (same arguments as ``TokenModel.model``; x is required: the encoder is amortized)."""
+              rollout_horizon=0, rollout_weight=0.0, u=None):
+        """Pyro guide (same arguments as ``TokenModel.model``; x is required: the encoder is amortized;
+        u, observed in the model, is not used here)."""
         pyro.module("token_guide", self)
         n_runs, n_frames = x.shape[:2]
         pyro.sample("sigma_x", self.q_sigma_x())

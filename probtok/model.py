@@ -9,6 +9,8 @@ that the vocabulary mixture has the token vector as its event.
     phi        ~ Normal(0, tau)            (meso only)          coupling weights (d, f)
     for each run n  (pyro.plate "run", subsampled):
         c[n]   ~ Normal(0, I)              (meso only)          task latent
+        u[n]   ~ Normal(c[n,0], s_u)       (meso, observed)     a known run parameter, standardised
+                                                                (only with [meso] task_covariate)
         z[n,0] ~ TokenPrior = sum_k w_k Normal(mu_k, diag s_k^2)  iid per token
         x[n,0] ~ Normal(Dec(z[n,0]), sigma_x)
         for t = 1 .. T-1:
@@ -232,7 +234,7 @@ class TokenModel(nn.Module):
 
     # -- the model -------------------------------------------------------------
     def model(self, x=None, *, n_runs=None, n_frames=None, grid=None, frame0=0, batch_runs=None,
-              rollout_horizon=0, rollout_weight=0.0):
+              rollout_horizon=0, rollout_weight=0.0, u=None):
         """Pyro model.
 
         x : normalised fields (run, frame, field, H, W), or None to sample
@@ -242,6 +244,7 @@ class TokenModel(nn.Module):
             vocabulary prior too (used as the marginal of a mid-run frame).
         batch_runs : plate subsample size (None: all runs).
         rollout_horizon, rollout_weight : the auxiliary multi-step term (0: off).
+        u : the runs' standardised task covariate (run,) (probtok.covariate), observed; None: not observed.
         """
         pyro.module("token_model", self)
         if x is not None:
@@ -259,6 +262,8 @@ class TokenModel(nn.Module):
             c = None
             if self.level == "meso":
                 c = pyro.sample("c", dist.Normal(0.0, 1.0).expand([n, self.spec.task_dim]).to_event(1))
+                if u is not None:
+                    pyro.sample("u", dist.Normal(c[:, 0], self.spec.task_covariate_noise), obs=u[idx])
             z = pyro.sample(f"z_{frame0}", self.token_prior.distribution((n, h, w)).to_event(2))
             pyro.sample(f"x_{frame0}", self.decoder.distribution(z, sigma_x), obs=_frame(xb, 0))
             z_first = z

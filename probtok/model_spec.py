@@ -60,6 +60,11 @@ class ModelSpec:
     coupling_dilations: tuple[int, ...] = (1, 2, 4)
     phi_prior_scale: float = 0.1  # prior sd of the coupling weights phi (centred on 0 = no correction)
     steps_per_frame: int = 1  # r: micro transition steps per observed frame
+    # a known run parameter of the meso file (e.g. "up_kms", the piston velocity) observed through the
+    # first task latent: u[n] ~ Normal(c[n, 0], task_covariate_noise), u standardised over the file's
+    # runs (probtok.covariate). "" = none. A new run's c is then drawn from p(c | its u), not the prior
+    task_covariate: str = ""
+    task_covariate_noise: float = 0.1  # sd of that observation, standardised units
 
     @property
     def n_fields(self) -> int:
@@ -97,7 +102,8 @@ _SPEC_KEYS = {
               "drift_width", "drift", "rest_anchor", "uniform_anchor", "decoder", "log_fields",
               "encoder_conditional"),
     "priors": ("sigma_x_median", "sigma_x_log_sd", "sigma_z_init"),
-    "meso": ("task_dim", "coupling_width", "coupling_dilations", "phi_prior_scale", "steps_per_frame"),
+    "meso": ("task_dim", "coupling_width", "coupling_dilations", "phi_prior_scale", "steps_per_frame",
+             "task_covariate", "task_covariate_noise"),
 }
 
 
@@ -140,6 +146,8 @@ def _validate_spec(spec: ModelSpec, where) -> None:
         (spec.sigma_x_median > 0 and spec.sigma_x_log_sd > 0 and spec.sigma_z_init > 0, "noise scales must be > 0"),
         (spec.phi_prior_scale > 0, "phi_prior_scale must be > 0"),
         (spec.steps_per_frame >= 1, "steps_per_frame must be >= 1"),
+        (not spec.task_covariate or spec.task_dim >= 1, "task_covariate needs task_dim >= 1 (it observes c[n, 0])"),
+        (spec.task_covariate_noise > 0, "task_covariate_noise must be > 0"),
         (len(spec.fields) >= 1 and len(set(spec.fields)) == len(spec.fields) and all(spec.fields),
          "fields must be distinct non-empty names"),
         (all(f in spec.fields for f in spec.log_fields) and len(set(spec.log_fields)) == len(spec.log_fields),
@@ -252,7 +260,8 @@ def spec_from_plain(d: dict) -> ModelSpec:
 
 
 #: Keys added after checkpoints were written: left out of the hash at their default, so those still load.
-_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False, "uniform_anchor": False, "log_fields": []}
+_HASH_OMIT_AT_DEFAULT = {"rest_anchor": False, "uniform_anchor": False, "log_fields": [], "task_covariate": "",
+                         "task_covariate_noise": 0.1}
 
 
 def spec_hash(spec: ModelSpec) -> str:

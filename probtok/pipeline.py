@@ -151,6 +151,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     import torch
 
     from probtok.checkpoint import load_checkpoint
+    from probtok.covariate import run_covariate
     from probtok.data import open_dataset
     from probtok.data.normalize import Normaliser
     from probtok.fit import fit
@@ -180,7 +181,10 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
                                rollout_horizon_end=x.shape[1] - 1)
     meta = {"data": str(result.files["data/meso"]), "train_runs": split["train"], "holdout_runs": split["held_out"],
             "n_runs": len(split["train"]), "reference": "from scratch on the K meso runs, no micro tokens"}
-    res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta)
+    u, cov = run_covariate(mc.spec, result.files["data/meso"], split["train"])
+    if cov is not None:
+        meta["task_covariate"] = cov.to_dict()
+    res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta, u=u)
     echo(f"scratch: {sc_dir} ({res.step} steps, {res.wall_s:.0f} s this session)")
 
 

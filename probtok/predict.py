@@ -50,6 +50,7 @@ import pyro.distributions as dist
 import torch
 from torch.nn import functional as F
 
+from probtok.covariate import TaskCovariate, run_covariate, start_task_latents, task_given_covariate
 from probtok.data.validate import require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 
@@ -145,9 +146,11 @@ def _finite(loc: torch.Tensor, scale: torch.Tensor, t: int):
     return loc, scale
 
 
-def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr: float = 0.05, seed: int = 0):
-    """q(c | x[0:m]) of a new run: SVI on its first m frames (m >= 2) with every other latent's posterior
-    and all weights fixed. Returns (loc, scale), each (task_dim,)."""
+def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr: float = 0.05, seed: int = 0,
+                   u: float | None = None):
+    """q(c | x[0:m][, u]) of a new run: SVI on its first m frames (m >= 2), and on its standardised task
+    covariate ``u`` when the model has one, with every other latent's posterior and all weights fixed.
+    Returns (loc, scale), each (task_dim,)."""
     from probtok.guides import TokenGuide
 
     if x_first.shape[0] < 2:
@@ -155,6 +158,8 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
     tm, spec = post.model, post.spec
     g = TokenGuide(spec, "meso", n_runs=1).attach(tm)
     g.load_state_dict({k: v for k, v in post.guide.state_dict().items() if not k.startswith("c_")}, strict=False)
+    u = None if u is None else torch.tensor([float(u)])
+    start_task_latents(g, spec, u)
     g.eval()
     g.requires_grad_(False)
     g.c_loc.requires_grad_(True)
@@ -164,7 +169,7 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
     svi = pyro.infer.SVI(tm.model, g.guide, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO(max_plate_nesting=1))
     x = x_first[None]
     for _ in range(steps):
-        svi.step(x)
+        svi.step(x, u=u)
     pyro.clear_param_store()
     return g.c_loc[0].detach().clone(), F.softplus(g.c_scale_raw[0]).detach().clone()
 
@@ -238,12 +243,31 @@ def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed:
         i = train.index(run)
         return (post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()), \
             "q(c[n]) of this adaptation run"
+    u, cov = covariate_of_run(post, data, run)
     seen = x_first[post.start_frame:]  # the frames the model describes
     if seen.shape[0] > 1:
-        return condition_task(post, seen, seed=seed), f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1})"
+        given = f", {cov.name} = {u * cov.scale + cov.loc:g}" if cov is not None else ""
+        return condition_task(post, seen, seed=seed, u=u), \
+            f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1}{given})"
+    if cov is not None:
+        return task_given_covariate(u, post.spec.task_covariate_noise, post.spec.task_dim), \
+            f"p(c | {cov.name} = {u * cov.scale + cov.loc:g}) (the model's task covariate)"
     if new_task == "training-runs":
         return training_task_distribution(post), f"the {post.guide.c_loc.shape[0]} training runs' q(c[n]), moment-matched"
     return None, "prior N(0, I)"
+
+
+def covariate_of_run(post: Posterior, data, run: int):
+    """(standardised u, TaskCovariate) of ``run`` of ``data`` for a model with a task covariate (the fit's
+    stored standardisation), else (None, None)."""
+    if not post.spec.task_covariate:
+        return None, None
+    stored = post.meta.get("task_covariate")
+    if stored is None:
+        raise CheckpointError("the model has a task covariate but its fit stored no standardisation",
+                              file=post.source, hint="refit it with probtok adapt / the benchmark")
+    u, cov = run_covariate(post.spec, data, [int(run)], TaskCovariate.from_dict(stored))
+    return float(u[0]), cov
 
 
 def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
