@@ -43,7 +43,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``note`` (where it came from / "not available");
 * ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (the fit's SVI time as its fit.json recorded it, also when
   an interrupted earlier run of the benchmark did the fit; the time measured now for a fit resumed from
-  a checkpoint);
+  a checkpoint), ``task_covariate`` (the config's ``[meso] task_covariate``, "" for none: test runs then
+  draw c from p(c | that run parameter), :mod:`probtok.covariate`);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
@@ -494,8 +495,7 @@ def bench_markdown(bench: dict) -> str:
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
-        "the later frames. Task latent c of a test run: "
-        f"{_NEW_TASK_TEXT.get(bench['config'].get('new_task', 'prior'))}.", ""]
+        f"the later frames. Task latent c of a test run: {_task_text(bench)}.", ""]
     for f in bench.get("failed", []):
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
@@ -505,6 +505,15 @@ def bench_markdown(bench: dict) -> str:
 _NEW_TASK_TEXT = {"training-runs": "the adaptation runs' q(c[n]), moment-matched (unless the given frames "
                                     "after the fit's start frame condition it)",
                   "prior": "the prior N(0, I) (unless the given frames after the fit's start frame condition it)"}
+
+
+def _task_text(bench: dict) -> str:
+    """How a test run's task latent was drawn, in words."""
+    covariate = bench["micro_fit"].get("task_covariate")
+    if covariate:
+        return (f"p(c | its {covariate}), the model's task covariate (further conditioned by the given frames "
+                "after the fit's start frame when there are two or more)")
+    return _NEW_TASK_TEXT.get(bench["config"].get("new_task", "prior"))
 
 
 def _stop_runs(parc: dict) -> str:
@@ -578,14 +587,15 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     from probtok.checkpoint import load_checkpoint
 
     micro_dir = Path(micro["dir"])
+    micro_ckpt = load_checkpoint(micro_dir / "checkpoint.pt")
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
              "machine": _machine(cfg.torch_threads, n_workers),  # the threads and workers the benchmark ran with
              "wall_s": time.perf_counter() - t_start,
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
                       "k_values": ks},
              "simulator": simulator_timing(meso_data),
-             "micro_fit": {"dir": str(micro_dir), "steps": int(load_checkpoint(micro_dir / "checkpoint.pt")["step"]),
-                           "wall_s": micro["wall_s"]},
+             "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro["wall_s"],
+                           "task_covariate": micro_ckpt["spec_obj"].task_covariate},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))

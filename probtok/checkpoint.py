@@ -148,6 +148,20 @@ def load_checkpoint(path, expected_spec: ModelSpec | None = None) -> dict:
     return ckpt
 
 
+def checkpoint_digest(path) -> str | None:
+    """SHA-256 (first 16 hex digits) of the checkpoint file of a fit directory or file; None if it is not there.
+    It names a fitted model by content: the same wherever its folder is copied, changed by a refit."""
+    import hashlib
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
 def fit_start_frame(ckpt: dict) -> int:
     """The first frame the fit of ``ckpt`` described (its [fit] / adaptation ``start_frame``; frames before it
     were left out). 0 for checkpoints written before the setting existed."""

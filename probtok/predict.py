@@ -7,7 +7,9 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
 * globals from the posterior: ``sigma_x ~ q(sigma_x)``, ``phi ~ q(phi)`` (adapted model);
 * task latent ``c``: from q(c[n]) when run n was an adaptation run of the model, else
   from q(c | x[s:m]) fitted by a short SVI on the given frames the model describes (from its fit's
-  start frame s) when there are at least two (all else fixed), else (``new_task="prior"``, the
+  start frame s) when there are at least two (all else fixed; with the run's task covariate u observed
+  too when the model has one), else, for a model with a task covariate (:mod:`probtok.covariate`),
+  from the exact p(c | u), else (``new_task="prior"``, the
   default) from the prior N(0, I), or (``new_task="training-runs"``) from the training runs' q(c[n]),
   moment-matched: N(mean of their means, their mean variance + the variance of their means).
   The second looks the more consistent: 100 adaptation steps leave every q(c[n]) within |c| < 0.2
@@ -66,6 +68,7 @@ class Posterior:
     meta: dict = field(default_factory=dict)
     source: str = ""
     start_frame: int = 0  # the fit left out the frames before this one: the filter starts here
+    digest: str = ""  # probtok.checkpoint.checkpoint_digest of the fit: names it wherever its folder is
 
     @property
     def spec(self):
@@ -75,7 +78,7 @@ class Posterior:
 def load_posterior(model_dir) -> Posterior:
     """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference)."""
     from probtok.adapt import meso_from_micro
-    from probtok.checkpoint import fit_start_frame, load_fitted
+    from probtok.checkpoint import checkpoint_digest, fit_start_frame, load_fitted
     from probtok.data.normalize import Normaliser
 
     model, guide, ckpt = load_fitted(model_dir)
@@ -89,7 +92,8 @@ def load_posterior(model_dir) -> Posterior:
     for mod in (model, guide):
         mod.eval()
         mod.requires_grad_(False)
-    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), fit_start_frame(ckpt))
+    return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), fit_start_frame(ckpt),
+                     checkpoint_digest(model_dir) or "")
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
@@ -231,7 +235,8 @@ def check_new_task(rule: str) -> str:
 def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0,
                    new_task: str = "prior"):
     """((loc, scale) of c, how) for ``run``: q(c[n]) if it was an adaptation run of this model (same file
-    name), q(c | the given frames from the fit's start frame) if there are two or more, else
+    name), q(c | the given frames from the fit's start frame [, u]) if there are two or more, else p(c | u)
+    when the model has a task covariate (u: the run's parameter, standardised as in the fit), else
     (None, "prior N(0, I)") (``new_task="prior"``) or the training runs' q(c[n]) moment-matched
     (``"training-runs"``). None for the micro-only reference."""
     check_new_task(new_task)
@@ -317,7 +322,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     except DataError as exc:
         raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
     phys = post.normaliser.inverse(draws, field_axis=-3)
-    attrs = {"model_dir": post.source, "data": str(data), "first_frames": int(first_frames),
+    attrs = {"model_dir": post.source, "model_digest": post.digest, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
              "task_latent": c_how, "new_task_c": new_task,
              "observation_noise": int(observation_noise)}
@@ -375,22 +380,27 @@ def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_t
 
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
                             new_task: str = "prior") -> dict | None:
-    """The attributes of ``path`` when it is a readable forecast of the same model (not refitted since),
-    first frames, number of draws and new-task rule (a file written before the rule was recorded drew c
-    from the prior); else None."""
-    from probtok.checkpoint import CHECKPOINT_NAME
+    """The attributes of ``path`` when it is a readable forecast of the same fitted model, first frames,
+    number of draws and new-task rule (a file written before the rule was recorded drew c from the prior);
+    else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
+    folder still matches and a refit does not; files from before the digest was recorded match by path and
+    must be newer than the checkpoint."""
+    from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest
     from probtok.forecast import read_forecast
 
     if not path.exists():
         return None
-    ckpt = Path(model_dir) / CHECKPOINT_NAME
-    if ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime:
-        return None  # the model was (re)fitted after this forecast
     try:
         a = dict(read_forecast(path).attrs)
     except ProbtokError:
         return None
-    same = (str(a.get("model_dir")) == str(model_dir) and int(a.get("first_frames", -1)) == int(first_frames)
+    if a.get("model_digest"):
+        same_model = a["model_digest"] == checkpoint_digest(model_dir)
+    else:
+        ckpt = Path(model_dir) / CHECKPOINT_NAME
+        same_model = (str(a.get("model_dir")) == str(model_dir)
+                      and not (ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime))
+    same = (same_model and int(a.get("first_frames", -1)) == int(first_frames)
             and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task)
     return a if same else None
 

@@ -42,7 +42,7 @@ def bench_out(tmp_path_factory):
                   dx_um=0.1, dt_frame_ns=MICRO_DT, setup="toy", hotspot_threshold_K=700.0)
     write_dataset(d / "meso.h5", hotspot_runs(5, 5, 8, 12, 1), np.arange(5) * MESO_DT, fields=FIELDS, units=UNITS,
                   dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0,
-                  params={"wall_s": [1.0, 2.0, 3.0, 4.0, 5.0]})
+                  params={"wall_s": [1.0, 2.0, 3.0, 4.0, 5.0], "up_kms": [1.0, 1.6, 1.2, 1.1, 1.7]})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -64,7 +64,8 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
                 "parc", "results", "summary", "plots"):
         assert key in b, key
     assert b["machine"]["workers"] == 2 and b["machine"]["torch_threads"] == 1
-    assert b["wall_s"] > b["micro_fit"]["wall_s"] > 0
+    assert b["wall_s"] > b["micro_fit"]["wall_s"] > 0 and b["micro_fit"]["task_covariate"] == ""
+    assert "Task latent c of a test run: the prior N(0, I)" in (bench_out / "bench.md").read_text()
     assert b["schema"] == "probtok-bench-fewshot" and b["quick"] is True
     assert b["data"]["test_runs"] == [3, 4] and b["data"]["train_pool"] == [0, 1, 2]
     assert b["data"]["k_values"] == [1, 2]
@@ -207,6 +208,48 @@ def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_
             assert r1["train_wall_s"] == r0["train_wall_s"] > 0
             assert r1["forecast_wall_s_per_run"] == r0["forecast_wall_s_per_run"] > 0
     assert b1["micro_fit"]["wall_s"] == b0["micro_fit"]["wall_s"] > 0
+
+
+def test_a_model_with_a_task_covariate_forecasts_test_runs_from_their_run_parameter(bench_out, tmp_path):
+    from pathlib import Path
+
+    from probtok.forecast import read_forecast
+
+    d = bench_out.parent
+    tiny = (Path(__file__).parents[1] / "models" / "tiny.toml").read_text()
+    config = tmp_path / "tiny_cov.toml"
+    config.write_text(tiny.replace("[meso]\n", '[meso]\ntask_covariate = "up_kms"\n', 1))
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(tmp_path / "out"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
+               "--config", str(config)])
+    assert rc == 0
+    b = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert b["micro_fit"]["task_covariate"] == "up_kms"
+    assert "p(c | its up_kms)" in (tmp_path / "out" / "bench.md").read_text()
+    for model in ("adapted", "scratch"):  # run 4 has up_kms = 1.7
+        fc = read_forecast(tmp_path / "out" / "forecasts" / model / "K1_s0" / "run_0004.nc")
+        assert fc.attrs["task_latent"] == "p(c | up_kms = 1.7) (the model's task covariate)", model
+
+
+def test_a_copied_benchmark_folder_reuses_its_fits_and_forecasts(bench_out, tmp_path):
+    """Forecasts name their model by checkpoint content, not by path: a copy (new paths, new mtimes in copy
+    order) is reused whole, scores and recorded times alike."""
+    import shutil
+
+    d = bench_out.parent
+    copy = tmp_path / "copied"
+    shutil.copytree(bench_out, copy, copy_function=shutil.copy)
+    kept = sorted((copy / "forecasts").rglob("*.nc")) + sorted((copy / "models").rglob("checkpoint.pt"))
+    mtimes = [p.stat().st_mtime_ns for p in kept]
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(copy), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "1"])
+    assert rc == 0
+    assert [p.stat().st_mtime_ns for p in kept] == mtimes  # reused, not rewritten
+    b0 = json.loads((bench_out / "bench.json").read_text())
+    b1 = json.loads((copy / "bench.json").read_text())
+    for r0, r1 in zip(b0["results"], b1["results"]):
+        assert (r0["model"], r0["k"], r0["rmse"], r0.get("forecast_wall_s_per_run")) == \
+            (r1["model"], r1["k"], r1["rmse"], r1.get("forecast_wall_s_per_run"))
 
 
 def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):

@@ -157,6 +157,14 @@ def test_a_new_run_with_nothing_to_condition_c_on_can_draw_it_from_the_training_
     assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4) is not None
     assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4,
                                    "training-runs") is None
+    # a copied fit folder is the same model (by content); a refitted one is not
+    import shutil
+
+    shutil.copytree(d / "meso_fit_c", d / "moved" / "meso_fit_c", copy_function=shutil.copy)
+    assert reusable_forecast_attrs(path, d / "moved" / "meso_fit_c", 1, 4, "training-runs") is not None
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "moved" / "meso_fit_c"), "--steps", "4"]) == 0
+    assert reusable_forecast_attrs(path, d / "moved" / "meso_fit_c", 1, 4, "training-runs") is None
     rc = main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
                "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "mean", "--out", str(d / "fc_c")])
     err = capsys.readouterr().err
