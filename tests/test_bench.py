@@ -248,8 +248,9 @@ def test_a_copied_benchmark_folder_reuses_its_fits_and_forecasts(bench_out, tmp_
     b0 = json.loads((bench_out / "bench.json").read_text())
     b1 = json.loads((copy / "bench.json").read_text())
     for r0, r1 in zip(b0["results"], b1["results"]):
-        assert (r0["model"], r0["k"], r0["rmse"], r0.get("forecast_wall_s_per_run")) == \
-            (r1["model"], r1["k"], r1["rmse"], r1.get("forecast_wall_s_per_run"))
+        assert (r0["model"], r0["k"], r0["rmse"]) == (r1["model"], r1["k"], r1["rmse"])
+        if r0["model"] != "parc":  # (PARC's deterministic rollouts are cheap and always redone)
+            assert r1["forecast_wall_s_per_run"] == r0["forecast_wall_s_per_run"]
 
 
 def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
