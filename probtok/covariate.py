@@ -96,9 +96,11 @@ def check_covariate(spec, u, n_runs: int):
         raise ConfigError(f"the model observes the run parameter {spec.task_covariate!r} ([meso] task_covariate): "
                           "its values are needed", hint="adapt from a dataset file (adapt_files) or pass u")
     u = torch.as_tensor(u, dtype=torch.float32)
-    if u.shape != (n_runs,) or not torch.isfinite(u).all():
-        raise ConfigError(f"task covariate values must be {n_runs} finite numbers (one per run), "
-                          f"got shape {tuple(u.shape)}")
+    if u.shape != (n_runs,):
+        raise ConfigError(f"task covariate values must be {n_runs} numbers (one per run), got shape {tuple(u.shape)}")
+    if not torch.isfinite(u).all():
+        bad = torch.nonzero(~torch.isfinite(u)).flatten().tolist()
+        raise ConfigError(f"task covariate values must be finite (not at runs {bad} of the {n_runs})")
     return u
 
 

@@ -109,8 +109,10 @@ def test_a_model_with_a_covariate_needs_its_values():
     x = torch.zeros(2, 3, 2, *GRID)
     with pytest.raises(ConfigError, match="u_param"):
         adapt((*_micro_pair(COV_SPEC), None), x, AdaptConfig(steps=1), progress=False)
-    with pytest.raises(ConfigError, match="2 finite numbers"):
+    with pytest.raises(ConfigError, match="must be finite \\(not at runs \\[1\\]"):
         adapt((*_micro_pair(COV_SPEC), None), x, AdaptConfig(steps=1), progress=False, u=torch.tensor([0.0, np.nan]))
+    with pytest.raises(ConfigError, match="must be 2 numbers"):
+        adapt((*_micro_pair(COV_SPEC), None), x, AdaptConfig(steps=1), progress=False, u=torch.zeros(3))
     with pytest.raises(ConfigError, match="no \\[meso\\] task_covariate"):
         adapt((*_micro_pair(SPEC), None), x, AdaptConfig(steps=1), progress=False, u=torch.zeros(2))
 
