@@ -105,7 +105,8 @@ def test_checkpoints_written_before_the_new_keys_existed_still_load_and_resume(t
     path = tmp_path / "old" / "checkpoint.pt"
     ckpt = torch.load(path, weights_only=True)
     # what an old file holds: the spec without rest_anchor, hashed the old way; no start_frame
-    old_spec = {k: v for k, v in spec_to_dict(SPEC).items() if k not in ("rest_anchor", "uniform_anchor", "log_fields")}
+    added = ("rest_anchor", "uniform_anchor", "log_fields", "task_covariate", "task_covariate_noise")
+    old_spec = {k: v for k, v in spec_to_dict(SPEC).items() if k not in added}
     ckpt["spec"] = old_spec
     ckpt["spec_hash"] = hashlib.sha256(json.dumps(old_spec, sort_keys=True).encode()).hexdigest()[:16]
     ckpt["fit_config"] = {k: v for k, v in ckpt["fit_config"].items() if k != "start_frame"}
