@@ -294,11 +294,11 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
             micro_dt = micro_grid.dt_frame_ns
         x = np.stack([ds.frames(r, spec.fields) for r in train_runs])
         held = [int(r) for r in ds.ok_runs if int(r) not in set(train_runs)]
+        u, cov = run_covariate(spec, ds, train_runs, data)
     x = norm.forward(torch.as_tensor(x), field_axis=2)
     x = check_training_tensor(x, spec, source=data)
     meta = {"data": str(data), "train_runs": train_runs, "holdout_runs": held, "fields": list(spec.fields),
             "micro_dt_ns": micro_dt}
-    u, cov = run_covariate(spec, data, train_runs)
     if cov is not None:
         meta["task_covariate"] = cov.to_dict()
     micro = (micro_model, micro_guide, ckpt["normalisation"], fit_start_frame(ckpt))

@@ -113,15 +113,11 @@ def start_task_latents(guide, spec, u) -> None:
         guide.c_loc[:, 0] = first_task_given_covariate(u, spec.task_covariate_noise)[0]
 
 
-def run_covariate(spec, data, runs, covariate: TaskCovariate | None = None):
-    """(u (run,), the standardisation) of ``runs`` of the dataset file ``data`` for a model with a
-    ``task_covariate``; (None, None) for one without. ``covariate``: a stored standardisation (a fitted
-    model's); None: computed from the file."""
-    from probtok.data import open_dataset
-
+def run_covariate(spec, ds, runs, path, covariate: TaskCovariate | None = None):
+    """(u (run,), the standardisation) of ``runs`` of an open dataset ``ds`` (read from ``path``, named in
+    errors) for a model with a ``task_covariate``; (None, None) for one without. ``covariate``: a stored
+    standardisation (a fitted model's); None: computed from the file."""
     if not spec.task_covariate:
         return None, None
-    with open_dataset(data) as ds:
-        cov = covariate or standardisation(ds, spec.task_covariate, data)
-        values = parameter_values(ds, cov.name, runs, data)
-    return cov.standardise(values), cov
+    cov = covariate or standardisation(ds, spec.task_covariate, path)
+    return cov.standardise(parameter_values(ds, cov.name, runs, path)), cov

@@ -172,6 +172,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     norm = Normaliser.from_dict(load_checkpoint(result.files["micro-fit"])["normalisation"])
     with open_dataset(result.files["data/meso"]) as ds:
         x = np.stack([ds.frames(r, mc.spec.fields) for r in split["train"]])
+        u, cov = run_covariate(mc.spec, ds, split["train"], result.files["data/meso"])
     x = norm.forward(torch.as_tensor(x), field_axis=2)
     # the adaptation's objective and minibatch (its whole-run rollout term, its 4 runs per step), so that
     # the two differ only in the micro tokens
@@ -181,7 +182,6 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
                                rollout_horizon_end=x.shape[1] - 1)
     meta = {"data": str(result.files["data/meso"]), "train_runs": split["train"], "holdout_runs": split["held_out"],
             "n_runs": len(split["train"]), "reference": "from scratch on the K meso runs, no micro tokens"}
-    u, cov = run_covariate(mc.spec, result.files["data/meso"], split["train"])
     if cov is not None:
         meta["task_covariate"] = cov.to_dict()
     res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta, u=u)

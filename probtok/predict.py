@@ -249,14 +249,14 @@ def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed:
         return (post.guide.c_loc[i].clone(), F.softplus(post.guide.c_scale_raw[i]).clone()), \
             "q(c[n]) of this adaptation run"
     u, cov = covariate_of_run(post, data, run)
+    given = f"{cov.name} = {u * cov.scale + cov.loc:g}" if cov is not None else ""
     seen = x_first[post.start_frame:]  # the frames the model describes
     if seen.shape[0] > 1:
-        given = f", {cov.name} = {u * cov.scale + cov.loc:g}" if cov is not None else ""
         return condition_task(post, seen, seed=seed, u=u), \
-            f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1}{given})"
+            f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1}{', ' + given if given else ''})"
     if cov is not None:
         return task_given_covariate(u, post.spec.task_covariate_noise, post.spec.task_dim), \
-            f"p(c | {cov.name} = {u * cov.scale + cov.loc:g}) (the model's task covariate)"
+            f"p(c | {given}) (the model's task covariate)"
     if new_task == "training-runs":
         return training_task_distribution(post), f"the {post.guide.c_loc.shape[0]} training runs' q(c[n]), moment-matched"
     return None, "prior N(0, I)"
@@ -271,7 +271,10 @@ def covariate_of_run(post: Posterior, data, run: int):
     if stored is None:
         raise CheckpointError("the model has a task covariate but its fit stored no standardisation",
                               file=post.source, hint="refit it with probtok adapt / the benchmark")
-    u, cov = run_covariate(post.spec, data, [int(run)], TaskCovariate.from_dict(stored))
+    from probtok.data import open_dataset
+
+    with open_dataset(data) as ds:
+        u, cov = run_covariate(post.spec, ds, [int(run)], data, TaskCovariate.from_dict(stored))
     return float(u[0]), cov
 
 
