@@ -40,6 +40,19 @@ def test_conjugate_task_posterior_matches_quadrature():
         assert torch.equal(loc[1:], torch.zeros(2)) and torch.equal(scale[1:], torch.ones(2))
 
 
+def test_the_meso_model_observes_the_covariate_through_the_first_task_latent():
+    from pyro import poutine
+
+    tm = TokenModel(COV_SPEC, "meso")
+    x, u = torch.zeros(3, 2, 2, *GRID), torch.tensor([-1.0, 0.3, 2.0])
+    tr = poutine.trace(tm.model).get_trace(x, u=u)
+    site, c = tr.nodes["u"], tr.nodes["c"]["value"]
+    assert site["is_observed"] and torch.equal(site["value"], u)
+    expected = torch.distributions.Normal(c[:, 0], COV_SPEC.task_covariate_noise).log_prob(u)
+    assert torch.allclose(site["fn"].log_prob(site["value"]), expected)
+    assert "u" not in poutine.trace(tm.model).get_trace(x).nodes  # not observed: not in the model
+
+
 def _micro_pair(spec):
     torch.manual_seed(0)
     model = TokenModel(spec, "micro").eval()
