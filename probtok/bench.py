@@ -48,12 +48,16 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
-  ``state_fields``, ``config`` (size and budget);
+  ``state_fields``, ``config`` (size and budget), ``series`` (PARC's forecast of every test run:
+  ``runs`` (aligned with ``data.test_runs``), ``T_hs`` [K] and ``A_hs`` [um^2], each a list per run of one
+  value per frame, the given frames included (they are the truth's); absent when the rollout diverged);
 * ``results``: a list, one entry per model, K and subset, with keys
   ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
   ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``), ``units``}} for
   ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``; ``field_rmse`` {``T``, ``P``: same layout};
-  ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC);
+  ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``reliability`` (not for PARC)
+  {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
+  pooled over test runs and frames like ``coverage90``), ``n_points``}};
   ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
   micro fit; recorded like ``micro_fit.wall_s``); ``forecast_wall_s_per_run``;
   ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time; the
@@ -62,7 +66,9 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
-* ``plots``: {name: PNG path}: ``error_vs_k`` and ``fan_<model>`` for every probabilistic model.
+* ``plots``: {name: PNG path}: ``error_vs_k``, ``reliability`` (:func:`reliability_figure`) and
+  ``fan_<model>`` for every probabilistic model (one test
+  run, with PARC's forecast of it drawn as a dashed line).
 * ``failed``: a list of the (model, K, subset) whose forecasts could not be scored (e.g. a rollout
   diverged to non-finite values; PARC included, whose entry also has ``train_wall_s``): ``model``, ``k``,
   ``subset``, ``train_runs``, ``error`` (the message).
@@ -87,6 +93,7 @@ QUANTITIES = ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt")
 QUANTITY_UNITS = {"T_hs": "K", "A_hs": "um^2", "dT_hs_dt": "K/ns", "dA_hs_dt": "um^2/ns"}
 FIELD_METRICS = ("T", "P")
 PROBABILISTIC = ("adapted", "scratch", "micro-only")
+SERIES = ("T_hs", "A_hs")  # PARC's forecast series kept in bench.json (parc.series) and drawn on the fan charts
 SCHEMA = "probtok-bench-fewshot"
 SCHEMA_VERSION = 1
 
@@ -180,7 +187,7 @@ def _metric_block(per_run: list[float], units: str) -> dict:
 
 def forecast_scores(files: list[Path]) -> dict:
     """rmse / field_rmse / crps / coverage entries of a probabilistic model's forecast files (one per test run)."""
-    from probtok.calibration import calibration_table, scored_index
+    from probtok.calibration import calibration_table, reliability_curve, scored_index
     from probtok.forecast import read_forecast
 
     dss = [read_forecast(p) for p in files]
@@ -204,10 +211,20 @@ def forecast_scores(files: list[Path]) -> dict:
         field_rmse[f] = _metric_block(vals, unit)
     table = calibration_table(dss, quantities=QUANTITIES)
     qs = table["quantities"]
+    reliability = {}
+    for q in SERIES:
+        levels, emp, n = reliability_curve(dss, q)
+        reliability[q] = {"levels": [float(v) for v in levels], "coverage": [_float_or_none(v) for v in emp],
+                          "n_points": int(n)}
     return {"rmse": rmse, "field_rmse": field_rmse,
             "crps": {q: qs[q]["crps"] for q in QUANTITIES},
             "coverage50": {q: qs[q]["coverage"]["0.5"] for q in QUANTITIES},
-            "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES}}
+            "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES},
+            "reliability": reliability}
+
+
+def _float_or_none(v) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
 
 
 FORECAST_WALL_JSON = "forecast_wall.json"  # beside a model's forecasts: the benchmark-level wall time
@@ -363,8 +380,11 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     ti = list(state_fields).index("T")
     per = {q: [] for q in QUANTITIES}
     per_field = {f: [] for f in FIELD_METRICS}
+    info["series"] = {"runs": [int(r) for r in test_runs], **{q: [] for q in SERIES}}
     for i in range(len(test_runs)):
         mp, mt = hotspot_metrics(phys[i, :, ti], dx, dt, thr), hotspot_metrics(truth[i, :, ti], dx, dt, thr)
+        for q in SERIES:
+            info["series"][q].append([float(v) for v in mp[q]])
         for q in QUANTITIES:  # the forecast horizon only, as forecast_scores
             keep = horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval")
             per[q].append(series_rmse(mp[q][keep], mt[q][keep]))
@@ -380,6 +400,17 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
              "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
              "forecast_wall_s_per_draw": None}
     return entry, info
+
+
+def parc_reference(parc_info: dict, run: int) -> dict | None:
+    """{label: {quantity: series}} of PARC's forecast of ``run`` for :func:`probtok.plots.fan_chart`, or None
+    when PARC has no series of that run (its rollout diverged)."""
+    series = parc_info.get("series")
+    if not series or int(run) not in series["runs"]:
+        return None
+    i = series["runs"].index(int(run))
+    label = f"PARC ({len(parc_info['fit_runs']) + len(parc_info['val_runs'])} runs)"
+    return {label: {q: series[q][i] for q in SERIES}}
 
 
 def summarize_results(results: list[dict]) -> list[dict]:
@@ -430,6 +461,56 @@ def error_vs_k_figure(summary: list[dict], results: list[dict] | None = None):
         ax.set_ylabel(f"{m} [{u}]")
     np.ravel(axes)[0].legend(fontsize=8)
     fig.suptitle("few-shot benchmark: error against K (test runs, median forecast)")
+    return fig
+
+
+def pooled_reliability(results: list[dict], model: str, k: int, quantity: str):
+    """(levels, coverage, n_points) of ``model`` at ``k`` pooled over its training subsets: each level's
+    coverage averaged with the subsets' numbers of scored points as weights (= the coverage of all their
+    points together); None when no entry of them has a reliability curve."""
+    rows = [r["reliability"][quantity] for r in results if r["model"] == model and r["k"] == k
+            and r.get("reliability") and r["reliability"][quantity]["n_points"] > 0]
+    if not rows:
+        return None
+    n = np.array([r["n_points"] for r in rows], dtype=float)
+    cov = np.array([[np.nan if c is None else c for c in r["coverage"]] for r in rows])
+    return np.asarray(rows[0]["levels"]), (cov * n[:, None]).sum(0) / n.sum(), int(n.sum())
+
+
+def reliability_figure(results: list[dict]):
+    """Calibration of every probabilistic model: empirical against nominal coverage of the central
+    intervals of ``T_hs`` and ``A_hs`` (one panel each), one line per model and K (pooled over subsets,
+    :func:`pooled_reliability`); PARC has no intervals and no line."""
+    from matplotlib import colormaps
+
+    from probtok.plots import NAMES_TEX, _figure
+
+    keys = sorted({(r["model"], r["k"]) for r in results if r.get("reliability")},
+                  key=lambda mk: (PROBABILISTIC.index(mk[0]), mk[1]))
+    ks = sorted({k for m, k in keys if m != "micro-only"})
+    shade = {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
+    fig = _figure(figsize=(10, 5))
+    axes = fig.subplots(1, len(SERIES))
+    for ax, q in zip(np.atleast_1d(axes), SERIES):
+        ax.plot([0, 1], [0, 1], color="0.3", ls="--", lw=1, label="perfect calibration")
+        for model, k in keys:
+            curve = pooled_reliability(results, model, k, q)
+            if curve is None:
+                continue
+            lv, cov, n = curve
+            style = {"adapted": dict(ls="-", marker="o", color=shade.get(k)),
+                     "scratch": dict(ls=":", marker="s", color=shade.get(k)),
+                     "micro-only": dict(ls="-.", marker="^", color="0.4")}[model]
+            ax.plot(lv, cov, ms=3.5, lw=1.4, label=f"{model}, K = {k} (n = {n})", **style)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("nominal coverage of central interval")
+        ax.set_ylabel("empirical coverage")
+        ax.set_title(NAMES_TEX.get(q, q))
+        ax.grid(alpha=0.3, lw=0.5)
+    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="upper left", frameon=False)
+    fig.suptitle("few-shot benchmark: calibration on the test runs (below the diagonal: over-confident)")
     return fig
 
 
@@ -581,9 +662,12 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             failed.append(res["failed"])
     (failed if "error" in parc_entry else results).append(parc_entry)
     summary = summarize_results(results)
-    plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png")}
+    plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png"),
+             "reliability": save_png(reliability_figure(results), out / "reliability.png")}
     for name, path in fan_files.items():
-        plots[f"fan_{name}"] = save_png(fan_chart(read_forecast(path)), out / f"fan_{name}.png")
+        fc = read_forecast(path)
+        plots[f"fan_{name}"] = save_png(fan_chart(fc, reference=parc_reference(parc_info, fc.attrs["run_id"])),
+                                        out / f"fan_{name}.png")
     from probtok.checkpoint import load_checkpoint
 
     micro_dir = Path(micro["dir"])

@@ -30,6 +30,7 @@ NAMES_TEX = {"T_hs": r"$T_\mathrm{hs}$", "A_hs": r"$A_\mathrm{hs}$", "dT_hs_dt":
 _UNIT_TEX = {"um^2": r"$\mu$m$^2$", "um": r"$\mu$m", "km/s": "km/s", "1": "-"}
 FIELD_CMAPS = {"T": "inferno", "P": "viridis", "mu": "gray", "lam": "magma", "u": "RdBu_r", "v": "RdBu_r"}
 _BAND_COLOR = "tab:blue"
+_REFERENCE_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:olive")
 
 
 def _figure(**kw):
@@ -57,8 +58,12 @@ def _run_label(ds) -> str:
     return f"run {ds.attrs.get('run_id', '?')}"
 
 
-def fan_panel(ax, ds, name: str) -> None:
-    """Draw the fan chart of one hot-spot quantity (5-95 and 25-75 % bands, median, truth) on ``ax``."""
+def fan_panel(ax, ds, name: str, reference: dict | None = None) -> None:
+    """Draw the fan chart of one hot-spot quantity (5-95 and 25-75 % bands, median, truth) on ``ax``.
+
+    ``reference``: {label: {quantity: series}} of deterministic forecasts of the same run (e.g. PARC's),
+    drawn as dashed lines; each series has one value per point of the quantity's time axis (frames,
+    or frame intervals for rates). A label without this quantity is skipped."""
     if f"{name}_quantiles" not in ds:
         raise DataError(f"the forecast has no quantiles of {name}", run=ds.attrs.get("run_id"))
     t = _time(ds, name)
@@ -68,6 +73,14 @@ def fan_panel(ax, ds, name: str) -> None:
     ax.plot(t, _quantile(ds, name, 0.5), color=_BAND_COLOR, lw=1.8, label="median")
     if f"{name}_truth" in ds:
         ax.plot(t, ds[f"{name}_truth"].values, color="k", lw=1.4, marker="o", ms=3, label="truth (simulation)")
+    for (label, series), color in zip((reference or {}).items(), _REFERENCE_COLORS):
+        if name not in series:
+            continue
+        y = np.asarray(series[name], dtype=float)
+        if y.shape != t.shape:
+            raise DataError(f"the reference {label!r} has {y.size} values of {name}, the forecast {t.size}",
+                            run=ds.attrs.get("run_id"), hint="give the reference's series over the same frames")
+        ax.plot(t, y, color=color, lw=1.5, ls="--", label=label)
     ax.set_ylabel(LABELS.get(name, name))
     ax.grid(alpha=0.3, lw=0.5)
 
@@ -111,8 +124,9 @@ def exceedance_panel(ax, ds) -> None:
     ax.grid(alpha=0.3, lw=0.5)
 
 
-def fan_chart(ds, quantities=("T_hs", "A_hs"), exceedance: bool = True):
-    """Fan charts of hot-spot quantities against time [ns], one panel each, plus an exceedance panel.
+def fan_chart(ds, quantities=("T_hs", "A_hs"), exceedance: bool = True, reference: dict | None = None):
+    """Fan charts of hot-spot quantities against time [ns], one panel each, plus an exceedance panel;
+    ``reference`` as in :func:`fan_panel` (e.g. the PARC baseline's forecast of the same run).
 
     Returns the Figure (axes share the time axis; the last one has the x label).
     """
@@ -122,7 +136,7 @@ def fan_chart(ds, quantities=("T_hs", "A_hs"), exceedance: bool = True):
     axes = fig.subplots(n, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     axes = np.atleast_1d(axes)
     for ax, name in zip(axes, quantities):
-        fan_panel(ax, ds, name)
+        fan_panel(ax, ds, name, reference)
         if name == "T_hs":
             _mark_T_axis(ax, ds)
         elif name == "A_hs":

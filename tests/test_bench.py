@@ -109,7 +109,7 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
 
 def test_bench_writes_markdown_and_plots(bench_out):
     b = json.loads((bench_out / "bench.json").read_text())
-    assert set(b["plots"]) == {"error_vs_k", "fan_adapted", "fan_scratch", "fan_micro-only"}
+    assert set(b["plots"]) == {"error_vs_k", "reliability", "fan_adapted", "fan_scratch", "fan_micro-only"}
     for p in b["plots"].values():
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -144,6 +144,60 @@ def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(
         err = (ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values)[m:]  # mean of draws
         assert r["field_rmse"]["T"]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err.astype(float) ** 2))),
                                                                    rel=1e-5)
+
+
+def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_points(bench_out):
+    from probtok.bench import pooled_reliability, reliability_figure
+
+    b = json.loads((bench_out / "bench.json").read_text())
+    for r in b["results"]:
+        if not r["probabilistic"]:
+            assert "reliability" not in r
+            continue
+        for q in ("T_hs", "A_hs"):
+            rel = r["reliability"][q]
+            assert rel["levels"] == pytest.approx([0.1 * i for i in range(1, 10)])
+            for level, key in ((0.5, "coverage50"), (0.9, "coverage90")):
+                assert rel["coverage"][rel["levels"].index(pytest.approx(level))] == pytest.approx(r[key][q])
+    # two subsets of one K pool as all their points together: weights = numbers of points
+    a = {"model": "adapted", "k": 4, "reliability": {"T_hs": {"levels": [0.5, 0.9], "coverage": [0.2, 0.6],
+                                                              "n_points": 30}}}
+    c = {"model": "adapted", "k": 4, "reliability": {"T_hs": {"levels": [0.5, 0.9], "coverage": [0.5, 1.0],
+                                                              "n_points": 10}}}
+    lv, cov, n = pooled_reliability([a, c], "adapted", 4, "T_hs")
+    np.testing.assert_allclose(cov, [(0.2 * 30 + 0.5 * 10) / 40, (0.6 * 30 + 1.0 * 10) / 40])
+    assert n == 40 and pooled_reliability([a, c], "scratch", 4, "T_hs") is None
+    ax_T = reliability_figure(b["results"]).axes[0]
+    (line,) = [ln for ln in ax_T.get_lines() if ln.get_label().startswith("adapted, K = 1 ")]
+    (r1,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
+    np.testing.assert_allclose(line.get_ydata(), [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage"]])
+
+
+def test_parc_series_in_bench_json_are_its_scored_forecast_and_drawn_on_the_fan_charts(bench_out):
+    from probtok.bench import parc_reference
+    from probtok.forecast import read_forecast
+    from probtok.plots import fan_chart
+
+    b = json.loads((bench_out / "bench.json").read_text())
+    (parc,) = [r for r in b["results"] if r["model"] == "parc"]
+    series, m = b["parc"]["series"], b["config"]["first_frames"]
+    assert series["runs"] == b["data"]["test_runs"]
+    for i, run in enumerate(series["runs"]):
+        truth = read_forecast(bench_out / "forecasts" / "micro-only" / f"run_{run:04d}.nc")
+        for q in ("T_hs", "A_hs"):
+            s = np.asarray(series[q][i])
+            assert s.shape == truth[f"{q}_truth"].shape
+            np.testing.assert_allclose(s[: m - 1], truth[f"{q}_truth"].values[: m - 1], rtol=1e-5)  # given frames
+            # the stored series is the forecast that was scored: its RMSE against the truth is PARC's
+            err = s[m:] - truth[f"{q}_truth"].values[m:]
+            assert parc["rmse"][q]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err**2))), rel=1e-5)
+    fc = read_forecast(bench_out / "forecasts" / "micro-only" / f"run_{series['runs'][0]:04d}.nc")
+    ref = parc_reference(b["parc"], fc.attrs["run_id"])
+    assert list(ref) == ["PARC (3 runs)"]
+    ax_T = fan_chart(fc, reference=ref).axes[0]
+    (line,) = [ln for ln in ax_T.get_lines() if ln.get_label() == "PARC (3 runs)"]
+    np.testing.assert_array_equal(line.get_ydata(), series["T_hs"][0])
+    assert parc_reference(b["parc"], 99) is None
 
 
 def test_a_trained_parc_is_rescored_identically_and_refused_on_another_split(bench_out):

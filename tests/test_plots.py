@@ -89,6 +89,22 @@ def test_fan_chart_without_truth_has_no_truth_line(ds_no_truth):
     assert fig.axes[2].get_ylabel().endswith("/ns]")
 
 
+def test_fan_chart_draws_a_deterministic_reference_as_a_dashed_line_and_rejects_a_wrong_length(ds):
+    n = ds.sizes["frame"]
+    ref = {"PARC (24 runs)": {"T_hs": np.linspace(900.0, 1400.0, n), "A_hs": np.linspace(0.0, 0.3, n)},
+           "T only": {"T_hs": np.full(n, 1000.0)}}
+    ax_T, ax_A, _ = fan_chart(ds, reference=ref).axes
+    for ax, name in ((ax_T, "T_hs"), (ax_A, "A_hs")):
+        line = _line(ax, "PARC (24 runs)")
+        np.testing.assert_array_equal(line.get_xdata(), ds["time_ns"].values)
+        np.testing.assert_array_equal(line.get_ydata(), ref["PARC (24 runs)"][name])
+        assert line.get_linestyle() == "--"
+    assert "T only" in [ln.get_label() for ln in ax_T.get_lines()]
+    assert "T only" not in [ln.get_label() for ln in ax_A.get_lines()]  # a reference without A_hs is skipped there
+    with pytest.raises(DataError, match="has 3 values of T_hs, the forecast 5"):
+        fan_chart(ds, reference={"short": {"T_hs": [1.0, 2.0, 3.0]}})
+
+
 def test_field_snapshots_share_truth_and_mean_scales(ds):
     fig = field_snapshots(ds, "T")
     frames = default_frames(ds.sizes["frame"])
