@@ -67,8 +67,9 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
 * ``plots``: {name: PNG path}: ``error_vs_k``, ``reliability`` (:func:`reliability_figure`) and
-  ``fan_<model>`` for every probabilistic model (one test
-  run, with PARC's forecast of it drawn as a dashed line).
+  ``fan_<model>`` for every probabilistic model (the largest K, last subset), of one test run,
+  ``fan_run`` (:func:`fan_run`), with PARC's forecast of it drawn as a dashed line;
+* ``fan_run``: the test run of the fan charts.
 * ``failed``: a list of the (model, K, subset) whose forecasts could not be scored (e.g. a rollout
   diverged to non-finite values; PARC included, whose entry also has ``train_wall_s``): ``model``, ``k``,
   ``subset``, ``train_runs``, ``error`` (the message).
@@ -402,6 +403,19 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     return entry, info
 
 
+def fan_run(meso, test_runs) -> int:
+    """The test run of the benchmark's fan charts: the one with the largest hot-spot area at its last frame
+    in the simulation (the most growth to forecast; the first of them on a tie)."""
+    from probtok.data import open_dataset
+    from probtok.hotspots import hotspot_area
+
+    with open_dataset(meso) as ds:
+        last = ds.n_frames - 1
+        areas = [float(hotspot_area(ds.frame(int(r), last, ["T"])[0], ds.dx_um, ds.hotspot_threshold_K))
+                 for r in test_runs]
+    return int(test_runs[int(np.argmax(areas))])
+
+
 def parc_reference(parc_info: dict, run: int) -> dict | None:
     """{label: {quantity: series}} of PARC's forecast of ``run`` for :func:`probtok.plots.fan_chart`, or None
     when PARC has no series of that run (its rollout diverged)."""
@@ -651,13 +665,14 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     echo(f"bench: {len(models) + 2} jobs (micro fit, PARC, {len(models)} models) on {n_workers} worker(s); "
          f"test runs {test}, training pool {pool}")
     micro, done, (parc_entry, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
+    fan = fan_run(meso_data, test)
 
     results, failed, fan_files = [], [], {}
     for i, job in enumerate(models):  # the order above, whatever order the jobs finished in
         res = done[i]
         if res["entry"] is not None:
             results.append(res["entry"])
-            fan_files[job[0]] = res["fan"]
+            fan_files[job[0]] = res["forecasts"][fan]
         else:
             failed.append(res["failed"])
     (failed if "error" in parc_entry else results).append(parc_entry)
@@ -673,6 +688,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     micro_dir = Path(micro["dir"])
     micro_ckpt = load_checkpoint(micro_dir / "checkpoint.pt")
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
+             "fan_run": fan,
              "machine": _machine(cfg.torch_threads, n_workers),  # the threads and workers the benchmark ran with
              "wall_s": time.perf_counter() - t_start,
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
@@ -719,7 +735,7 @@ def _job_micro(out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict
 
 def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
     """Fit one model (model, K, subset, training runs) and forecast and score the test runs:
-    {entry, failed, fan, logs}; a ProbtokError (e.g. diverged draws) gives ``failed`` instead of ``entry``."""
+    {entry, failed, forecasts ({test run: file}), logs}; a ProbtokError (e.g. diverged draws) gives ``failed`` instead of ``entry``."""
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files
@@ -754,8 +770,8 @@ def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: B
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
                   "error": " ".join(exc.one_line().split())}
-        return {"entry": None, "failed": failed, "fan": None, "logs": logs + [f"failed: {failed['error']}"]}
-    return {"entry": entry, "failed": None, "fan": str(files[test[0]]), "logs": logs}
+        return {"entry": None, "failed": failed, "forecasts": None, "logs": logs + [f"failed: {failed['error']}"]}
+    return {"entry": entry, "failed": None, "forecasts": {int(r): str(p) for r, p in files.items()}, "logs": logs}
 
 
 def _job_parc(meso_data, pool, test, out, cfg: BenchConfig, fields, parc_model) -> tuple[dict, dict]:

@@ -61,7 +61,7 @@ def _finite(v) -> bool:
 def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
     b = json.loads((bench_out / "bench.json").read_text())
     for key in ("schema", "schema_version", "config", "quick", "machine", "wall_s", "data", "simulator", "micro_fit",
-                "parc", "results", "summary", "plots"):
+                "parc", "results", "summary", "plots", "fan_run"):
         assert key in b, key
     assert b["machine"]["workers"] == 2 and b["machine"]["torch_threads"] == 1
     assert b["wall_s"] > b["micro_fit"]["wall_s"] > 0 and b["micro_fit"]["task_covariate"] == ""
@@ -173,6 +173,21 @@ def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_p
     np.testing.assert_allclose(line.get_ydata(), [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage"]])
 
 
+def test_fan_run_is_the_test_run_with_the_largest_final_hot_spot_area(tmp_path):
+    from probtok.bench import fan_run
+
+    x = np.full((3, 2, len(FIELDS), 8, 8), 300.0, np.float32)
+    x[0, 1, 0, :1, :2] = 900.0  # 2 hot cells at the last frame
+    x[1, 1, 0, :2, :3] = 900.0  # 6
+    x[2, 1, 0, 2:4, :3] = 950.0  # 6 (a tie with run 1)
+    x[0, 0, 0] = 900.0  # the earlier frame does not count
+    write_dataset(tmp_path / "m.h5", x, np.arange(2) * MESO_DT, fields=FIELDS, units=UNITS, dx_um=0.1,
+                  dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0)
+    assert fan_run(tmp_path / "m.h5", [0, 1, 2]) == 1
+    assert fan_run(tmp_path / "m.h5", [2, 1, 0]) == 2
+    assert fan_run(tmp_path / "m.h5", [0]) == 0
+
+
 def test_parc_series_in_bench_json_are_its_scored_forecast_and_drawn_on_the_fan_charts(bench_out):
     from probtok.bench import parc_reference
     from probtok.forecast import read_forecast
@@ -191,12 +206,16 @@ def test_parc_series_in_bench_json_are_its_scored_forecast_and_drawn_on_the_fan_
             # the stored series is the forecast that was scored: its RMSE against the truth is PARC's
             err = s[m:] - truth[f"{q}_truth"].values[m:]
             assert parc["rmse"][q]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err**2))), rel=1e-5)
-    fc = read_forecast(bench_out / "forecasts" / "micro-only" / f"run_{series['runs'][0]:04d}.nc")
+    # the fan charts show the test run with the largest hot-spot area at the last frame of the truth
+    final_area = {run: float(read_forecast(bench_out / "forecasts" / "micro-only" / f"run_{run:04d}.nc")
+                             ["A_hs_truth"].values[-1]) for run in series["runs"]}
+    assert len(set(final_area.values())) == 2 and b["fan_run"] == max(final_area, key=final_area.get)
+    fc = read_forecast(bench_out / "forecasts" / "micro-only" / f"run_{b['fan_run']:04d}.nc")
     ref = parc_reference(b["parc"], fc.attrs["run_id"])
     assert list(ref) == ["PARC (3 runs)"]
     ax_T = fan_chart(fc, reference=ref).axes[0]
     (line,) = [ln for ln in ax_T.get_lines() if ln.get_label() == "PARC (3 runs)"]
-    np.testing.assert_array_equal(line.get_ydata(), series["T_hs"][0])
+    np.testing.assert_array_equal(line.get_ydata(), series["T_hs"][series["runs"].index(b["fan_run"])])
     assert parc_reference(b["parc"], 99) is None
 
 
