@@ -64,11 +64,13 @@ def main():
 
     adapt_files(out / "micro-fit", out / "meso.h5", [0, 1], out / "meso-fit", AdaptConfig(steps=100))
 
-    # 4. forecasts of the other meso runs from their first frame, with plots and calibration
+    # 4. forecasts of the other meso runs from their first two frames, with plots and calibration (the tiny
+    #    config's fit starts at frame 1, frame 0 being a simulation's unshocked state: one frame is refused)
     from probtok.calibration import print_table
     from probtok.predict import evaluate_forecasts, forecast_files
 
-    files = forecast_files(out / "meso-fit", out / "meso.h5", [2, 3, 4, 5], out / "forecasts", n_draws=100)
+    files = forecast_files(out / "meso-fit", out / "meso.h5", [2, 3, 4, 5], out / "forecasts", first_frames=2,
+                           n_draws=100)
     print_table(evaluate_forecasts(list(files.values()), json_out=out / "calibration.json"), console)
 
 

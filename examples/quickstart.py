@@ -1,11 +1,14 @@
 """Quick start: the whole probtok pipeline, step by step, on small built-in data (what `probtok demo` runs).
 
 Run:   python examples/quickstart.py --out quickstart-out        (about 5-10 minutes on a 2-core CPU)
+       python examples/quickstart.py --out quickstart-out --quick  (a smoke run: fewer runs and steps)
 
 1. simulate micro runs (one pore) and meso runs (many pores) with the JAX solver;
 2. fit probabilistic latent tokens to the micro runs (amortized SVI);
 3. adapt the model to K = 2 meso runs (few-shot SVI: task latents c[n], coupling phi, sigma_x);
-4. forecast a held-out meso run from its first frame (posterior-predictive draws) and plot it;
+4. forecast a held-out meso run from its first two frames (posterior-predictive draws) and plot it
+   (frame 0 is the unshocked state, the same for every piston velocity: the shock shows in frame 1,
+   and the tiny config's fit starts there, so a forecast needs frames 0 and 1);
 5. score the forecasts of all held-out runs: coverage of 50/90 % intervals, CRPS, RMSE of the median.
 
 Every step writes files and is skipped/resumed when they exist: re-run after a kill.
@@ -28,7 +31,11 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("quickstart-out"))
     ap.add_argument("--micro-runs", type=int, default=48)
     ap.add_argument("--meso-runs", type=int, default=8)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 8 micro and 4 meso runs, few steps and draws")
     args = ap.parse_args()
+    if args.quick:
+        args.micro_runs, args.meso_runs = 8, 4
+    micro_steps, adapt_steps, n_draws = (20, 10, 20) if args.quick else (None, 150, 200)  # None: the config's
     out = args.out
     torch.set_num_threads(1)  # the networks are tiny: one thread is fastest, and robust on a busy machine
 
@@ -42,7 +49,7 @@ def main():
     #    with the checkpoint and used for the meso data too (tokens mean the same thing at both scales)
     from probtok.fit import fit_micro_files
 
-    fit_micro_files(out / "micro.h5", MODELS / "tiny.toml", out / "micro-fit", holdout=0.1)
+    fit_micro_files(out / "micro.h5", MODELS / "tiny.toml", out / "micro-fit", steps=micro_steps, holdout=0.1)
 
     # 3. few-shot meso adaptation on the first two ok meso runs; theta (micro globals) frozen
     from probtok.adapt import AdaptConfig, adapt_files
@@ -51,15 +58,16 @@ def main():
     with open_dataset(out / "meso.h5") as ds:
         ok = [int(r) for r in ds.ok_runs]
     train, held = ok[:2], ok[2:]
-    adapt_files(out / "micro-fit", out / "meso.h5", train, out / "meso-fit", AdaptConfig(steps=150, theta="frozen"))
+    adapt_files(out / "micro-fit", out / "meso.h5", train, out / "meso-fit", AdaptConfig(steps=adapt_steps, theta="frozen"))
 
-    # 4. one forecast, in detail: 200 Predictive draws -> hot-spot quantiles, exceedance, field mean/std
+    # 4. one forecast, in detail: 200 Predictive draws -> hot-spot quantiles, exceedance, field mean/std;
+    #    given frames 0 and 1 (the fit starts at frame 1: one frame would be refused)
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
     from probtok.predict import forecast_run, load_posterior
 
     post = load_posterior(out / "meso-fit")
-    ds = forecast_run(post, out / "meso.h5", held[0], first_frames=2, n_draws=200)
+    ds = forecast_run(post, out / "meso.h5", held[0], first_frames=2, n_draws=n_draws)
     write_forecast(ds, out / "forecasts" / f"run_{held[0]:04d}.nc")
     write_forecast_plots(ds, out / "forecasts" / f"run_{held[0]:04d}")
     q = ds["A_hs_quantiles"].isel(frame=-1).values
@@ -70,8 +78,8 @@ def main():
     from probtok.calibration import print_table
     from probtok.predict import evaluate_forecasts, forecast_files
 
-    files = forecast_files(out / "meso-fit", out / "meso.h5", held, out / "forecasts", plots=False,
-                           skip_existing=True)
+    files = forecast_files(out / "meso-fit", out / "meso.h5", held, out / "forecasts", first_frames=2,
+                           n_draws=n_draws, plots=False, skip_existing=True)
     print_table(evaluate_forecasts(list(files.values()), json_out=out / "calibration.json"), console)
 
 
