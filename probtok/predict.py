@@ -287,15 +287,17 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
     return locs.mean(0).clone(), var.sqrt()
 
 
-def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_draws: int = 200,
+def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = None, n_draws: int = 200,
                  n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
                  A_crit_um2=None, new_task: str = "prior"):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
-    (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth)."""
+    (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth). ``first_frames``
+    None: the fewest the model forecasts from (:func:`fewest_first_frames`)."""
     from probtok.data import open_dataset
     from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, summarize_forecast
 
     spec = post.spec
+    first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     with open_dataset(data) as ds:
         require_fields(ds, spec.fields, data)
         if "T" not in spec.fields:
@@ -340,18 +342,26 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int = 1, n_dr
     return ds
 
 
-def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int = 1, n_draws: int = 200,
+def fewest_first_frames(post: Posterior) -> int:
+    """The fewest first frames ``post`` forecasts from: its fit's start frame + 1 (the filter needs one frame
+    the model describes). 2 for the shipped configs (``start_frame = 1``: frame 0 of a simulated run is the
+    unshocked state), 1 for a model fitted from frame 0."""
+    return post.start_frame + 1
+
+
+def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None = None, n_draws: int = 200,
                    n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, plots: bool = True,
                    skip_existing: bool = False, progress: bool = True, new_task: str = "prior"
                    ) -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
     out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
-    :func:`task_posterior`."""
+    :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`."""
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
     check_new_task(new_task)  # before any work
     post = load_posterior(model_dir)
+    first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)
     runs = [int(r) for r in runs]
     if not runs:

@@ -100,6 +100,27 @@ def test_forecast_cli_errors_are_one_clear_line(files, capsys, args, needle):
     assert "Traceback" not in err and len(lines) <= 2
 
 
+def test_the_default_first_frames_are_the_fewest_the_model_forecasts_from(files, tmp_path):
+    from probtok.predict import forecast_files, forecast_run, load_posterior
+
+    d = files
+    post = load_posterior(d / "micro_fit")  # fitted from frame 0: one frame is enough
+    assert post.start_frame == 0
+    assert int(forecast_run(post, d / "meso.h5", 1, n_draws=4).attrs["first_frames"]) == 1
+    # a fit that starts at frame 1 (the shipped configs) needs frames 0 and 1: the default gives both,
+    # where 1 frame is refused
+    late = dataclasses.replace(post, start_frame=1)
+    with pytest.raises(ConfigError, match="give more than 1 first frames"):
+        forecast_run(late, d / "meso.h5", 1, first_frames=1, n_draws=4)
+    ds = forecast_run(late, d / "meso.h5", 1, n_draws=4)
+    assert int(ds.attrs["first_frames"]) == 2
+    # frame 0, before the fit's start, is data in every draw (frame 1 is filtered, then decoded)
+    np.testing.assert_allclose(ds["T_hs_draws"].values[:, 0], ds["T_hs_truth"].values[0], rtol=1e-6)
+    files_out = forecast_files(d / "micro_fit", d / "meso.h5", [2], tmp_path / "fc", n_draws=4, plots=False,
+                               progress=False)
+    assert int(read_forecast(files_out[2]).attrs["first_frames"]) == 1
+
+
 def test_a_diverging_rollout_is_a_clear_data_error_naming_the_run(files):
     from probtok.predict import forecast_run, load_posterior
 
