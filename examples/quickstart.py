@@ -58,7 +58,8 @@ def main():
     with open_dataset(out / "meso.h5") as ds:
         ok = [int(r) for r in ds.ok_runs]
     train, held = ok[:2], ok[2:]
-    adapt_files(out / "micro-fit", out / "meso.h5", train, out / "meso-fit", AdaptConfig(steps=adapt_steps, theta="frozen"))
+    adapt_files(out / "micro-fit", out / "meso.h5", train, out / "meso-fit",
+                AdaptConfig(steps=adapt_steps, theta="frozen"))
 
     # 4. one forecast, in detail: 200 Predictive draws -> hot-spot quantiles, exceedance, field mean/std;
     #    given frames 0 and 1 (the fit starts at frame 1: one frame would be refused)

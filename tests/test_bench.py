@@ -170,7 +170,8 @@ def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_p
     ax_T = reliability_figure(b["results"]).axes[0]
     (line,) = [ln for ln in ax_T.get_lines() if ln.get_label().startswith("adapted, K = 1 ")]
     (r1,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
-    np.testing.assert_allclose(line.get_ydata(), [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage"]])
+    expected = [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage"]]
+    np.testing.assert_allclose(line.get_ydata(), expected)
 
 
 def test_fan_run_is_the_test_run_with_the_largest_final_hot_spot_area(tmp_path):
