@@ -53,8 +53,10 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   value per frame, the given frames included (they are the truth's); absent when the rollout diverged);
 * ``results``: a list, one entry per model, K and subset, with keys
   ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
-  ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``), ``units``}} for
-  ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``; ``field_rmse`` {``T``, ``P``: same layout};
+  ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``; each the RMSE over that run's
+  forecast frames), ``per_frame`` (the RMSE over the test runs at each frame, or frame interval for rates;
+  null for the given frames), ``units``}} for ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``;
+  ``field_rmse`` {``T``, ``P``: ``mean``, ``per_run``, ``units``};
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``reliability`` (not for PARC)
   {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
   pooled over test runs and frames like ``coverage90``), ``n_points``}};
@@ -182,8 +184,15 @@ def series_rmse(pred, truth) -> float:
     return float(np.sqrt(np.mean((pred - truth) ** 2)))
 
 
-def _metric_block(per_run: list[float], units: str) -> dict:
-    return {"mean": float(np.mean(per_run)), "per_run": [float(v) for v in per_run], "units": units}
+def _metric_block(per_run: list[float], units: str, errors: list | None = None, start: int = 0) -> dict:
+    """{mean, per_run, units}, and ``per_frame`` when the per-run ``errors`` (forecast - truth over the scored
+    points, which begin at index ``start``) are given: the RMSE over the test runs at each point, None for
+    the unscored (given) points before ``start``."""
+    block = {"mean": float(np.mean(per_run)), "per_run": [float(v) for v in per_run], "units": units}
+    if errors is not None:
+        e = np.asarray(errors, float)  # (run, scored point)
+        block["per_frame"] = [None] * int(start) + [float(v) for v in np.sqrt(np.mean(e**2, axis=0))]
+    return block
 
 
 def forecast_scores(files: list[Path]) -> dict:
@@ -194,12 +203,14 @@ def forecast_scores(files: list[Path]) -> dict:
     dss = [read_forecast(p) for p in files]
     rmse = {}
     for q in QUANTITIES:
-        vals = []
+        vals, errs = [], []
         for ds in dss:
             keep = scored_index(ds, ds[f"{q}_truth"].dims[-1])
-            vals.append(series_rmse(ds[f"{q}_quantiles"].sel(quantile=0.5, method="nearest").values[keep],
-                                    ds[f"{q}_truth"].values[keep]))
-        rmse[q] = _metric_block(vals, QUANTITY_UNITS[q])
+            med = ds[f"{q}_quantiles"].sel(quantile=0.5, method="nearest").values[keep]
+            truth = ds[f"{q}_truth"].values[keep]
+            vals.append(series_rmse(med, truth))
+            errs.append(np.asarray(med, float) - np.asarray(truth, float))
+        rmse[q] = _metric_block(vals, QUANTITY_UNITS[q], errs, keep.start)
     field_rmse = {}
     for f in FIELD_METRICS:
         vals = []
@@ -380,6 +391,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
                 "error": f"the rollout reached non-finite values on test run(s) {bad}"}, info
     ti = list(state_fields).index("T")
     per = {q: [] for q in QUANTITIES}
+    errs = {q: [] for q in QUANTITIES}
     per_field = {f: [] for f in FIELD_METRICS}
     info["series"] = {"runs": [int(r) for r in test_runs], **{q: [] for q in SERIES}}
     for i in range(len(test_runs)):
@@ -389,13 +401,16 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
         for q in QUANTITIES:  # the forecast horizon only, as forecast_scores
             keep = horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval")
             per[q].append(series_rmse(mp[q][keep], mt[q][keep]))
+            errs[q].append(np.asarray(mp[q][keep], float) - np.asarray(mt[q][keep], float))
         keep = horizon_slice(m, "frame")
         for f in FIELD_METRICS:
             j = list(state_fields).index(f)
             per_field[f].append(float(np.sqrt(np.mean((phys[i, keep, j] - truth[i, keep, j]) ** 2))))
     entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
              "probabilistic": False, "n_draws": None,
-             "rmse": {q: _metric_block(per[q], QUANTITY_UNITS[q]) for q in QUANTITIES},
+             "rmse": {q: _metric_block(per[q], QUANTITY_UNITS[q], errs[q],
+                                       horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval").start)
+                      for q in QUANTITIES},
              "field_rmse": {f: _metric_block(per_field[f], units[f]) for f in FIELD_METRICS},
              "crps": None, "coverage50": None, "coverage90": None,
              "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),

@@ -84,6 +84,14 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
             blk = r["rmse"][q]
             assert len(blk["per_run"]) == 2 and all(_finite(v) and v >= 0 for v in blk["per_run"])
             assert blk["mean"] == pytest.approx(np.mean(blk["per_run"]))
+            # per frame: RMSE over the runs at each scored frame (interval for rates); the given points null.
+            # Every run has the same scored points, so the mean square over frames is that over runs.
+            start = 2 if q in ("T_hs", "A_hs") else 1
+            assert len(blk["per_frame"]) == (5 if q in ("T_hs", "A_hs") else 4)
+            assert blk["per_frame"][:start] == [None] * start
+            scored = np.asarray(blk["per_frame"][start:], float)
+            assert np.all(np.isfinite(scored)) and np.all(scored >= 0)
+            assert np.mean(scored**2) == pytest.approx(np.mean(np.square(blk["per_run"])))
         for f in ("T", "P"):
             blk = r["field_rmse"][f]
             assert all(_finite(v) and v > 0 for v in blk["per_run"])
@@ -132,6 +140,7 @@ def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(
 
     b = json.loads((bench_out / "bench.json").read_text())
     (r,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
+    sq_err = []
     for i, run in enumerate(b["data"]["test_runs"]):
         ds = read_forecast(bench_out / "forecasts" / "adapted" / "K1_s0" / f"run_{run:04d}.nc")
         m = b["config"]["first_frames"]
@@ -141,9 +150,11 @@ def test_bench_rmse_matches_an_independent_recomputation_from_the_forecast_file(
             med = np.median(ds[f"{q}_draws"].values, axis=0)[k0:]
             assert r["rmse"][q]["per_run"][i] == pytest.approx(
                 np.sqrt(np.mean((med - ds[f"{q}_truth"].values[k0:]) ** 2)))
+        sq_err.append((np.median(ds["T_hs_draws"].values, axis=0) - ds["T_hs_truth"].values)[m:] ** 2)
         err = (ds["field_truth"].sel(field="T").values - ds["field_mean"].sel(field="T").values)[m:]  # mean of draws
         assert r["field_rmse"]["T"]["per_run"][i] == pytest.approx(float(np.sqrt(np.mean(err.astype(float) ** 2))),
                                                                    rel=1e-5)
+    np.testing.assert_allclose(r["rmse"]["T_hs"]["per_frame"][2:], np.sqrt(np.mean(sq_err, axis=0)), rtol=1e-6)
 
 
 def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_points(bench_out):
