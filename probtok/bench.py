@@ -68,7 +68,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
-* ``plots``: {name: PNG path}: ``error_vs_k``, ``reliability`` (:func:`reliability_figure`) and
+* ``plots``: {name: PNG path}: ``error_vs_k``, ``error_vs_time`` (:func:`error_vs_time_figure`),
+  ``reliability`` (:func:`reliability_figure`) and
   ``fan_<model>`` for every probabilistic model (the largest K, last subset), of one test run,
   ``fan_run`` (:func:`fan_run`), with PARC's forecast of it drawn as a dashed line;
 * ``fan_run``: the test run of the fan charts.
@@ -418,6 +419,14 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     return entry, info
 
 
+def _time_ns(meso) -> np.ndarray:
+    """The frame times [ns] of the meso file."""
+    from probtok.data import open_dataset
+
+    with open_dataset(meso) as ds:
+        return np.asarray(ds.time_ns, float)
+
+
 def fan_run(meso, test_runs) -> int:
     """The test run of the benchmark's fan charts: the one with the largest hot-spot area at its last frame
     in the simulation (the most growth to forecast; the first of them on a tie)."""
@@ -540,6 +549,46 @@ def reliability_figure(results: list[dict]):
         ax.grid(alpha=0.3, lw=0.5)
     np.atleast_1d(axes)[-1].legend(fontsize=7, loc="upper left", frameon=False)
     fig.suptitle("few-shot benchmark: calibration on the test runs (below the diagonal: over-confident)")
+    return fig
+
+
+def pooled_per_frame(results: list[dict], model: str, k: int, quantity: str):
+    """The per-frame RMSE of ``model`` at ``k`` over all its subsets' test runs: the root of the mean over
+    subsets of the squared per-frame RMSEs (each subset scores the same test runs); None where no subset
+    scored that point, and None when no entry has a per-frame RMSE."""
+    rows = [r["rmse"][quantity].get("per_frame") for r in results if r["model"] == model and r["k"] == k]
+    rows = [row for row in rows if row is not None]
+    if not rows:
+        return None
+    sq = np.array([[np.nan if v is None else v * v for v in row] for row in rows])
+    return np.sqrt(sq.mean(0))
+
+
+def error_vs_time_figure(results: list[dict], time_ns):
+    """Where in time the forecasts miss: RMSE over the test runs of the median ``T_hs`` and ``A_hs`` at each
+    forecast frame against time [ns], adapted at every K (pooled over subsets, :func:`pooled_per_frame`),
+    micro only and PARC; ``time_ns``: the frame times."""
+    from matplotlib import colormaps
+
+    from probtok.plots import LABELS, _figure
+
+    ks = sorted({r["k"] for r in results if r["model"] == "adapted"})
+    shade = {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
+    lines = [("adapted", k, dict(color=shade[k], lw=1.4), f"adapted, K = {k}") for k in ks]
+    lines += [(m, r["k"], style, f"{m}, K = {r['k']}") for m, style in
+              (("micro-only", dict(color="0.4", ls="-.", lw=1.4)), ("parc", dict(color="k", ls="--", lw=1.6)))
+              for r in results if r["model"] == m]
+    fig = _figure(figsize=(11, 4.2))
+    for ax, q in zip(fig.subplots(1, len(SERIES)), SERIES):
+        for model, k, style, label in lines:
+            y = pooled_per_frame(results, model, k, q)
+            if y is not None:
+                ax.plot(np.asarray(time_ns)[: len(y)], y, label=label, **style)
+        ax.set_xlabel("time [ns]")
+        ax.set_ylabel(f"RMSE of the median {LABELS.get(q, q)}")
+        ax.grid(alpha=0.3, lw=0.5)
+    ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("few-shot benchmark: error of the median forecast against time (test runs)")
     return fig
 
 
@@ -693,7 +742,9 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     (failed if "error" in parc_entry else results).append(parc_entry)
     summary = summarize_results(results)
     plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png"),
-             "reliability": save_png(reliability_figure(results), out / "reliability.png")}
+             "reliability": save_png(reliability_figure(results), out / "reliability.png"),
+             "error_vs_time": save_png(error_vs_time_figure(results, _time_ns(meso_data)),
+                                       out / "error_vs_time.png")}
     for name, path in fan_files.items():
         fc = read_forecast(path)
         plots[f"fan_{name}"] = save_png(fan_chart(fc, reference=parc_reference(parc_info, fc.attrs["run_id"])),
@@ -750,7 +801,8 @@ def _job_micro(out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict
 
 def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
     """Fit one model (model, K, subset, training runs) and forecast and score the test runs:
-    {entry, failed, forecasts ({test run: file}), logs}; a ProbtokError (e.g. diverged draws) gives ``failed`` instead of ``entry``."""
+    {entry, failed, forecasts ({test run: file}), logs}; a ProbtokError (e.g. diverged draws) gives ``failed``
+    instead of ``entry``."""
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files

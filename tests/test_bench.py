@@ -117,7 +117,8 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
 
 def test_bench_writes_markdown_and_plots(bench_out):
     b = json.loads((bench_out / "bench.json").read_text())
-    assert set(b["plots"]) == {"error_vs_k", "reliability", "fan_adapted", "fan_scratch", "fan_micro-only"}
+    assert set(b["plots"]) == {"error_vs_k", "error_vs_time", "reliability", "fan_adapted", "fan_scratch",
+                               "fan_micro-only"}
     for p in b["plots"].values():
         with open(p, "rb") as fh:
             assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -198,6 +199,25 @@ def test_fan_run_is_the_test_run_with_the_largest_final_hot_spot_area(tmp_path):
     assert fan_run(tmp_path / "m.h5", [0, 1, 2]) == 1
     assert fan_run(tmp_path / "m.h5", [2, 1, 0]) == 2
     assert fan_run(tmp_path / "m.h5", [0]) == 0
+
+
+def test_error_vs_time_draws_the_per_frame_rmse_pooled_over_subsets(bench_out):
+    from probtok.bench import error_vs_time_figure, pooled_per_frame
+
+    b = json.loads((bench_out / "bench.json").read_text())
+    times = np.arange(5) * MESO_DT
+    ax_T = error_vs_time_figure(b["results"], times).axes[0]
+    for model, k in (("adapted", 1), ("adapted", 2), ("micro-only", 0), ("parc", 3)):
+        (r,) = [r for r in b["results"] if (r["model"], r["k"]) == (model, k)]
+        (line,) = [ln for ln in ax_T.get_lines() if ln.get_label() == f"{model}, K = {k}"]
+        expected = [np.nan if v is None else v for v in r["rmse"]["T_hs"]["per_frame"]]
+        np.testing.assert_allclose(line.get_ydata(), expected)
+        np.testing.assert_allclose(line.get_xdata(), times)
+    # two subsets of one K: the root of the mean of the squares, frame by frame
+    a = {"model": "adapted", "k": 4, "rmse": {"T_hs": {"per_frame": [None, 3.0, 4.0]}}}
+    c = {"model": "adapted", "k": 4, "rmse": {"T_hs": {"per_frame": [None, 4.0, 0.0]}}}
+    np.testing.assert_allclose(pooled_per_frame([a, c], "adapted", 4, "T_hs"), [np.nan, np.sqrt(12.5), np.sqrt(8.0)])
+    assert pooled_per_frame([a, c], "scratch", 4, "T_hs") is None
 
 
 def test_parc_series_in_bench_json_are_its_scored_forecast_and_drawn_on_the_fan_charts(bench_out):
