@@ -554,8 +554,8 @@ def reliability_figure(results: list[dict]):
 
 def pooled_per_frame(results: list[dict], model: str, k: int, quantity: str):
     """The per-frame RMSE of ``model`` at ``k`` over all its subsets' test runs: the root of the mean over
-    subsets of the squared per-frame RMSEs (each subset scores the same test runs); None where no subset
-    scored that point, and None when no entry has a per-frame RMSE."""
+    subsets of the squared per-frame RMSEs (each subset scores the same test runs); NaN at the given
+    (unscored) points; None when no entry has a per-frame RMSE."""
     rows = [r["rmse"][quantity].get("per_frame") for r in results if r["model"] == model and r["k"] == k]
     rows = [row for row in rows if row is not None]
     if not rows:
