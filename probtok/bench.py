@@ -179,20 +179,17 @@ def subset_runs(pool: list[int], k: int, subset: int, seed: int) -> list[int]:
     return sorted(int(r) for r in rng.choice(pool, size=k, replace=False))
 
 
-def series_rmse(pred, truth) -> float:
-    """RMSE over frames of two series (frame,), NaN-free."""
-    pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    return float(np.sqrt(np.mean((pred - truth) ** 2)))
+def _metric_block(per_run: list[float], units: str) -> dict:
+    return {"mean": float(np.mean(per_run)), "per_run": [float(v) for v in per_run], "units": units}
 
 
-def _metric_block(per_run: list[float], units: str, errors: list | None = None, start: int = 0) -> dict:
-    """{mean, per_run, units}, and ``per_frame`` when the per-run ``errors`` (forecast - truth over the scored
-    points, which begin at index ``start``) are given: the RMSE over the test runs at each point, None for
-    the unscored (given) points before ``start``."""
-    block = {"mean": float(np.mean(per_run)), "per_run": [float(v) for v in per_run], "units": units}
-    if errors is not None:
-        e = np.asarray(errors, float)  # (run, scored point)
-        block["per_frame"] = [None] * int(start) + [float(v) for v in np.sqrt(np.mean(e**2, axis=0))]
+def _error_block(errors, units: str, start: int) -> dict:
+    """The ``rmse`` block of one quantity from its errors (forecast - truth), (test run, scored point), the
+    scored points beginning at index ``start`` of the series: ``per_run`` (RMSE over a run's points),
+    ``mean``, and ``per_frame`` (RMSE over the runs at each point, None for the given points before ``start``)."""
+    sq = np.asarray(errors, float) ** 2
+    block = _metric_block(np.sqrt(sq.mean(axis=1)), units)
+    block["per_frame"] = [None] * int(start) + [float(v) for v in np.sqrt(sq.mean(axis=0))]
     return block
 
 
@@ -204,14 +201,12 @@ def forecast_scores(files: list[Path]) -> dict:
     dss = [read_forecast(p) for p in files]
     rmse = {}
     for q in QUANTITIES:
-        vals, errs = [], []
+        errs = []
         for ds in dss:
             keep = scored_index(ds, ds[f"{q}_truth"].dims[-1])
             med = ds[f"{q}_quantiles"].sel(quantile=0.5, method="nearest").values[keep]
-            truth = ds[f"{q}_truth"].values[keep]
-            vals.append(series_rmse(med, truth))
-            errs.append(np.asarray(med, float) - np.asarray(truth, float))
-        rmse[q] = _metric_block(vals, QUANTITY_UNITS[q], errs, keep.start)
+            errs.append(np.asarray(med, float) - np.asarray(ds[f"{q}_truth"].values[keep], float))
+        rmse[q] = _error_block(errs, QUANTITY_UNITS[q], keep.start)
     field_rmse = {}
     for f in FIELD_METRICS:
         vals = []
@@ -391,7 +386,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
                 "train_wall_s": train_s,
                 "error": f"the rollout reached non-finite values on test run(s) {bad}"}, info
     ti = list(state_fields).index("T")
-    per = {q: [] for q in QUANTITIES}
+    keeps = {q: horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval") for q in QUANTITIES}
     errs = {q: [] for q in QUANTITIES}
     per_field = {f: [] for f in FIELD_METRICS}
     info["series"] = {"runs": [int(r) for r in test_runs], **{q: [] for q in SERIES}}
@@ -399,9 +394,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
         mp, mt = hotspot_metrics(phys[i, :, ti], dx, dt, thr), hotspot_metrics(truth[i, :, ti], dx, dt, thr)
         for q in SERIES:
             info["series"][q].append([float(v) for v in mp[q]])
-        for q in QUANTITIES:  # the forecast horizon only, as forecast_scores
-            keep = horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval")
-            per[q].append(series_rmse(mp[q][keep], mt[q][keep]))
+        for q, keep in keeps.items():  # the forecast horizon only, as forecast_scores
             errs[q].append(np.asarray(mp[q][keep], float) - np.asarray(mt[q][keep], float))
         keep = horizon_slice(m, "frame")
         for f in FIELD_METRICS:
@@ -409,9 +402,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
             per_field[f].append(float(np.sqrt(np.mean((phys[i, keep, j] - truth[i, keep, j]) ** 2))))
     entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
              "probabilistic": False, "n_draws": None,
-             "rmse": {q: _metric_block(per[q], QUANTITY_UNITS[q], errs[q],
-                                       horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval").start)
-                      for q in QUANTITIES},
+             "rmse": {q: _error_block(errs[q], QUANTITY_UNITS[q], keeps[q].start) for q in QUANTITIES},
              "field_rmse": {f: _metric_block(per_field[f], units[f]) for f in FIELD_METRICS},
              "crps": None, "coverage50": None, "coverage90": None,
              "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
@@ -502,6 +493,14 @@ def error_vs_k_figure(summary: list[dict], results: list[dict] | None = None):
     return fig
 
 
+def _k_colors(ks) -> dict:
+    """{K: colour}: one viridis shade per K, in order (the reliability and error-vs-time plots)."""
+    from matplotlib import colormaps
+
+    ks = sorted(ks)
+    return {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
+
+
 def pooled_reliability(results: list[dict], model: str, k: int, quantity: str):
     """(levels, coverage, n_points) of ``model`` at ``k`` pooled over its training subsets: each level's
     coverage averaged with the subsets' numbers of scored points as weights (= the coverage of all their
@@ -519,14 +518,11 @@ def reliability_figure(results: list[dict]):
     """Calibration of every probabilistic model: empirical against nominal coverage of the central
     intervals of ``T_hs`` and ``A_hs`` (one panel each), one line per model and K (pooled over subsets,
     :func:`pooled_reliability`); PARC has no intervals and no line."""
-    from matplotlib import colormaps
-
     from probtok.plots import NAMES_TEX, _figure
 
     keys = sorted({(r["model"], r["k"]) for r in results if r.get("reliability")},
                   key=lambda mk: (PROBABILISTIC.index(mk[0]), mk[1]))
-    ks = sorted({k for m, k in keys if m != "micro-only"})
-    shade = {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
+    shade = _k_colors({k for m, k in keys if m != "micro-only"})
     fig = _figure(figsize=(10, 5))
     axes = fig.subplots(1, len(SERIES))
     for ax, q in zip(np.atleast_1d(axes), SERIES):
@@ -568,13 +564,10 @@ def error_vs_time_figure(results: list[dict], time_ns):
     """Where in time the forecasts miss: RMSE over the test runs of the median ``T_hs`` and ``A_hs`` at each
     forecast frame against time [ns], adapted at every K (pooled over subsets, :func:`pooled_per_frame`),
     micro only and PARC; ``time_ns``: the frame times."""
-    from matplotlib import colormaps
-
     from probtok.plots import LABELS, _figure
 
-    ks = sorted({r["k"] for r in results if r["model"] == "adapted"})
-    shade = {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
-    lines = [("adapted", k, dict(color=shade[k], lw=1.4), f"adapted, K = {k}") for k in ks]
+    shade = _k_colors({r["k"] for r in results if r["model"] == "adapted"})
+    lines = [("adapted", k, dict(color=color, lw=1.4), f"adapted, K = {k}") for k, color in shade.items()]
     lines += [(m, r["k"], style, f"{m}, K = {r['k']}") for m, style in
               (("micro-only", dict(color="0.4", ls="-.", lw=1.4)), ("parc", dict(color="k", ls="--", lw=1.6)))
               for r in results if r["model"] == m]
