@@ -227,7 +227,9 @@ def load_config(path) -> ModelConfig:
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("config file not found", file=path, hint="see models/ for the shipped configs") from None
+        shipped = sorted(q.stem for q in (Path(__file__).resolve().parent.parent / "models").glob("*.toml"))
+        raise ConfigError("config file not found", file=path,
+                          hint=f"shipped configs (models/): {', '.join(shipped) or 'none'}") from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a config file", file=path, hint="give a models/*.toml file") from None
     except UnicodeDecodeError as exc:

@@ -91,8 +91,16 @@ def _done_steps(fit_dir: Path) -> int:
 
 
 def _config_path(cfg: DemoConfig) -> Path:
+    """A TOML path as given, else a shipped config by name: ``tiny.toml`` or ``tiny`` -> models/tiny.toml.
+
+    A name that is neither is returned as given, so that :func:`~probtok.model_spec.load_config` reports it."""
     p = Path(cfg.model_config)
-    return p if p.is_file() else MODELS_DIR / cfg.model_config
+    if p.is_file():
+        return p
+    for name in (cfg.model_config, f"{cfg.model_config}.toml"):
+        if (MODELS_DIR / name).is_file():
+            return MODELS_DIR / name
+    return p
 
 
 def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:

@@ -61,3 +61,25 @@ def test_a_second_demo_run_reuses_everything_and_reports_the_same(demo_out):
     assert {p: p.stat().st_mtime_ns for p in watched} == before  # nothing refitted or redrawn
     again = json.loads((out / "report" / "summary.json").read_text())
     assert again["models"] == summary["models"] and again["split"] == summary["split"]
+
+
+@pytest.mark.parametrize("given", ["micro-s4", "micro-s4.toml"])
+def test_shipped_config_by_name(given):
+    """`--config micro-s4` and `--config micro-s4.toml` both mean models/micro-s4.toml."""
+    from probtok.model_spec import load_config
+    from probtok.pipeline import MODELS_DIR, DemoConfig, _config_path
+
+    path = _config_path(DemoConfig(model_config=given))
+    assert path == MODELS_DIR / "micro-s4.toml"
+    assert load_config(path).name == "micro-s4"
+
+
+def test_unknown_config_name_lists_the_shipped_ones(tmp_path, monkeypatch):
+    from probtok.errors import ConfigError
+    from probtok.model_spec import load_config
+    from probtok.pipeline import DemoConfig, _config_path
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(_config_path(DemoConfig(model_config="no-such-model")))
+    assert "not found" in str(err.value) and "micro-s4" in err.value.hint and "tiny" in err.value.hint
