@@ -8,7 +8,8 @@ shows in frame 1, where the shocked layer has entered. From frame 0 alone no mod
 1.0 km/s run from a 1.8 km/s one. With the shipped (rest-centred) configs the fits describe frames
 from 1 on, so m = 2 leaves one frame, too few to condition a test run's task latent c on: it is
 drawn by the rule ``new_task`` (default: the prior N(0, I); or the adaptation runs' q(c[n]),
-moment-matched; :func:`probtok.predict.task_posterior`).
+moment-matched; :func:`probtok.predict.task_posterior`). Every token model draws its free rollout with
+kappa = ``rollout_noise`` times its fitted transition noise (default 0.3; why: :mod:`probtok.predict`).
 
 One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
@@ -116,6 +117,7 @@ class BenchConfig:
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
+    rollout_noise: float = 0.3  # kappa on every token model's rollout noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)
@@ -244,15 +246,16 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     from probtok.predict import forecast_files, reusable_forecast_attrs
 
     attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws,
-                                     cfg.new_task) for r in test_runs]
+                                     cfg.new_task, cfg.rollout_noise) for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON
     key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames),
-           "new_task": cfg.new_task}
+           "new_task": cfg.new_task, "rollout_noise": float(cfg.rollout_noise)}
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
-                           seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task)
+                           seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task,
+                           rollout_noise=cfg.rollout_noise)
     wall = time.perf_counter() - t0
     if len(reused) == len(test_runs) and (recorded := _recorded_forecast_wall(record, key)) is not None:
         return files, recorded  # all reused: what the run that made them measured (posterior load included)
@@ -647,7 +650,8 @@ def bench_markdown(bench: dict) -> str:
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
-        f"the later frames. Task latent c of a test run: {_task_text(bench)}.", ""]
+        f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
+        f"rollout: {bench['config'].get('rollout_noise', 1.0):g} x the fitted one (probtok.predict).", ""]
     for f in bench.get("failed", []):
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]

@@ -332,6 +332,8 @@ def forecast(
                                  "adapted on, when fewer than two given frames follow the fit's start frame: "
                                  "'training-runs' (the adaptation runs' q(c[n]), moment-matched) or 'prior' "
                                  "(N(0, I))."),
+    rollout_noise: float = typer.Option(0.3, "--rollout-noise", help="Factor kappa on the transition noise of the "
+                                        "free rollout (1: the fitted noise; see probtok.predict)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
@@ -339,8 +341,9 @@ def forecast(
     meso runs from their first frame(s), with pyro.infer.Predictive; optionally score them."""
     import torch
 
-    from probtok.predict import evaluate_forecasts, forecast_files
+    from probtok.predict import check_rollout_noise, evaluate_forecasts, forecast_files
 
+    check_rollout_noise(rollout_noise)
     torch.set_num_threads(threads)
     if run is not None and runs is not None:
         raise ProbtokError("give --run or --runs, not both")
@@ -354,7 +357,8 @@ def forecast(
         if not chosen:
             raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
     files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
-                           seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task)
+                           seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task,
+                           rollout_noise=rollout_noise)
     for r, p in files.items():
         console.print(f"run {r}: wrote {p}", highlight=False)
     if evaluate:
@@ -455,6 +459,8 @@ def bench_fewshot(
     new_task: str = typer.Option("prior", "--new-task", help="Task latent c of a test run (the models "
                                  "are not adapted on it): 'training-runs' (the adaptation runs' q(c[n]), "
                                  "moment-matched) or 'prior' (N(0, I)), unless the given frames condition it."),
+    rollout_noise: float = typer.Option(0.3, "--rollout-noise", help="Factor kappa on the transition noise of "
+                                        "every token model's free rollout (1: the fitted noise)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
@@ -481,6 +487,9 @@ def bench_fewshot(
     from probtok.predict import check_new_task
 
     over["new_task"] = check_new_task(new_task)
+    from probtok.predict import check_rollout_noise
+
+    over["rollout_noise"] = check_rollout_noise(rollout_noise)
     if config is not None:
         over["model_config"] = config
     cfg = quick_config(**over) if quick else BenchConfig(**over)

@@ -20,7 +20,25 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
   (adapted K = 8: `A_hs` 59.1 vs 49.6 um^2);
 * ``z[0:m]`` from the amortized filter q(z_t | x_t, z_{t-1}); ``z[m:]`` and every ``x_t`` from
   the model (transition with r micro steps per frame, then ``x_t ~ Normal(Dec(z_t), sigma_x)``;
-  ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead).
+  ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead);
+* the free rollout's transition noise is the model's times ``rollout_noise`` = kappa:
+  ``z_t ~ Normal(m_r(z_{t-1}), kappa sqrt(v_r))`` for t >= m (default kappa = 0.3, below).
+
+Why kappa < 1. The micro fit learns sigma_z from one-step transitions of filtered tokens, so it holds
+the filter's frame-to-frame scatter (tokenization error) as well as any dynamical noise. Drawn afresh
+at every frame of a 35-frame free rollout, that scatter accumulates into a random walk of the tokens,
+and the drift and decoder turn it into heat. The adaptation's rollout term fits the MEAN rollout
+(:meth:`probtok.model.TokenModel.rollout_log_likelihood`), so nothing in the fit sees it.
+Measured with ``benchmarks/rollout_noise.py`` on the default benchmark's K = 4 adapted models (tiny):
+* their own adaptation runs: forecast from 2 frames with c from the prior, as for a new run;
+* 40 draws;
+* the CRPS of `T_hs` / `A_hs` was 554 K / 42 um^2 (subset 0) and 552 K / 9.4 um^2 (subset 1) at
+  kappa = 1;
+* at kappa = 0.3 it was 417 K / 19 um^2 and 338 K / 3.0 um^2, and at kappa = 0.1 393 K / 17 um^2 and
+  328 K / 4.5 um^2;
+* the default was chosen on these training runs, not on the benchmark's test runs.
+With kappa -> 0 a weak training run (Up = 1.06 km/s) is forecast with no hot cell, as in its truth;
+at kappa = 1 the median forecast holds 97 um^2 of hot area at the last frame.
 
 Hot-spot forecasts (:func:`forecast_run`, :func:`forecast_files`, ``probtok forecast``) use the
 decoder means by default: sigma_x is iid per cell (model and tokenization error, tens to ~200 K in
@@ -97,10 +115,28 @@ def load_posterior(model_dir) -> Posterior:
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
+#: kappa, the factor on the transition noise of a forecast's free rollout (see the module docstring)
+DEFAULT_ROLLOUT_NOISE = 0.3
+
+
+def check_rollout_noise(kappa) -> float:
+    """``kappa`` as a float when it is finite and > 0, else a ConfigError."""
+    try:
+        k = float(kappa)
+    except (TypeError, ValueError):
+        raise ConfigError(f"rollout noise must be a number, not {kappa!r}") from None
+    if not (np.isfinite(k) and k > 0):
+        raise ConfigError(f"rollout noise must be finite and > 0, not {kappa!r}",
+                          hint=f"1 keeps the fitted transition noise; the default is {DEFAULT_ROLLOUT_NOISE}")
+    return k
+
+
 def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=None, c_post=None,
-                   observe: bool = True) -> None:
+                   observe: bool = True, rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> None:
     """The meso generative model with one ``draw`` plate around everything (globals drawn per draw).
 
+    Every transition's noise is scaled by ``rollout_noise`` (kappa); the guide fixes z[0:m], so the
+    factor acts on the free rollout z[m:] only.
     ``x_first`` and ``c_post`` are the guide's arguments (Predictive passes the same to both); unused here.
     ``observe=False`` stops the story at the tokens z_t (no decoder, no x_t sites): :func:`sample_forecast`
     decodes the sampled tokens itself, once, instead of inside every Predictive pass."""
@@ -116,14 +152,14 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
         for t in range(n_frames):
             if t > 0:
                 loc, scale = _finite(*tm.frame_step(z, c, phi), t)
-                z = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(3))
+                z = pyro.sample(f"z_{t}", dist.Normal(loc, rollout_noise * scale).to_event(3))
             if observe:
                 mean = pyro.deterministic(f"mean_{t}", tm.decoder(z), event_dim=3)
                 pyro.sample(f"x_{t}", dist.Normal(mean, sigma_x[:, :, None, None].expand(mean.shape)).to_event(3))
 
 
 def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None,
-                   observe: bool = True) -> None:
+                   observe: bool = True, rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> None:
     """Posterior of the globals, of c (``c_post = (loc, scale)``, each (task_dim,), or None: prior) and of
     z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised)."""
     tg = post.guide
@@ -180,9 +216,11 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
 
 @torch.no_grad()
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
-                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0) -> torch.Tensor:
+                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
+                    rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> torch.Tensor:
     """Posterior-predictive draws (draw, frame, field, H, W), normalised units, from the first m frames
-    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`.
+    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
+    :func:`forecast_model`.
 
     ``Predictive`` samples the globals and the token trajectories z_t (``forecast_model(observe=False)``);
     the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
@@ -190,6 +228,7 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     3.7x faster on a 128 x 192 meso run: Predictive runs the model once more to guess its plate
     nesting, and the cell-resolution decoder is most of the cost."""
     m = x_first.shape[0]
+    rollout_noise = check_rollout_noise(rollout_noise)
     if not 1 <= m <= n_frames:
         raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
     s = post.start_frame
@@ -200,7 +239,8 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
             raise ConfigError(f"this model starts at frame {s} (its fit left out the frames before it): give more "
                               f"than {s} first frames, not {m}", hint=f"use first_frames >= {s + 1}")
         rest = sample_forecast(dataclasses.replace(post, start_frame=0), x_first[s:], n_frames - s, n_draws,
-                               c_post=c_post, observation_noise=observation_noise, draw_batch=draw_batch, seed=seed)
+                               c_post=c_post, observation_noise=observation_noise, draw_batch=draw_batch, seed=seed,
+                               rollout_noise=rollout_noise)
         return torch.cat([x_first[None, :s].expand(n_draws, *x_first[:s].shape), rest], 1)
     grid = tuple(x_first.shape[-2:])
     decoder = post.model.decoder
@@ -211,7 +251,7 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
         pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
-        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False)
+        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False, rollout_noise=rollout_noise)
         sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
         frames = []
         for t in range(n_frames):
@@ -289,14 +329,16 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
 
 def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = None, n_draws: int = 200,
                  n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
-                 A_crit_um2=None, new_task: str = "prior"):
+                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float = DEFAULT_ROLLOUT_NOISE):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
     (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth). ``first_frames``
-    None: the fewest the model forecasts from (:func:`fewest_first_frames`)."""
+    None: the fewest the model forecasts from (:func:`fewest_first_frames`); ``rollout_noise``: the factor
+    kappa on the free rollout's transition noise (:func:`forecast_model`)."""
     from probtok.data import open_dataset
     from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, summarize_forecast
 
     spec = post.spec
+    rollout_noise = check_rollout_noise(rollout_noise)
     first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     with open_dataset(data) as ds:
         require_fields(ds, spec.fields, data)
@@ -323,14 +365,14 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task)
     try:
         draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
-                                seed=seed)
+                                seed=seed, rollout_noise=rollout_noise)
     except DataError as exc:
         raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
     phys = post.normaliser.inverse(draws, field_axis=-3)
     attrs = {"model_dir": post.source, "model_digest": post.digest, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
              "task_latent": c_how, "new_task_c": new_task,
-             "observation_noise": int(observation_noise)}
+             "observation_noise": int(observation_noise), "rollout_noise": rollout_noise}
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
             attrs[f"param_{k}"] = v.item() if hasattr(v, "item") else v
@@ -351,8 +393,8 @@ def fewest_first_frames(post: Posterior) -> int:
 
 def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None = None, n_draws: int = 200,
                    n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, plots: bool = True,
-                   skip_existing: bool = False, progress: bool = True, new_task: str = "prior"
-                   ) -> dict[int, Path]:
+                   skip_existing: bool = False, progress: bool = True, new_task: str = "prior",
+                   rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
     out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
     :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`."""
@@ -360,6 +402,7 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
     from probtok.plots import write_forecast_plots
 
     check_new_task(new_task)  # before any work
+    rollout_noise = check_rollout_noise(rollout_noise)
     post = load_posterior(model_dir)
     first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)
@@ -375,9 +418,10 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task)):
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, rollout_noise)):
             ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
-                              observation_noise=observation_noise, seed=seed + r, new_task=new_task)
+                              observation_noise=observation_noise, seed=seed + r, new_task=new_task,
+                              rollout_noise=rollout_noise)
             write_forecast(ds, path)
             if plots:
                 write_forecast_plots(ds, out_dir / f"run_{r:04d}")
@@ -385,17 +429,18 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
     return files
 
 
-def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "prior") -> bool:
+def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "prior",
+                   rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames,
-    number of draws and new-task rule."""
-    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task) is not None
+    number of draws, new-task rule and rollout noise."""
+    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task, rollout_noise) is not None
 
 
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
-                            new_task: str = "prior") -> dict | None:
+                            new_task: str = "prior", rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same fitted model, first frames,
-    number of draws and new-task rule (a file written before the rule was recorded drew c from the prior);
-    else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
+    number of draws, new-task rule and rollout noise (a file written before the rule was recorded drew c
+    from the prior; one written before the rollout noise was recorded used kappa = 1); else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
     folder still matches and a refit does not; files from before the digest was recorded match by path and
     must be newer than the checkpoint."""
     from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest
@@ -414,7 +459,8 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
         same_model = (str(a.get("model_dir")) == str(model_dir)
                       and not (ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime))
     same = (same_model and int(a.get("first_frames", -1)) == int(first_frames)
-            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task)
+            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task
+            and float(a.get("rollout_noise", 1.0)) == float(rollout_noise))
     return a if same else None
 
 

@@ -104,7 +104,8 @@ def test_new_runs_forecast_from_one_frame_with_the_covariate_are_calibrated_and_
         for n in range(N_TEST):
             c_post = (task_given_covariate(float(u[N_TRAIN + n]), COV_SPEC.task_covariate_noise, 1)
                       if rule == "covariate" else None)
-            draws = sample_forecast(post, x_test[n, :1], T, n_draws=n_draws, c_post=c_post, seed=n)
+            # rollout_noise = 1: the model's own predictive, on data drawn from the model
+            draws = sample_forecast(post, x_test[n, :1], T, n_draws=n_draws, c_post=c_post, seed=n, rollout_noise=1.0)
             future, t = draws[:, 1:].reshape(n_draws, -1), x_test[n, 1:].reshape(-1)
             q = torch.quantile(future, levels, dim=0)
             hits90.append(((t >= q[0]) & (t <= q[3])).float())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pyro
+import pytest
 import torch
 from pyro import poutine
 
@@ -119,3 +120,48 @@ def test_sample_forecast_decodes_what_the_forecast_model_would():
     sigma = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=["sigma_x"])(
         post, 64, T, (8, 10), x_first, None, observe=False)["sigma_x"][0]
     assert torch.allclose(sd, sigma, rtol=0.1)
+
+
+@pytest.mark.parametrize("kappa", [0.3, 1.0])
+def test_rollout_noise_scales_the_free_transition_noise_exactly(kappa):
+    """z_t of the free rollout is Normal(m_r(z_{t-1}), kappa sqrt(v_r)): the standardised residual of the
+    Predictive draws has sd kappa (and mean 0), whatever the fitted noise."""
+    from probtok.predict import Posterior, forecast_guide, forecast_model
+
+    micro, guide = _micro(SPEC, seed=5)
+    meso, mguide = meso_from_micro(micro, guide, n_runs=1)
+    for mod in (meso, mguide):
+        mod.eval()
+        mod.requires_grad_(False)
+    post = Posterior(meso, mguide, normaliser=None, adapted=True)
+    x_first = torch.randn(1, 2, 8, 10)
+    pyro.set_rng_seed(3)
+    with torch.no_grad():
+        s = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=["c", "phi", "z_0", "z_1"])(
+            post, 500, 2, (8, 10), x_first, None, observe=False, rollout_noise=kappa)
+        z0, z1 = s["z_0"][0], s["z_1"][0]
+        loc, scale = meso.frame_step(z0, s["c"][0], s["phi"][0][:, None])
+    r = ((z1 - loc) / scale).flatten()
+    assert abs(r.mean().item()) < 0.01
+    assert r.std().item() == pytest.approx(kappa, rel=0.01)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "x"])
+def test_rollout_noise_must_be_positive_and_finite(bad):
+    from probtok.errors import ConfigError
+    from probtok.predict import check_rollout_noise
+
+    with pytest.raises(ConfigError):
+        check_rollout_noise(bad)
+
+
+def test_cli_and_bench_default_rollout_noise_is_the_library_default():
+    import inspect
+
+    from probtok.bench import BenchConfig
+    from probtok.cli import bench_fewshot, forecast
+    from probtok.predict import DEFAULT_ROLLOUT_NOISE
+
+    assert BenchConfig().rollout_noise == DEFAULT_ROLLOUT_NOISE
+    for command in (bench_fewshot, forecast):
+        assert inspect.signature(command).parameters["rollout_noise"].default.default == DEFAULT_ROLLOUT_NOISE
