@@ -9,7 +9,7 @@ shows in frame 1, where the shocked layer has entered. From frame 0 alone no mod
 from 1 on, so m = 2 leaves one frame, too few to condition a test run's task latent c on: it is
 drawn by the rule ``new_task`` (default: the prior N(0, I); or the adaptation runs' q(c[n]),
 moment-matched; :func:`probtok.predict.task_posterior`). Every token model draws its free rollout with
-kappa = ``rollout_noise`` times its fitted transition noise (default 0.3; why: :mod:`probtok.predict`).
+kappa = ``rollout_noise`` times its fitted transition noise (default 1; what 0.3 does: :mod:`probtok.predict`).
 
 One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
@@ -117,7 +117,7 @@ class BenchConfig:
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
-    rollout_noise: float = 0.3  # kappa on every token model's rollout noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
+    rollout_noise: float = 1.0  # kappa on every token model's rollout noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)

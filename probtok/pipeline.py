@@ -50,6 +50,7 @@ class DemoConfig:
     n_draws: int = 200
     first_frames: int = 2  # frames given to each forecast (frame 0 is unshocked; the shock shows in frame 1)
     observation_noise: bool = False  # hot-spot draws from decoder means (see probtok.predict)
+    rollout_noise: float = 1.0  # kappa on the free rollout's transition noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
     torch_threads: int = 1  # tiny networks: one intra-op thread is fastest, and robust to a loaded machine
 
 
@@ -209,7 +210,7 @@ def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -
         files = forecast_files(model_dir, result.files["data/meso"], held, out / "forecasts" / name,
                                first_frames=cfg.first_frames, n_draws=cfg.n_draws, seed=cfg.seed, plots=False,
                                skip_existing=True,
-                               observation_noise=cfg.observation_noise)
+                               observation_noise=cfg.observation_noise, rollout_noise=cfg.rollout_noise)
         result.files[f"forecasts/{name}"] = files
         result.timings_s[f"forecast/{name}"] = time.perf_counter() - t0
         echo(f"forecast ({name}): {len(files)} held-out runs in {out / 'forecasts' / name}")
@@ -269,7 +270,8 @@ def summary_markdown(summary: dict) -> str:
         "",
         f"Adapted on meso runs {split['train']} (K = {len(split['train'])}); forecasts of the held-out runs "
         f"{split['held_out']} from their first {summary['config']['first_frames']} frame(s) (scored on the later "
-        f"frames), {summary['config']['n_draws']} draws each.",
+        f"frames), {summary['config']['n_draws']} draws each; transition noise of the free rollout "
+        f"{summary['config'].get('rollout_noise', 1.0):g} x the fitted one.",
         "",
         "| model | quantity | unit | points | cov 50 % | cov 90 % | CRPS | RMSE of median |",
         "|---|---|---|---:|---:|---:|---:|---:|",

@@ -159,9 +159,10 @@ def test_cli_and_bench_default_rollout_noise_is_the_library_default():
     import inspect
 
     from probtok.bench import BenchConfig
-    from probtok.cli import bench_fewshot, forecast
+    from probtok.cli import bench_fewshot, demo, forecast
+    from probtok.pipeline import DemoConfig
     from probtok.predict import DEFAULT_ROLLOUT_NOISE
 
-    assert BenchConfig().rollout_noise == DEFAULT_ROLLOUT_NOISE
-    for command in (bench_fewshot, forecast):
+    assert BenchConfig().rollout_noise == DemoConfig().rollout_noise == DEFAULT_ROLLOUT_NOISE
+    for command in (bench_fewshot, forecast, demo):
         assert inspect.signature(command).parameters["rollout_noise"].default.default == DEFAULT_ROLLOUT_NOISE
