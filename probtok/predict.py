@@ -26,8 +26,8 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
   predictive; kappa < 1 is an option, measured below and in the README, not the default.
 
 Why one would take kappa < 1. The micro fit learns sigma_z from one-step transitions of filtered
-tokens, so it holds
-the filter's frame-to-frame scatter (tokenization error) as well as any dynamical noise. Drawn afresh
+tokens, so it holds the filter's frame-to-frame scatter (tokenization error) as well as any dynamical
+noise. Drawn afresh
 at every frame of a 35-frame free rollout, that scatter accumulates into a random walk of the tokens,
 and the drift and decoder turn it into heat. The adaptation's rollout term fits the MEAN rollout
 (:meth:`probtok.model.TokenModel.rollout_log_likelihood`), so nothing in the fit sees it.

@@ -178,6 +178,19 @@ def test_a_new_run_with_nothing_to_condition_c_on_can_draw_it_from_the_training_
     assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4) is not None
     assert reusable_forecast_attrs(d / "fc_c" / "older" / "run_0003.nc", d / "meso_fit_c", 1, 4,
                                    "training-runs") is None
+    # the rollout noise is recorded too: a forecast drawn at another kappa is not reused, and a file from
+    # before it was recorded counts as kappa = 1
+    assert float(attrs["rollout_noise"]) == 1.0
+    assert reusable_forecast_attrs(path, d / "meso_fit_c", 1, 4, "training-runs", 0.3) is None
+    assert main(["forecast", "--model", str(d / "meso_fit_c"), "--data", str(d / "meso.h5"), "--run", "3",
+                 "--draws", "4", "--first-frames", "1", "--no-plots", "--rollout-noise", "0.3",
+                 "--out", str(d / "fc_k")]) == 0
+    assert float(read_forecast(d / "fc_k" / "run_0003.nc").attrs["rollout_noise"]) == 0.3
+    assert reusable_forecast_attrs(d / "fc_k" / "run_0003.nc", d / "meso_fit_c", 1, 4, "prior", 0.3) is not None
+    assert reusable_forecast_attrs(d / "fc_k" / "run_0003.nc", d / "meso_fit_c", 1, 4) is None
+    del older.attrs["rollout_noise"]
+    write_forecast(older, d / "fc_c" / "oldest" / "run_0003.nc")
+    assert reusable_forecast_attrs(d / "fc_c" / "oldest" / "run_0003.nc", d / "meso_fit_c", 1, 4) is not None
     # a copied fit folder is the same model (by content); a refitted one is not
     import shutil
 
