@@ -6,8 +6,8 @@ the median and the CRPS of ``T_hs`` [K] and ``A_hs`` [um^2] (probtok.calibration
 truth of ``A_hs`` at the last frame per run.
 
 ``--runs train`` forecasts the model's OWN adaptation runs as if they were new: the task latent c is drawn
-from the prior N(0, I), not from the run's fitted q(c[n]) (the default's rule for a new run). This is how
-the default kappa (probtok.predict.DEFAULT_ROLLOUT_NOISE) was chosen without looking at test runs:
+from the prior N(0, I), not from the run's fitted q(c[n]) (the rule for a new run). This is how kappa = 0.3
+was picked without looking at test runs (the default stays 1, probtok.predict.DEFAULT_ROLLOUT_NOISE):
 
     python benchmarks/rollout_noise.py --data meso.h5 --models bench/models/K4_s0/meso-adapt \\
         bench/models/K4_s1/meso-adapt --runs train --kappas 0.1,0.3,1 --draws 40
@@ -24,15 +24,8 @@ import numpy as np
 import torch
 
 from probtok.calibration import calibration_table
+from probtok.cli import _parse_runs as parse_runs
 from probtok.predict import forecast_run, load_posterior
-
-
-def parse_runs(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition("-")
-        out += list(range(int(a), int(b or a) + 1))
-    return out
 
 
 def main() -> None:

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from probtok.errors import ConfigError
 
+#: The shipped model configs (``models/`` beside the package in a source checkout).
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -227,7 +230,7 @@ def load_config(path) -> ModelConfig:
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        shipped = sorted(q.stem for q in (Path(__file__).resolve().parent.parent / "models").glob("*.toml"))
+        shipped = sorted(q.stem for q in MODELS_DIR.glob("*.toml"))
         raise ConfigError("config file not found", file=path,
                           hint=f"shipped configs (models/): {', '.join(shipped) or 'none'}") from None
     except IsADirectoryError:

@@ -26,8 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-#: The shipped model configs (``models/`` beside the package in a source checkout).
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from probtok.model_spec import MODELS_DIR  # the shipped model configs (models/ beside the package)
 
 
 @dataclass

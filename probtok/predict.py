@@ -168,7 +168,8 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
 def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None,
                    observe: bool = True, rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> None:
     """Posterior of the globals, of c (``c_post = (loc, scale)``, each (task_dim,), or None: prior) and of
-    z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised)."""
+    z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised). ``observe`` and ``rollout_noise``
+    are the model's arguments (Predictive passes the same to both); unused here."""
     tg = post.guide
     with pyro.plate("draw", n_draws, dim=-1):
         pyro.sample("sigma_x", tg.q_sigma_x())
