@@ -39,6 +39,7 @@ from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
+from probtok.rollout_noise import record_rollout_noise
 
 THETA_MODES = ("frozen", "prior")
 COUPLING_MODES = ("train", "frozen")
@@ -265,10 +266,12 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
 
 
 def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,
-                progress: bool = True) -> AdaptResult:
-    """`probtok adapt`: adapt the micro fit in ``micro_dir`` on runs ``train_runs`` of the meso file ``data``.
+                progress: bool = True, noise_choice=None) -> AdaptResult:
+    """`probtok adapt`: adapt the micro fit in ``micro_dir`` on runs ``train_runs`` of the meso file ``data``,
+    then choose its forecasts' rollout-noise factor kappa on those runs (``noise_choice``, a
+    :class:`probtok.rollout_noise.NoiseChoice`; None: the default grid).
 
-    out_dir gets checkpoint.pt (meso model + the micro normalisation + resume state) and adapt.json.
+    out_dir gets checkpoint.pt (meso model + the micro normalisation + resume state + kappa) and adapt.json.
     """
     from probtok.covariate import run_covariate
     from probtok.data import open_dataset
@@ -302,8 +305,11 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     if cov is not None:
         meta["task_covariate"] = cov.to_dict()
     micro = (micro_model, micro_guide, ckpt["normalisation"], fit_start_frame(ckpt))
-    return adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
-                 progress=progress, meta={**meta, "micro_dir": str(micro_dir)}, u=u)
+    res = adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
+                progress=progress, meta={**meta, "micro_dir": str(micro_dir)}, u=u)
+    res.meta["rollout_noise"] = record_rollout_noise(out_dir, data, train_runs, noise_choice, progress=progress,
+                                                     summary="adapt.json")
+    return res
 
 
 def micro_data_grid(ckpt):

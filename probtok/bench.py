@@ -9,7 +9,8 @@ shows in frame 1, where the shocked layer has entered. From frame 0 alone no mod
 from 1 on, so m = 2 leaves one frame, too few to condition a test run's task latent c on: it is
 drawn by the rule ``new_task`` (default: the prior N(0, I); or the adaptation runs' q(c[n]),
 moment-matched; :func:`probtok.predict.task_posterior`). Every token model draws its free rollout with
-kappa = ``rollout_noise`` times its fitted transition noise (default 1; what 0.3 does: :mod:`probtok.predict`).
+kappa = ``rollout_noise`` times its fitted transition noise (default None: each model's own kappa, chosen
+on its training runs when it was fitted, :mod:`probtok.rollout_noise`; 1 for micro only).
 
 One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
@@ -61,7 +62,9 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``reliability`` (not for PARC)
   {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
   pooled over test runs and frames like ``coverage90``), ``n_points``}};
-  ``train_wall_s`` (adapted: adaptation only, the micro fit is in ``micro_fit``; micro-only: the
+  ``rollout_noise`` (kappa of the forecasts, null for PARC);
+  ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
+  scratch: its fit and the choice of kappa; micro-only: the
   micro fit; recorded like ``micro_fit.wall_s``); ``forecast_wall_s_per_run``;
   ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time; the
   wall time of forecasting all test runs, posterior load included, divided by the runs (and draws); a
@@ -117,7 +120,7 @@ class BenchConfig:
     n_draws: int = 100
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
-    rollout_noise: float = 1.0  # kappa on every token model's rollout noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
+    rollout_noise: float | None = None  # kappa on every token model's rollout noise; None: each model's own
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)
@@ -251,7 +254,7 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON
     key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames),
-           "new_task": cfg.new_task, "rollout_noise": float(cfg.rollout_noise)}
+           "new_task": cfg.new_task, "rollout_noise": cfg.rollout_noise}
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
                            seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task,
@@ -271,6 +274,16 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     return files, wall
 
 
+def _kappa_text(bench: dict) -> str:
+    """How the forecasts' rollout noise kappa was set, and the values the token models used."""
+    fixed = bench["config"].get("rollout_noise", 1.0)
+    used = [(r["model"], r["k"], r["subset"], r.get("rollout_noise", 1.0)) for r in bench["results"] if r["probabilistic"]]
+    if fixed is not None:
+        return f"{fixed:g} x the fitted one for every model"
+    return ("each model's own kappa x the fitted one, chosen on its training runs (probtok.rollout_noise): "
+            + ", ".join(f"{m} K={k} s{s}: {v:g}" for m, k, s, v in used))
+
+
 def _recorded_forecast_wall(record: Path, key: dict) -> float | None:
     """The benchmark-level forecast wall time [s] recorded beside forecasts of the same runs and settings."""
     try:
@@ -281,9 +294,13 @@ def _recorded_forecast_wall(record: Path, key: dict) -> float | None:
 
 
 def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfig, test_runs) -> dict:
+    from probtok.forecast import read_forecast
+
     n = len(test_runs)
+    kappa = float(read_forecast(files[test_runs[0]]).attrs.get("rollout_noise", 1.0))
     return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
             "probabilistic": True, "n_draws": cfg.n_draws, **forecast_scores([files[r] for r in test_runs]),
+            "rollout_noise": kappa,
             "train_wall_s": float(train_s), "forecast_wall_s_per_run": None if wall_fc is None else wall_fc / n,
             "forecast_wall_s_per_draw": None if wall_fc is None else wall_fc / (n * cfg.n_draws)}
 
@@ -651,7 +668,7 @@ def bench_markdown(bench: dict) -> str:
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
-        f"rollout: {bench['config'].get('rollout_noise', 1.0):g} x the fitted one (probtok.predict).", ""]
+        f"rollout: {_kappa_text(bench)}.", ""]
     for f in bench.get("failed", []):
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
@@ -927,13 +944,15 @@ def _timed_fit(summary_json: Path, steps, fit) -> float:
 
 def _reused_wall(summary_json: Path, steps) -> float | None:
     """The recorded wall time of a complete fit (``wall_s_this_session`` of its fit.json / adapt.json when
-    it ran all ``steps`` in one session), else None (no complete fit, or one resumed from a checkpoint)."""
+    it ran all ``steps`` in one session, plus the choice of its kappa), else None (no complete fit, or one
+    resumed from a checkpoint)."""
     try:
         d = json.loads(Path(summary_json).read_text())
     except (OSError, ValueError):
         return None
     if int(d.get("steps", -1)) >= int(steps or 0) and int(d.get("resumed_from", -1)) == 0:
-        return float(d["wall_s_this_session"])
+        # plus the choice of the fit's rollout noise kappa, recorded beside it (probtok.rollout_noise)
+        return float(d["wall_s_this_session"]) + float((d.get("rollout_noise") or {}).get("wall_s", 0.0))
     return None
 
 

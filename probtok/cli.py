@@ -125,8 +125,9 @@ def import_arrays_cmd(
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for everything the demo writes."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local worker processes (default: CPUs)."),
-    rollout_noise: float = typer.Option(1.0, "--rollout-noise", help="Factor kappa on the transition noise of "
-                                        "every forecast's free rollout (1: the fitted noise; see probtok.predict)."),
+    rollout_noise: Optional[float] = typer.Option(None, "--rollout-noise", help="Factor kappa on the transition "
+                                                  "noise of every forecast's free rollout (1: the fitted noise; "
+                                                  "default: each model's own, chosen on its training runs)."),
 ):
     """Run the main job on built-in data: simulate small micro and meso datasets, fit micro tokens,
     adapt them on K = 2 meso runs, forecast the held-out meso runs (and the micro-only reference),
@@ -137,7 +138,8 @@ def demo(
     from probtok.pipeline import DemoConfig, run_demo
     from probtok.predict import check_rollout_noise
 
-    res = run_demo(out, DemoConfig(n_workers=workers, rollout_noise=check_rollout_noise(rollout_noise)),
+    kappa = None if rollout_noise is None else check_rollout_noise(rollout_noise)
+    res = run_demo(out, DemoConfig(n_workers=workers, rollout_noise=kappa),
                    echo=console.print)
     console.print("stage timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()),
                   highlight=False)
@@ -238,6 +240,14 @@ def _parse_runs(text: Optional[str]) -> Optional[list[int]]:
     return runs
 
 
+def _parse_floats(text: str, option: str) -> list[float]:
+    """'0.1,0.3,1' -> [0.1, 0.3, 1.0]."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ProbtokError(f"cannot read {option} {text!r}", hint=f"use e.g. {option} 0.1,0.3,1") from None
+
+
 @app.command("fit-micro")
 def fit_micro_cmd(
     data: Path = typer.Option(..., "--data", help="Micro run file (HDF5)."),
@@ -258,6 +268,11 @@ def fit_micro_cmd(
     console.print(f"fitted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
     console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
+    rec = res.meta.get("rollout_noise")
+    if rec:
+        scores = "; ".join(f"{r['kappa']:g}: {r['T_hs']:.0f} K / {r['A_hs']:.3g} um^2" for r in rec["crps"])
+        console.print(f"rollout noise kappa = {rec['kappa']:g} (CRPS of T_hs / A_hs on the training runs, "
+                      f"{rec['n_draws']} draws: {scores})", highlight=False)
 
 
 @app.command()
@@ -294,22 +309,33 @@ def adapt(
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
+    kappas: str = typer.Option("0.1,0.3,1", "--kappas", help="Rollout-noise factors kappa to choose the "
+                               "forecasts' from, by CRPS on the training runs forecast as new runs "
+                               "(probtok.rollout_noise); one value fixes it, e.g. 1."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (the token networks are small: 1 is "
                                 "fastest unless grids are large)."),
 ):
     """Adapt a micro token model to a few meso runs by SVI: task latents c[n], coupling phi, sigma_x
-    (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt."""
+    (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt.
+    Then chooses the model's rollout-noise factor kappa on its training runs (stored with it)."""
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.rollout_noise import NoiseChoice
 
     torch.set_num_threads(threads)
     cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
-    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh)
+    choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
+    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice)
     last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
     console.print(f"adapted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
     console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
+    rec = res.meta.get("rollout_noise")
+    if rec:
+        scores = "; ".join(f"{r['kappa']:g}: {r['T_hs']:.0f} K / {r['A_hs']:.3g} um^2" for r in rec["crps"])
+        console.print(f"rollout noise kappa = {rec['kappa']:g} (CRPS of T_hs / A_hs on the training runs, "
+                      f"{rec['n_draws']} draws: {scores})", highlight=False)
 
 
 @app.command()
@@ -336,10 +362,10 @@ def forecast(
                                  "adapted on, when fewer than two given frames follow the fit's start frame: "
                                  "'training-runs' (the adaptation runs' q(c[n]), moment-matched) or 'prior' "
                                  "(N(0, I))."),
-    rollout_noise: float = typer.Option(1.0, "--rollout-noise", help="Factor kappa on the transition noise of the "
-                                        "free rollout (1: the fitted noise, the model's own predictive; 0.3 "
-                                        "forecasts the hot-spot area of adapted models better on the default "
-                                        "meso data, see probtok.predict)."),
+    rollout_noise: Optional[float] = typer.Option(None, "--rollout-noise", help="Factor kappa on the transition "
+                                                  "noise of the free rollout (1: the fitted noise; default: the "
+                                                  "model's own, chosen at adaptation on its training runs; 1 for "
+                                                  "a micro fit)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
@@ -349,7 +375,8 @@ def forecast(
 
     from probtok.predict import check_rollout_noise, evaluate_forecasts, forecast_files
 
-    check_rollout_noise(rollout_noise)
+    if rollout_noise is not None:
+        check_rollout_noise(rollout_noise)
     torch.set_num_threads(threads)
     if run is not None and runs is not None:
         raise ProbtokError("give --run or --runs, not both")
@@ -465,8 +492,9 @@ def bench_fewshot(
     new_task: str = typer.Option("prior", "--new-task", help="Task latent c of a test run (the models "
                                  "are not adapted on it): 'training-runs' (the adaptation runs' q(c[n]), "
                                  "moment-matched) or 'prior' (N(0, I)), unless the given frames condition it."),
-    rollout_noise: float = typer.Option(1.0, "--rollout-noise", help="Factor kappa on the transition noise of "
-                                        "every token model's free rollout (1: the fitted noise)."),
+    rollout_noise: Optional[float] = typer.Option(None, "--rollout-noise", help="Factor kappa on the transition "
+                                                  "noise of every token model's free rollout (1: the fitted noise; "
+                                                  "default: each model's own, chosen on its training runs)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
@@ -495,7 +523,7 @@ def bench_fewshot(
     over["new_task"] = check_new_task(new_task)
     from probtok.predict import check_rollout_noise
 
-    over["rollout_noise"] = check_rollout_noise(rollout_noise)
+    over["rollout_noise"] = None if rollout_noise is None else check_rollout_noise(rollout_noise)
     if config is not None:
         over["model_config"] = config
     cfg = quick_config(**over) if quick else BenchConfig(**over)

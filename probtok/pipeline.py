@@ -49,7 +49,8 @@ class DemoConfig:
     n_draws: int = 200
     first_frames: int = 2  # frames given to each forecast (frame 0 is unshocked; the shock shows in frame 1)
     observation_noise: bool = False  # hot-spot draws from decoder means (see probtok.predict)
-    rollout_noise: float = 1.0  # kappa on the free rollout's transition noise (probtok.predict.DEFAULT_ROLLOUT_NOISE)
+    rollout_noise: float | None = None  # kappa on the free rollout's transition noise; None: each model's own
+    # (chosen on its training runs after its fit, probtok.rollout_noise; 1 for the micro fit)
     torch_threads: int = 1  # tiny networks: one intra-op thread is fastest, and robust to a loaded machine
 
 
@@ -135,18 +136,24 @@ def demo_split(meso_file, k: int) -> tuple[list[int], list[int]]:
 
 
 def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
-    """Adapt the micro fit to K meso runs (resumes / reuses out/meso-adapt)."""
+    """Adapt the micro fit to K meso runs (resumes / reuses out/meso-adapt), and choose its kappa."""
     from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.checkpoint import load_checkpoint
+    from probtok.rollout_noise import model_rollout_noise, record_rollout_noise
 
     train, held = demo_split(result.files["data/meso"], cfg.k_meso)
     ad_dir = out / "meso-adapt"
     done = _done_steps(ad_dir)
     if done >= cfg.adapt_steps:
         echo(f"adapt: reusing {ad_dir} ({done} steps)")
+        # (a no-op when the fit records its kappa: an adaptation made before kappa was chosen gets one)
+        record_rollout_noise(ad_dir, result.files["data/meso"], train, summary="adapt.json")
     else:
         res = adapt_files(result.files["micro-fit"], result.files["data/meso"], train, ad_dir,
                           AdaptConfig(steps=cfg.adapt_steps, theta=cfg.theta, seed=cfg.seed))
         echo(f"adapt: {ad_dir} on meso runs {train} ({res.step} steps, {res.wall_s:.0f} s this session)")
+    echo(f"adapt: rollout noise kappa {model_rollout_noise(load_checkpoint(ad_dir)['meta']):g} "
+         "(chosen on the training runs)")
     result.files["meso-adapt"] = ad_dir
     result.reports["split"] = {"train": train, "held_out": held}
 
@@ -164,6 +171,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     from probtok.data.normalize import Normaliser
     from probtok.fit import fit
     from probtok.model_spec import load_config
+    from probtok.rollout_noise import record_rollout_noise
 
     if cfg.scratch_steps == 0:
         return
@@ -172,10 +180,11 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     sc_dir = out / "meso-scratch"
     result.files["meso-scratch"] = sc_dir
     done = _done_steps(sc_dir)
+    split = result.reports["split"]
     if done >= steps:
         echo(f"scratch: reusing {sc_dir} ({done} steps)")
+        record_rollout_noise(sc_dir, result.files["data/meso"], split["train"], progress=False, summary="fit.json")
         return
-    split = result.reports["split"]
     # the micro fit's normaliser, so that the three models are scored on identical inputs
     norm = Normaliser.from_dict(load_checkpoint(result.files["micro-fit"])["normalisation"])
     with open_dataset(result.files["data/meso"]) as ds:
@@ -193,7 +202,10 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     if cov is not None:
         meta["task_covariate"] = cov.to_dict()
     res = fit(mc.spec, x, fcfg, out_dir=sc_dir, normalisation=norm.to_dict(), level="meso", meta=meta, u=u)
-    echo(f"scratch: {sc_dir} ({res.step} steps, {res.wall_s:.0f} s this session)")
+    # the same rule as the adapted model's kappa, so that the two differ only in the micro tokens
+    rec = record_rollout_noise(sc_dir, result.files["data/meso"], split["train"], progress=False, summary="fit.json")
+    echo(f"scratch: {sc_dir} ({res.step} steps, {res.wall_s:.0f} s this session; rollout noise kappa "
+         f"{rec['kappa']:g})")
 
 
 def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
@@ -250,6 +262,9 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped; CRPS and RMSE of the median in the quantity's unit",
         "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
+        # the kappa each model's forecasts used (its own unless the config fixes one)
+        "rollout_noise": {name: float(read_forecast(next(iter(result.files[f"forecasts/{name}"].values())))
+                                      .attrs.get("rollout_noise", 1.0)) for name in tables},
         "timings_s": result.timings_s,
         "plots": {k: str(v) for k, v in plots.items()},
     }
@@ -270,7 +285,7 @@ def summary_markdown(summary: dict) -> str:
         f"Adapted on meso runs {split['train']} (K = {len(split['train'])}); forecasts of the held-out runs "
         f"{split['held_out']} from their first {summary['config']['first_frames']} frame(s) (scored on the later "
         f"frames), {summary['config']['n_draws']} draws each; transition noise of the free rollout "
-        f"{summary['config'].get('rollout_noise', 1.0):g} x the fitted one.",
+        f"{_kappa_text(summary)}.",
         "",
         "| model | quantity | unit | points | cov 50 % | cov 90 % | CRPS | RMSE of median |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -283,6 +298,14 @@ def summary_markdown(summary: dict) -> str:
     lines += ["", summary["note"], "", f"Stage timings of the last session [s] (about 0 = reused): {timings}", ""]
     lines += [f"![{k}]({Path(v).relative_to(Path(v).parents[1])})" for k, v in summary["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _kappa_text(summary: dict) -> str:
+    fixed = summary["config"].get("rollout_noise", 1.0)
+    if fixed is not None:
+        return f"{fixed:g} x the fitted one"
+    used = ", ".join(f"{m} {k:g}" for m, k in summary.get("rollout_noise", {}).items())
+    return f"kappa x the fitted one, each model's own (chosen on its training runs; 1 for the micro fit): {used}"
 
 
 def _show(echo, renderable) -> None:

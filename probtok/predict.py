@@ -22,8 +22,9 @@ the shock strength, which decides whether hot spots quench or grow, first shows 
   the model (transition with r micro steps per frame, then ``x_t ~ Normal(Dec(z_t), sigma_x)``;
   ``observation_noise=False`` returns the decoder means ``Dec(z_t)`` instead);
 * the free rollout's transition noise is the model's times ``rollout_noise`` = kappa:
-  ``z_t ~ Normal(m_r(z_{t-1}), kappa sqrt(v_r))`` for t >= m. The default kappa = 1 is the model's own
-  predictive; kappa < 1 is an option, measured below and in the README, not the default.
+  ``z_t ~ Normal(m_r(z_{t-1}), kappa sqrt(v_r))`` for t >= m. kappa = 1 is the model's own predictive.
+  By default (``rollout_noise=None``) a forecast uses the kappa recorded with the fitted model: chosen
+  at adaptation on the model's own training runs (:mod:`probtok.rollout_noise`), 1 for a micro fit.
 
 Why one would take kappa < 1. The micro fit learns sigma_z from one-step transitions of filtered
 tokens, so it holds the filter's frame-to-frame scatter (tokenization error) as well as any dynamical
@@ -44,8 +45,9 @@ Measured with ``benchmarks/rollout_noise.py`` on the default benchmark's K = 4 a
 On the benchmark's test runs (README, docs/bench-2026-11-27-kappa), kappa = 0.3 lowers the hot-spot-area
 error of the adapted models at every K >= 2 (43.0 -> 25.6 um^2 at K = 4) and raises their `T_hs` error
 (by 58-175 K). On the demo's small meso runs it makes the micro-only and from-scratch references forecast
-almost no hot cell (90 % coverage of `T_hs` 0.97 -> 0.03 for micro only). kappa therefore stays 1 by
-default: a value picked on one model family's training runs does not carry over to the others.
+almost no hot cell (90 % coverage of `T_hs` 0.97 -> 0.03 for micro only). So no one kappa suits every
+model: each fitted model gets its own, chosen by the same rule on its own training runs
+(:mod:`probtok.rollout_noise`).
 
 Hot-spot forecasts (:func:`forecast_run`, :func:`forecast_files`, ``probtok forecast``) use the
 decoder means by default: sigma_x is iid per cell (model and tokenization error, tens to ~200 K in
@@ -99,6 +101,13 @@ class Posterior:
     def spec(self):
         return self.model.spec
 
+    @property
+    def rollout_noise(self) -> float:
+        """The kappa recorded with the fit (:func:`probtok.rollout_noise.model_rollout_noise`; 1: none)."""
+        from probtok.rollout_noise import model_rollout_noise
+
+        return model_rollout_noise(self.meta)
+
 
 def load_posterior(model_dir) -> Posterior:
     """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference)."""
@@ -122,8 +131,14 @@ def load_posterior(model_dir) -> Posterior:
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
-#: kappa, the factor on the transition noise of a forecast's free rollout (see the module docstring)
+#: kappa, the factor on the transition noise of a forecast's free rollout (see the module docstring), of a
+#: model that records none; ``rollout_noise=None`` everywhere means the fitted model's own (Posterior.rollout_noise)
 DEFAULT_ROLLOUT_NOISE = 1.0
+
+
+def resolve_rollout_noise(post: Posterior, kappa) -> float:
+    """``kappa`` checked, or the fitted model's own (``post.rollout_noise``) when it is None."""
+    return post.rollout_noise if kappa is None else check_rollout_noise(kappa)
 
 
 def check_rollout_noise(kappa) -> float:
@@ -134,7 +149,7 @@ def check_rollout_noise(kappa) -> float:
         raise ConfigError(f"rollout noise must be a number, not {kappa!r}") from None
     if not (np.isfinite(k) and k > 0):
         raise ConfigError(f"rollout noise must be finite and > 0, not {kappa!r}",
-                          hint=f"1 keeps the fitted transition noise; the default is {DEFAULT_ROLLOUT_NOISE}")
+                          hint="1 keeps the fitted transition noise; leave it out for the model's own kappa")
     return k
 
 
@@ -225,10 +240,10 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
 @torch.no_grad()
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
                     observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
-                    rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> torch.Tensor:
+                    rollout_noise: float | None = None) -> torch.Tensor:
     """Posterior-predictive draws (draw, frame, field, H, W), normalised units, from the first m frames
     ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
-    :func:`forecast_model`.
+    :func:`forecast_model` (None: the model's own, :attr:`Posterior.rollout_noise`).
 
     ``Predictive`` samples the globals and the token trajectories z_t (``forecast_model(observe=False)``);
     the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
@@ -236,7 +251,7 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     3.7x faster on a 128 x 192 meso run: Predictive runs the model once more to guess its plate
     nesting, and the cell-resolution decoder is most of the cost."""
     m = x_first.shape[0]
-    rollout_noise = check_rollout_noise(rollout_noise)
+    rollout_noise = resolve_rollout_noise(post, rollout_noise)
     if not 1 <= m <= n_frames:
         raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
     s = post.start_frame
@@ -255,18 +270,17 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     post.model.token_grid(*grid)  # the grid must be a multiple of the token size
     sites = ["sigma_x"] + [f"z_{t}" for t in range(n_frames)]
     pyro.set_rng_seed(seed)
-    out = []
+    # filled in place: stacking the frames and then the batches copied the draws (GBs on a meso run) twice
+    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
         pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
         samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False, rollout_noise=rollout_noise)
         sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
-        frames = []
         for t in range(n_frames):
             mean = decoder(samples[f"z_{t}"][0])
-            frames.append(mean + sigma_x * torch.randn_like(mean) if observation_noise else mean)
-        out.append(torch.stack(frames, 1))
-    return torch.cat(out, 0)
+            out[start : start + n, t] = mean + sigma_x * torch.randn_like(mean) if observation_noise else mean
+    return out
 
 
 # -- runs of a dataset file ----------------------------------------------------------------------
@@ -337,16 +351,16 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
 
 def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = None, n_draws: int = 200,
                  n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
-                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float = DEFAULT_ROLLOUT_NOISE):
+                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float | None = None):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
     (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth). ``first_frames``
     None: the fewest the model forecasts from (:func:`fewest_first_frames`); ``rollout_noise``: the factor
-    kappa on the free rollout's transition noise (:func:`forecast_model`)."""
+    kappa on the free rollout's transition noise (:func:`forecast_model`; None: the model's own)."""
     from probtok.data import open_dataset
     from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, summarize_forecast
 
     spec = post.spec
-    rollout_noise = check_rollout_noise(rollout_noise)
+    rollout_noise = resolve_rollout_noise(post, rollout_noise)
     first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     with open_dataset(data) as ds:
         require_fields(ds, spec.fields, data)
@@ -402,16 +416,19 @@ def fewest_first_frames(post: Posterior) -> int:
 def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None = None, n_draws: int = 200,
                    n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, plots: bool = True,
                    skip_existing: bool = False, progress: bool = True, new_task: str = "prior",
-                   rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> dict[int, Path]:
+                   rollout_noise: float | None = None) -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
     out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
-    :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`."""
+    :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`; ``rollout_noise`` None:
+    the model's own kappa."""
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
     check_new_task(new_task)  # before any work
-    rollout_noise = check_rollout_noise(rollout_noise)
+    if rollout_noise is not None:
+        check_rollout_noise(rollout_noise)
     post = load_posterior(model_dir)
+    rollout_noise = resolve_rollout_noise(post, rollout_noise)
     first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)
     runs = [int(r) for r in runs]
@@ -438,24 +455,30 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
 
 
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "prior",
-                   rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> bool:
+                   rollout_noise: float | None = None) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames,
     number of draws, new-task rule and rollout noise."""
     return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task, rollout_noise) is not None
 
 
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
-                            new_task: str = "prior", rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> dict | None:
+                            new_task: str = "prior", rollout_noise: float | None = None) -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same fitted model, first frames,
     number of draws, new-task rule and rollout noise (a file written before the rule was recorded drew c
     from the prior; one written before the rollout noise was recorded used kappa = 1); else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
     folder still matches and a refit does not; files from before the digest was recorded match by path and
-    must be newer than the checkpoint."""
-    from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest
+    must be newer than the checkpoint. ``rollout_noise`` None: the kappa the model records."""
+    from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest, load_checkpoint
     from probtok.forecast import read_forecast
+    from probtok.rollout_noise import model_rollout_noise
 
     if not path.exists():
         return None
+    if rollout_noise is None:
+        try:
+            rollout_noise = model_rollout_noise(load_checkpoint(model_dir)["meta"])
+        except ProbtokError:
+            return None
     try:
         a = dict(read_forecast(path).attrs)
     except ProbtokError:

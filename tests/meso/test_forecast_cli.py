@@ -143,7 +143,7 @@ def test_a_new_run_with_nothing_to_condition_c_on_can_draw_it_from_the_training_
 
     d = files
     assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
-                 "--out", str(d / "meso_fit_c"), "--steps", "3"]) == 0
+                 "--out", str(d / "meso_fit_c"), "--steps", "3", "--kappas", "1"]) == 0
     post = load_posterior(d / "meso_fit_c")
     with torch.no_grad():  # two well separated training tasks
         post.guide.c_loc.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.0]]))
@@ -203,3 +203,89 @@ def test_a_new_run_with_nothing_to_condition_c_on_can_draw_it_from_the_training_
                "--draws", "4", "--first-frames", "1", "--no-plots", "--new-task", "mean", "--out", str(d / "fc_c")])
     err = capsys.readouterr().err
     assert rc == 2 and "new-task rule 'mean'" in err and "Traceback" not in err
+
+
+def test_kappa_pick_is_the_largest_within_one_standard_error_of_the_best():
+    from probtok.rollout_noise import pick, run_scores
+
+    def runs(*pairs):
+        return [{"T_hs": t, "A_hs": a} for t, a in pairs]
+
+    # scores are CRPS over its mean across kappas and runs, summed over T_hs and A_hs (K and um^2 alike)
+    crps = {0.3: runs((90.0, 3.0), (110.0, 1.0)), 1.0: runs((100.0, 2.0), (100.0, 2.0))}
+    np.testing.assert_allclose(run_scores(crps), [[0.9 + 1.5, 1.1 + 0.5], [1.0 + 1.0, 1.0 + 1.0]])
+    # 0.1 is clearly better on every run (paired differences 1.0 +- 0): it wins
+    clear = {0.1: runs((50.0, 1.0), (60.0, 1.0), (55.0, 1.0)), 0.3: runs((100.0, 2.0), (110.0, 2.0), (105.0, 2.0)),
+             1.0: runs((200.0, 4.0), (220.0, 4.0), (210.0, 4.0))}
+    kappa, table = pick(clear)
+    assert kappa == 0.1 and [row["kappa"] for row in table] == [0.1, 0.3, 1.0]
+    # 0.1 is lowest on average by less than one standard error of the paired difference: 0.3 is kept
+    close = {0.1: runs((80.0, 2.0), (120.0, 2.0), (90.0, 2.0)), 0.3: runs((100.0, 2.0), (100.0, 2.0), (100.0, 2.0)),
+             1.0: runs((300.0, 6.0), (300.0, 6.0), (300.0, 6.0))}
+    kappa, table = pick(close)
+    s = run_scores(close)
+    d = s[1] - s[0]
+    assert d.mean() > 0 and d.mean() <= d.std(ddof=1) / np.sqrt(3)  # the premise: within one SE
+    assert kappa == 0.3 and table[1]["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    # one run: no standard error, the lowest wins; a quantity that is 0 (or unscored) everywhere has no weight
+    assert pick({0.1: runs((50.0, 0.0)), 1.0: runs((60.0, 0.0))})[0] == 0.1
+    assert pick({0.1: runs((50.0, float("nan"))), 1.0: runs((50.0, float("nan")))})[0] == 1.0
+
+
+def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(files, capsys, monkeypatch):
+    from probtok.calibration import calibration_table
+    from probtok.checkpoint import load_checkpoint
+    from probtok.predict import forecast_run, load_posterior
+    from probtok.rollout_noise import pick
+
+    d = files
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_k"), "--steps", "3", "--kappas", "1,0.1,0.3"]) == 0
+    assert "rollout noise kappa =" in capsys.readouterr().out
+    rec = load_checkpoint(d / "meso_fit_k")["meta"]["rollout_noise"]
+    assert rec["kappas"] == [0.1, 0.3, 1.0] and rec["runs"] == [0, 1] and rec["first_frames"] == 1
+    # the scores are those of forecasting the training runs as new runs (c from the prior), seed r for run r
+    post = load_posterior(d / "meso_fit_k")
+    post.meta["train_runs"] = []
+    per_run = {}
+    for row in rec["crps"]:
+        k = row["kappa"]
+        dss = [forecast_run(post, d / "meso.h5", r, first_frames=1, n_draws=rec["n_draws"], seed=r, rollout_noise=k)
+               for r in (0, 1)]
+        table = calibration_table(dss, quantities=("T_hs", "A_hs"))
+        q = table["quantities"]
+        assert row["T_hs"] == pytest.approx(q["T_hs"]["crps"]) and row["A_hs"] == pytest.approx(q["A_hs"]["crps"])
+        per_run[k] = [{n: float("nan") if p["quantities"][n]["crps"] is None else p["quantities"][n]["crps"]
+                       for n in ("T_hs", "A_hs")} for p in table["per_run"]]
+    assert rec["kappa"] == pick(per_run)[0] and rec["rule"] == "one-standard-error"
+    assert load_posterior(d / "meso_fit_k").rollout_noise == rec["kappa"]
+    assert (d / "meso_fit_k" / "adapt.json").read_text().count('"kappa"') >= 1
+    # forecasts use it unless told otherwise, and say so
+    assert main(["forecast", "--model", str(d / "meso_fit_k"), "--data", str(d / "meso.h5"), "--run", "3",
+                 "--draws", "4", "--no-plots", "--out", str(d / "fc_own")]) == 0
+    assert float(read_forecast(d / "fc_own" / "run_0003.nc").attrs["rollout_noise"]) == rec["kappa"]
+    assert main(["forecast", "--model", str(d / "meso_fit_k"), "--data", str(d / "meso.h5"), "--run", "3",
+                 "--draws", "4", "--no-plots", "--rollout-noise", "0.7", "--out", str(d / "fc_07")]) == 0
+    assert float(read_forecast(d / "fc_07" / "run_0003.nc").attrs["rollout_noise"]) == 0.7
+    # a complete adaptation run again keeps its choice without forecasting again
+    import probtok.rollout_noise as rn
+
+    monkeypatch.setattr(rn, "choose_rollout_noise", lambda *a, **k: pytest.fail("chose kappa again"))
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_k"), "--steps", "3", "--kappas", "0.1,0.3,1"]) == 0
+    # one kappa is recorded as given, without forecasting; a micro fit records none and keeps 1
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_k1"), "--steps", "3", "--kappas", "0.5"]) == 0
+    assert load_posterior(d / "meso_fit_k1").rollout_noise == 0.5
+    assert load_posterior(d / "micro_fit").rollout_noise == 1.0
+
+
+@pytest.mark.parametrize("kappas, needle", [("a,1", "cannot read --kappas"), ("0,1", "finite and > 0"),
+                                            ("1,inf", "finite and > 0")])
+def test_bad_kappa_grids_are_refused(files, capsys, kappas, needle):
+    d = files
+    rc = main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+               "--out", str(d / "meso_fit_bad"), "--steps", "1", "--kappas", kappas])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err
+    assert not (d / "meso_fit_bad").exists()  # refused before any work

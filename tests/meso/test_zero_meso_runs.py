@@ -146,6 +146,27 @@ def test_rollout_noise_scales_the_free_transition_noise_exactly(kappa):
     assert r.std().item() == pytest.approx(kappa, rel=0.01)
 
 
+def test_a_forecast_without_kappa_draws_with_the_one_the_model_records():
+    import dataclasses
+
+    from probtok.predict import Posterior, sample_forecast
+
+    micro, guide = _micro(SPEC, seed=5)
+    meso, mguide = meso_from_micro(micro, guide, n_runs=1)
+    for mod in (meso, mguide):
+        mod.eval()
+        mod.requires_grad_(False)
+    own = Posterior(meso, mguide, normaliser=None, adapted=True, meta={"rollout_noise": {"kappa": 0.3}})
+    bare = dataclasses.replace(own, meta={})  # a fit that records no kappa: 1
+    assert own.rollout_noise == 0.3 and bare.rollout_noise == 1.0
+    x_first = torch.randn(1, 2, 8, 10)
+    a = sample_forecast(own, x_first, 4, 8, seed=1)
+    assert torch.equal(a, sample_forecast(bare, x_first, 4, 8, seed=1, rollout_noise=0.3))
+    assert torch.equal(sample_forecast(own, x_first, 4, 8, seed=1, rollout_noise=1.0),
+                       sample_forecast(bare, x_first, 4, 8, seed=1))
+    assert not torch.allclose(a, sample_forecast(bare, x_first, 4, 8, seed=1))
+
+
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "x"])
 def test_rollout_noise_must_be_positive_and_finite(bad):
     from probtok.errors import ConfigError
@@ -155,14 +176,25 @@ def test_rollout_noise_must_be_positive_and_finite(bad):
         check_rollout_noise(bad)
 
 
-def test_cli_and_bench_default_rollout_noise_is_the_library_default():
+def test_cli_bench_and_demo_default_to_each_models_own_rollout_noise():
     import inspect
 
+    from probtok.adapt import adapt_files
     from probtok.bench import BenchConfig
     from probtok.cli import bench_fewshot, demo, forecast
     from probtok.pipeline import DemoConfig
-    from probtok.predict import DEFAULT_ROLLOUT_NOISE
+    from probtok.predict import forecast_files, forecast_run, sample_forecast
+    from probtok.rollout_noise import DEFAULT_KAPPAS, NoiseChoice
 
-    assert BenchConfig().rollout_noise == DemoConfig().rollout_noise == DEFAULT_ROLLOUT_NOISE
+    # None everywhere: the kappa the fitted model records (Posterior.rollout_noise)
+    assert BenchConfig().rollout_noise is None and DemoConfig().rollout_noise is None
     for command in (bench_fewshot, forecast, demo):
-        assert inspect.signature(command).parameters["rollout_noise"].default.default == DEFAULT_ROLLOUT_NOISE
+        assert inspect.signature(command).parameters["rollout_noise"].default.default is None
+    for fn in (forecast_files, forecast_run, sample_forecast):
+        assert inspect.signature(fn).parameters["rollout_noise"].default is None
+    # `probtok adapt` and adapt_files choose on the same grid; 1 (the fitted noise) is always a candidate
+    from probtok.cli import adapt
+
+    grid = inspect.signature(adapt).parameters["kappas"].default.default
+    assert tuple(float(v) for v in grid.split(",")) == NoiseChoice().kappas == DEFAULT_KAPPAS and 1.0 in DEFAULT_KAPPAS
+    assert inspect.signature(adapt_files).parameters["noise_choice"].default is None
