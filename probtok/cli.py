@@ -268,11 +268,6 @@ def fit_micro_cmd(
     console.print(f"fitted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
     console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
-    rec = res.meta.get("rollout_noise")
-    if rec:
-        scores = "; ".join(f"{r['kappa']:g}: {r['T_hs']:.0f} K / {r['A_hs']:.3g} um^2" for r in rec["crps"])
-        console.print(f"rollout noise kappa = {rec['kappa']:g} (CRPS of T_hs / A_hs on the training runs, "
-                      f"{rec['n_draws']} draws: {scores})", highlight=False)
 
 
 @app.command()
@@ -332,10 +327,12 @@ def adapt(
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")
     console.print(f"train runs {res.meta['train_runs']}, held-out runs {res.meta['holdout_runs']}; wrote {out}")
     rec = res.meta.get("rollout_noise")
-    if rec:
+    if rec and rec["crps"]:
         scores = "; ".join(f"{r['kappa']:g}: {r['T_hs']:.0f} K / {r['A_hs']:.3g} um^2" for r in rec["crps"])
         console.print(f"rollout noise kappa = {rec['kappa']:g} (CRPS of T_hs / A_hs on the training runs, "
                       f"{rec['n_draws']} draws: {scores})", highlight=False)
+    elif rec:
+        console.print(f"rollout noise kappa = {rec['kappa']:g} (given)", highlight=False)
 
 
 @app.command()

@@ -239,11 +239,11 @@ def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(file
     from probtok.rollout_noise import pick
 
     d = files
-    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1,2",
                  "--out", str(d / "meso_fit_k"), "--steps", "3", "--kappas", "1,0.1,0.3"]) == 0
     assert "rollout noise kappa =" in capsys.readouterr().out
     rec = load_checkpoint(d / "meso_fit_k")["meta"]["rollout_noise"]
-    assert rec["kappas"] == [0.1, 0.3, 1.0] and rec["runs"] == [0, 1] and rec["first_frames"] == 1
+    assert rec["kappas"] == [0.1, 0.3, 1.0] and rec["runs"] == [0, 1, 2] and rec["first_frames"] == 1
     # the scores are those of forecasting the training runs as new runs (c from the prior), seed r for run r
     post = load_posterior(d / "meso_fit_k")
     post.meta["train_runs"] = []
@@ -251,7 +251,7 @@ def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(file
     for row in rec["crps"]:
         k = row["kappa"]
         dss = [forecast_run(post, d / "meso.h5", r, first_frames=1, n_draws=rec["n_draws"], seed=r, rollout_noise=k)
-               for r in (0, 1)]
+               for r in (0, 1, 2)]
         table = calibration_table(dss, quantities=("T_hs", "A_hs"))
         q = table["quantities"]
         assert row["T_hs"] == pytest.approx(q["T_hs"]["crps"]) and row["A_hs"] == pytest.approx(q["A_hs"]["crps"])
@@ -271,11 +271,17 @@ def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(file
     import probtok.rollout_noise as rn
 
     monkeypatch.setattr(rn, "choose_rollout_noise", lambda *a, **k: pytest.fail("chose kappa again"))
-    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1,2",
                  "--out", str(d / "meso_fit_k"), "--steps", "3", "--kappas", "0.1,0.3,1"]) == 0
+    # with fewer than 3 training runs the fit keeps the fitted noise, without forecasting
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_k2"), "--steps", "3"]) == 0
+    rec2 = load_checkpoint(d / "meso_fit_k2")["meta"]["rollout_noise"]
+    assert rec2["kappa"] == 1.0 and rec2["crps"] == [] and "fewer than 3 runs" in rec2["rule"]
     # one kappa is recorded as given, without forecasting; a micro fit records none and keeps 1
     assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
                  "--out", str(d / "meso_fit_k1"), "--steps", "3", "--kappas", "0.5"]) == 0
+    assert "rollout noise kappa = 0.5 (given)" in capsys.readouterr().out
     assert load_posterior(d / "meso_fit_k1").rollout_noise == 0.5
     assert load_posterior(d / "micro_fit").rollout_noise == 1.0
 
