@@ -7,7 +7,8 @@ truth of ``A_hs`` at the last frame per run.
 
 ``--runs train`` forecasts the model's OWN adaptation runs as if they were new: the task latent c is drawn
 from the prior N(0, I), not from the run's fitted q(c[n]) (the rule for a new run). This is how kappa = 0.3
-was picked without looking at test runs (the default stays 1, probtok.predict.DEFAULT_ROLLOUT_NOISE):
+was first picked without looking at test runs; every fit now makes that choice itself, by a rule
+(probtok.rollout_noise). This script shows the scores beside coverage and the final hot area:
 
     python benchmarks/rollout_noise.py --data meso.h5 --models bench/models/K4_s0/meso-adapt \\
         bench/models/K4_s1/meso-adapt --runs train --kappas 0.1,0.3,1 --draws 40

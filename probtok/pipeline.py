@@ -152,8 +152,8 @@ def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> N
         res = adapt_files(result.files["micro-fit"], result.files["data/meso"], train, ad_dir,
                           AdaptConfig(steps=cfg.adapt_steps, theta=cfg.theta, seed=cfg.seed))
         echo(f"adapt: {ad_dir} on meso runs {train} ({res.step} steps, {res.wall_s:.0f} s this session)")
-    echo(f"adapt: rollout noise kappa {model_rollout_noise(load_checkpoint(ad_dir)['meta']):g} "
-         "(chosen on the training runs)")
+    rec = load_checkpoint(ad_dir)["meta"].get("rollout_noise") or {}
+    echo(f"adapt: rollout noise kappa {model_rollout_noise({'rollout_noise': rec}):g} ({rec.get('rule', 'none recorded')})")
     result.files["meso-adapt"] = ad_dir
     result.reports["split"] = {"train": train, "held_out": held}
 
@@ -305,7 +305,10 @@ def _kappa_text(summary: dict) -> str:
     if fixed is not None:
         return f"{fixed:g} x the fitted one"
     used = ", ".join(f"{m} {k:g}" for m, k in summary.get("rollout_noise", {}).items())
-    return f"kappa x the fitted one, each model's own (chosen on its training runs; 1 for the micro fit): {used}"
+    from probtok.rollout_noise import NoiseChoice
+
+    return (f"kappa x the fitted one, each model's own (chosen on its training runs; 1 for the micro fit and for "
+            f"fits on fewer than {NoiseChoice.min_runs} runs): {used}")
 
 
 def _show(echo, renderable) -> None:
