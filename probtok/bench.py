@@ -246,19 +246,24 @@ FORECAST_WALL_JSON = "forecast_wall.json"  # beside a model's forecasts: the ben
 def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
     are reused when their model was not refitted since (their wall time is then the recorded one)."""
+    from probtok.checkpoint import load_checkpoint
     from probtok.predict import forecast_files, reusable_forecast_attrs
+    from probtok.rollout_noise import model_rollout_noise
 
+    # the model's own kappa, read once (None would make every reuse check below load the checkpoint again)
+    kappa = cfg.rollout_noise if cfg.rollout_noise is not None else model_rollout_noise(
+        load_checkpoint(model_dir)["meta"])
     attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws,
-                                     cfg.new_task, cfg.rollout_noise) for r in test_runs]
+                                     cfg.new_task, kappa) for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON
     key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames),
-           "new_task": cfg.new_task, "rollout_noise": cfg.rollout_noise}
+           "new_task": cfg.new_task, "rollout_noise": kappa}
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
                            seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task,
-                           rollout_noise=cfg.rollout_noise)
+                           rollout_noise=kappa)
     wall = time.perf_counter() - t0
     if len(reused) == len(test_runs) and (recorded := _recorded_forecast_wall(record, key)) is not None:
         return files, recorded  # all reused: what the run that made them measured (posterior load included)

@@ -138,8 +138,7 @@ def demo_split(meso_file, k: int) -> tuple[list[int], list[int]]:
 def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
     """Adapt the micro fit to K meso runs (resumes / reuses out/meso-adapt), and choose its kappa."""
     from probtok.adapt import AdaptConfig, adapt_files
-    from probtok.checkpoint import load_checkpoint
-    from probtok.rollout_noise import model_rollout_noise, record_rollout_noise
+    from probtok.rollout_noise import record_rollout_noise
 
     train, held = demo_split(result.files["data/meso"], cfg.k_meso)
     ad_dir = out / "meso-adapt"
@@ -147,13 +146,13 @@ def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> N
     if done >= cfg.adapt_steps:
         echo(f"adapt: reusing {ad_dir} ({done} steps)")
         # (a no-op when the fit records its kappa: an adaptation made before kappa was chosen gets one)
-        record_rollout_noise(ad_dir, result.files["data/meso"], train, summary="adapt.json")
+        rec = record_rollout_noise(ad_dir, result.files["data/meso"], train, summary="adapt.json")
     else:
         res = adapt_files(result.files["micro-fit"], result.files["data/meso"], train, ad_dir,
                           AdaptConfig(steps=cfg.adapt_steps, theta=cfg.theta, seed=cfg.seed))
         echo(f"adapt: {ad_dir} on meso runs {train} ({res.step} steps, {res.wall_s:.0f} s this session)")
-    rec = load_checkpoint(ad_dir)["meta"].get("rollout_noise") or {}
-    echo(f"adapt: rollout noise kappa {model_rollout_noise({'rollout_noise': rec}):g} ({rec.get('rule', 'none recorded')})")
+        rec = res.meta["rollout_noise"]
+    echo(f"adapt: rollout noise kappa {rec['kappa']:g} ({rec['rule']})")
     result.files["meso-adapt"] = ad_dir
     result.reports["split"] = {"train": train, "held_out": held}
 

@@ -82,6 +82,10 @@ from torch.nn import functional as F
 from probtok.covariate import TaskCovariate, run_covariate, start_task_latents, task_given_covariate
 from probtok.data.validate import require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
+# kappa, the factor on the free rollout's transition noise (see the module docstring): its default for a model
+# that records none, its check, and the value a fit records; ``rollout_noise=None`` everywhere means the
+# fitted model's own (Posterior.rollout_noise)
+from probtok.rollout_noise import DEFAULT_ROLLOUT_NOISE, check_rollout_noise, model_rollout_noise
 
 
 @dataclass
@@ -104,8 +108,6 @@ class Posterior:
     @property
     def rollout_noise(self) -> float:
         """The kappa recorded with the fit (:func:`probtok.rollout_noise.model_rollout_noise`; 1: none)."""
-        from probtok.rollout_noise import model_rollout_noise
-
         return model_rollout_noise(self.meta)
 
 
@@ -131,26 +133,9 @@ def load_posterior(model_dir) -> Posterior:
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
-#: kappa, the factor on the transition noise of a forecast's free rollout (see the module docstring), of a
-#: model that records none; ``rollout_noise=None`` everywhere means the fitted model's own (Posterior.rollout_noise)
-DEFAULT_ROLLOUT_NOISE = 1.0
-
-
 def resolve_rollout_noise(post: Posterior, kappa) -> float:
     """``kappa`` checked, or the fitted model's own (``post.rollout_noise``) when it is None."""
     return post.rollout_noise if kappa is None else check_rollout_noise(kappa)
-
-
-def check_rollout_noise(kappa) -> float:
-    """``kappa`` as a float when it is finite and > 0, else a ConfigError."""
-    try:
-        k = float(kappa)
-    except (TypeError, ValueError):
-        raise ConfigError(f"rollout noise must be a number, not {kappa!r}") from None
-    if not (np.isfinite(k) and k > 0):
-        raise ConfigError(f"rollout noise must be finite and > 0, not {kappa!r}",
-                          hint="1 keeps the fitted transition noise; leave it out for the model's own kappa")
-    return k
 
 
 def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=None, c_post=None,
@@ -470,7 +455,6 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     must be newer than the checkpoint. ``rollout_noise`` None: the kappa the model records."""
     from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest, load_checkpoint
     from probtok.forecast import read_forecast
-    from probtok.rollout_noise import model_rollout_noise
 
     if not path.exists():
         return None

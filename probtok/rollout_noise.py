@@ -43,15 +43,30 @@ rollout, and kappa is chosen after it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from probtok.errors import ConfigError
 
+#: kappa of a model that records none (a micro fit, a fit made before kappa was chosen): the fitted noise
+DEFAULT_ROLLOUT_NOISE = 1.0
 #: the grid of kappa values tried (1 = the fitted noise)
 DEFAULT_KAPPAS = (0.1, 0.3, 1.0)
 QUANTITIES = ("T_hs", "A_hs")
+
+
+def check_rollout_noise(kappa) -> float:
+    """``kappa`` as a float when it is finite and > 0, else a ConfigError."""
+    try:
+        k = float(kappa)
+    except (TypeError, ValueError):
+        raise ConfigError(f"rollout noise must be a number, not {kappa!r}") from None
+    if not (np.isfinite(k) and k > 0):
+        raise ConfigError(f"rollout noise must be finite and > 0, not {kappa!r}",
+                          hint="1 keeps the fitted transition noise; leave it out for the model's own kappa")
+    return k
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,6 @@ class NoiseChoice:
     min_runs: int = 3
 
     def __post_init__(self):
-        from probtok.predict import check_rollout_noise
-
         if not self.kappas:
             raise ConfigError("no kappa to choose from", hint="give at least one rollout noise factor")
         object.__setattr__(self, "kappas", tuple(sorted({check_rollout_noise(k) for k in self.kappas})))
@@ -120,16 +133,13 @@ def pick(crps_runs: dict[float, list[dict[str, float]]]) -> tuple[float, list[di
 
 def choose_rollout_noise(model_dir, data, runs, choice: NoiseChoice | None = None, *, progress: bool = True) -> dict:
     """Score each kappa of ``choice.kappas`` on runs ``runs`` (the first ``choice.max_runs``) of the meso file
-    ``data``, forecast as new runs by
-    the fitted model in ``model_dir``. Returns {"kappa", "crps": [{"kappa", "T_hs", "A_hs"}], "runs",
+    ``data``, forecast as new runs by the fitted model in ``model_dir``. Returns {"kappa", "crps": [{"kappa", "T_hs", "A_hs"}], "runs",
     "scores" (:func:`pick`), "crps_per_run", **choice.settings(), "rule", "wall_s"}; CRPS pooled over the
     runs' forecast frames (per run in "crps_per_run"), in K and um^2. Seed r for run r, as every forecast of
     the benchmark."""
     from probtok.calibration import calibration_table
     from probtok.predict import fewest_first_frames, forecast_run, load_posterior
     from probtok.progress import track
-
-    import time
 
     t0 = time.perf_counter()
     choice = choice or NoiseChoice()
@@ -181,13 +191,10 @@ def record_rollout_noise(model_dir, data, runs, choice: NoiseChoice | None = Non
         rec = {"kappa": choice.kappas[0], "crps": [], "runs": runs, **choice.settings(), "rule": "given",
                "wall_s": 0.0}
     elif len(runs) < choice.min_runs:
-        from probtok.predict import DEFAULT_ROLLOUT_NOISE
-
         rec = {"kappa": DEFAULT_ROLLOUT_NOISE, "crps": [], "runs": runs, **choice.settings(),
                "rule": f"fewer than {choice.min_runs} runs: the fitted noise", "wall_s": 0.0}
     else:
-        rec = choose_rollout_noise(model_dir, data, runs, choice, progress=progress)
-        ckpt = load_checkpoint(path)
+        rec = choose_rollout_noise(model_dir, data, runs, choice, progress=progress)  # reads, never writes, it
     ckpt["meta"]["rollout_noise"] = rec
     ckpt.pop("spec_obj", None)  # load_checkpoint's ModelSpec object: not a plain container, never stored
     save_checkpoint(path, ckpt)
@@ -203,8 +210,6 @@ def model_rollout_noise(meta: dict) -> float:
     """The kappa a fitted model's checkpoint meta records (1 when it records none: a micro fit, or a fit
     made before kappa was chosen)."""
     rec = meta.get("rollout_noise")
-    from probtok.predict import DEFAULT_ROLLOUT_NOISE
-
     return float(rec["kappa"]) if isinstance(rec, dict) and "kappa" in rec else DEFAULT_ROLLOUT_NOISE
 
 
@@ -215,6 +220,7 @@ def _num(v) -> float:
 def _same_choice(rec: dict, choice: NoiseChoice, runs: list[int]) -> bool:
     want = choice.settings()
     single = len(want["kappas"]) == 1
-    return ((single or rec.get("min_runs") == want["min_runs"]) and rec.get("runs") == runs and rec.get("kappas") == want["kappas"] and rec.get("n_draws") == want["n_draws"]
+    return (rec.get("runs") == runs and rec.get("kappas") == want["kappas"] and rec.get("n_draws") == want["n_draws"]
             and rec.get("max_runs", want["max_runs"]) == want["max_runs"]
-            and (want["first_frames"] is None or single or rec.get("first_frames") == want["first_frames"]))
+            and (single or rec.get("min_runs") == want["min_runs"])
+            and (single or want["first_frames"] is None or rec.get("first_frames") == want["first_frames"]))
