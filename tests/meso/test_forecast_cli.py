@@ -283,6 +283,10 @@ def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(file
                  "--out", str(d / "meso_fit_k1"), "--steps", "3", "--kappas", "0.5"]) == 0
     assert "rollout noise kappa = 0.5 (given)" in capsys.readouterr().out
     assert load_posterior(d / "meso_fit_k1").rollout_noise == 0.5
+    # (the toy may choose 1 above, the library default: a recorded 0.5 shows that forecasts read the record)
+    assert main(["forecast", "--model", str(d / "meso_fit_k1"), "--data", str(d / "meso.h5"), "--run", "3",
+                 "--draws", "4", "--no-plots", "--out", str(d / "fc_k1")]) == 0
+    assert float(read_forecast(d / "fc_k1" / "run_0003.nc").attrs["rollout_noise"]) == 0.5
     assert load_posterior(d / "micro_fit").rollout_noise == 1.0
 
 
