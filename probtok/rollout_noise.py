@@ -35,7 +35,8 @@ training subsets, test runs 24-29; 90 % coverage of T_hs / A_hs, then the RMSE o
 * noise 1 in the fit, forecasts at kappa = 1: 0.62 / 0.75, 734 K / 54 um^2 and 0.59 / 0.70, 753 K / 55 um^2;
 * noise 0.3 in the fit, forecasts at 0.3: 0.48 / 0.80, 657 K / 40 um^2 and 0.44 / 0.75, 824 K / 55 um^2;
 * the mean-rollout fits of the benchmark at 0.3: 0.72 / 0.80, 518 K / 22 um^2 and 0.31 / 0.46, 605 K / 29 um^2
-  (at 1: 0.59 / 0.52, 496 K / 52 um^2 and 0.36 / 0.35, 457 K / 34 um^2); micro only: 573 K / 32 um^2.
+  (at 1, the record docs/bench-2026-11-26-subsets: 0.59 / 0.52, 496 K / 52 um^2 and 0.36 / 0.35, 457 K / 34 um^2);
+  micro only: 573 K / 32 um^2.
 
 The noisy fits cover more on subset 1 but lose to micro only on both errors. So the fit keeps the mean
 rollout, and kappa is chosen after it.
