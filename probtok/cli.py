@@ -367,7 +367,7 @@ def forecast(
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
 ):
     """Forecast hot-spot temperature and area (quantiles, exceedance probabilities, field mean/std) of
-    meso runs from their first frame(s), with pyro.infer.Predictive; optionally score them."""
+    meso runs from their first frame(s), posterior-predictive draws of the model; optionally score them."""
     import torch
 
     from probtok.predict import check_rollout_noise, evaluate_forecasts, forecast_files

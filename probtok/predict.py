@@ -1,4 +1,4 @@
-"""Posterior-predictive forecasts of meso runs with ``pyro.infer.Predictive``, and their calibration.
+"""Posterior-predictive forecasts of meso runs (Pyro: the model replayed on its forecast guide), and their calibration.
 
 A forecast of run n from its first m frames (m >= 1; the CLI, the demo and the benchmark use m = 2:
 frame 0 of a simulated run is the unshocked initial state, the same for every piston velocity, so
@@ -56,8 +56,9 @@ physical field has. Measured on the demo (K = 2, 6 held-out meso runs, 200 draws
 means 90 % coverage of T_hs / A_hs 0.65 / 0.68, CRPS 391 K / 1.00 um^2; with pixel noise 0.49 / 0.57,
 427 K / 1.15 um^2.
 
-The draws are a ``pyro.plate("draw")`` (vectorised); ``Predictive`` replays the model on the
-forecast guide above and samples everything the guide does not fix. Draws are decoded to
+The draws are a ``pyro.plate("draw")`` (vectorised); the model is replayed on the forecast guide
+above and samples everything the guide does not fix (:func:`forecast_trace`: what
+``pyro.infer.Predictive`` samples, with one model pass instead of Predictive's three). Draws are decoded to
 physical fields (draw, frame, field, y, x) with the micro fit's normaliser and summarised by
 :func:`probtok.forecast.summarize_forecast` (hot-spot metrics per draw, quantiles,
 exceedance probabilities, field mean/std snapshots).
@@ -145,9 +146,9 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
 
     Every transition's noise is scaled by ``rollout_noise`` (kappa); the guide fixes z[0:m], so the
     factor acts on the free rollout z[m:] only.
-    ``x_first`` and ``c_post`` are the guide's arguments (Predictive passes the same to both); unused here.
+    ``x_first`` and ``c_post`` are the guide's arguments (:func:`forecast_trace` passes the same to both); unused here.
     ``observe=False`` stops the story at the tokens z_t (no decoder, no x_t sites): :func:`sample_forecast`
-    decodes the sampled tokens itself, once, instead of inside every Predictive pass."""
+    decodes the sampled tokens itself, frame by frame."""
     tm, spec = post.model, post.spec
     h, w = tm.token_grid(*grid)
     with pyro.plate("draw", n_draws, dim=-1):
@@ -170,7 +171,7 @@ def forecast_guide(post: Posterior, n_draws: int, n_frames: int, grid, x_first: 
                    observe: bool = True, rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> None:
     """Posterior of the globals, of c (``c_post = (loc, scale)``, each (task_dim,), or None: prior) and of
     z[0:m] given the first m frames ``x_first`` (m, C, H, W) (normalised). ``observe`` and ``rollout_noise``
-    are the model's arguments (Predictive passes the same to both); unused here."""
+    are the model's arguments (:func:`forecast_trace` passes the same to both); unused here."""
     tg = post.guide
     with pyro.plate("draw", n_draws, dim=-1):
         pyro.sample("sigma_x", tg.q_sigma_x())
@@ -258,49 +259,65 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
     return g.c_loc[0].detach().clone(), F.softplus(g.c_scale_raw[0]).detach().clone()
 
 
+def forecast_trace(post: Posterior, n_draws: int, n_frames: int, grid, x_first: torch.Tensor, c_post=None,
+                   rollout_noise: float = DEFAULT_ROLLOUT_NOISE) -> pyro.poutine.Trace:
+    """One posterior-predictive pass: the trace of :func:`forecast_model` (``observe=False``: globals, c and the
+    token trajectories z_t) replayed on one trace of :func:`forecast_guide`.
+
+    This is what ``pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1)`` samples, from
+    the same distribution. Why not Predictive itself: it traces the model three times per call (once to guess
+    the plate nesting, once for the site shapes, once to sample; pyro 1.9 ``infer/predictive.py``), and here
+    the model is a 35-frame rollout of the whole draw batch; two of those three rollouts were thrown away
+    (``benchmarks/forecast_speed.py``)."""
+    args = (post, n_draws, n_frames, grid, x_first, c_post)
+    kwargs = dict(observe=False, rollout_noise=rollout_noise)
+    guide_trace = pyro.poutine.trace(forecast_guide).get_trace(*args, **kwargs)
+    return pyro.poutine.trace(pyro.poutine.replay(forecast_model, trace=guide_trace)).get_trace(*args, **kwargs)
+
+
 @torch.no_grad()
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
                     observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
-                    rollout_noise: float | None = None) -> torch.Tensor:
-    """Posterior-predictive draws (draw, frame, field, H, W), normalised units, from the first m frames
-    ``x_first`` (m, C, H, W) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
-    :func:`forecast_model` (None: the model's own, :attr:`Posterior.rollout_noise`).
+                    rollout_noise: float | None = None, physical: bool = False) -> torch.Tensor:
+    """Posterior-predictive draws (draw, frame, field, H, W) from the first m frames ``x_first`` (m, C, H, W)
+    (normalised units) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
+    :func:`forecast_model` (None: the model's own, :attr:`Posterior.rollout_noise`). Normalised units, or
+    physical ones (``physical=True``: the micro fit's normaliser, applied frame by frame as the draws are
+    made; a pass over the whole array afterwards took as long as the rollout of a meso run).
 
-    ``Predictive`` samples the globals and the token trajectories z_t (``forecast_model(observe=False)``);
-    the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
-    observation step, in closed form). Same distribution as sampling the x_t sites inside the model,
-    3.7x faster on a 128 x 192 meso run: Predictive runs the model once more to guess its plate
-    nesting, and the cell-resolution decoder is most of the cost."""
+    :func:`forecast_trace` samples the globals and the token trajectories z_t, ``draw_batch`` draws at a
+    time; the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
+    observation step, in closed form: the same distribution as sampling the x_t sites inside the model).
+    Frames before the fit's start frame s (which the fit never saw) are the given data in every draw; the
+    filter starts at frame s."""
     m = x_first.shape[0]
     rollout_noise = resolve_rollout_noise(post, rollout_noise)
     if not 1 <= m <= n_frames:
         raise ConfigError(f"first frames m = {m} must be in 1..{n_frames}")
     s = post.start_frame
-    if s > 0:
-        # the fit never saw frames before s: filter from frame s; the given frames before it are data,
-        # the same in every draw
-        if m <= s:
-            raise ConfigError(f"this model starts at frame {s} (its fit left out the frames before it): give more "
-                              f"than {s} first frames, not {m}", hint=f"use first_frames >= {s + 1}")
-        rest = sample_forecast(dataclasses.replace(post, start_frame=0), x_first[s:], n_frames - s, n_draws,
-                               c_post=c_post, observation_noise=observation_noise, draw_batch=draw_batch, seed=seed,
-                               rollout_noise=rollout_noise)
-        return torch.cat([x_first[None, :s].expand(n_draws, *x_first[:s].shape), rest], 1)
+    if m <= s:
+        raise ConfigError(f"this model starts at frame {s} (its fit left out the frames before it): give more "
+                          f"than {s} first frames, not {m}", hint=f"use first_frames >= {s + 1}")
     grid = tuple(x_first.shape[-2:])
     decoder = post.model.decoder
     post.model.token_grid(*grid)  # the grid must be a multiple of the token size
-    sites = ["sigma_x"] + [f"z_{t}" for t in range(n_frames)]
-    pyro.set_rng_seed(seed)
+
+    def units(x):
+        return post.normaliser.inverse(x, field_axis=-3) if physical else x
+
     # filled in place: stacking the frames and then the batches copied the draws (GBs on a meso run) twice
     out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
+    out[:, :s] = units(x_first[:s])
+    seen = x_first[s:]
+    pyro.set_rng_seed(seed)
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
-        pred = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)
-        samples = pred(post, n, n_frames, grid, x_first, c_post, observe=False, rollout_noise=rollout_noise)
-        sigma_x = samples["sigma_x"][0][:, :, None, None]  # (n, C, 1, 1)
-        for t in range(n_frames):
-            mean = decoder(samples[f"z_{t}"][0])
-            out[start : start + n, t] = mean + sigma_x * torch.randn_like(mean) if observation_noise else mean
+        tr = forecast_trace(post, n, n_frames - s, grid, seen, c_post, rollout_noise)
+        sigma_x = tr.nodes["sigma_x"]["value"][:, :, None, None]  # (n, C, 1, 1)
+        for t in range(n_frames - s):
+            mean = decoder(tr.nodes[f"z_{t}"]["value"])
+            out[start : start + n, s + t] = units(mean + sigma_x * torch.randn_like(mean) if observation_noise
+                                                  else mean)
     return out
 
 
@@ -410,11 +427,10 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task,
                                    task_tempering=task_tempering)
     try:
-        draws = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
-                                seed=seed, rollout_noise=rollout_noise)
+        phys = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
+                               seed=seed, rollout_noise=rollout_noise, physical=True)
     except DataError as exc:
         raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
-    phys = post.normaliser.inverse(draws, field_axis=-3)
     attrs = {"model_dir": post.source, "model_digest": post.digest, "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
              "task_latent": c_how, "new_task_c": new_task,

@@ -37,7 +37,7 @@ def test_svi_under_tempering_recovers_the_exact_power_posterior(beta):
                          pyro.infer.TraceMeanField_ELBO(num_particles=8, vectorize_particles=True))
     for _ in range(2500):
         svi.step(x)
-    loc, sd = float(pyro.param("loc")), float(F.softplus(pyro.param("scale_raw")))
+    loc, sd = pyro.param("loc").item(), F.softplus(pyro.param("scale_raw")).item()
     pyro.clear_param_store()
     assert loc == pytest.approx(loc_exact, abs=0.15 * sd_exact)
     assert sd == pytest.approx(sd_exact, rel=0.08)  # the three betas give sds 0.071, 0.22, 0.58

@@ -1,0 +1,136 @@
+"""A 200-draw forecast of one meso run against simulating that run, on this machine, now.
+
+Issue 4's target: a 200-draw forecast of one meso run faster than simulating the run. Prints, for each
+model folder (an adapted meso model or a micro fit):
+
+* the forecast's phases, one torch thread: conditioning of the task latent, the rollout of the token
+  trajectories (:func:`probtok.predict.forecast_trace`), decoding to physical fields, the summary
+  (:func:`probtok.forecast.summarize_forecast`); wall and process CPU seconds;
+* the same draws made the way the forecast made them before this script (``pyro.infer.Predictive``,
+  three model passes per batch; a pass over the whole array to physical units), unless ``--no-old``;
+
+and the simulation of the same run (its stored seed, ``probtok.sim.setups.sample_case`` +
+``probtok.sim.solver.run_case``, the campaign's own solver settings), after one call that compiles,
+as wall and process CPU seconds (JAX may use more than one thread: the CPU seconds say how much).
+
+    python benchmarks/forecast_speed.py --data meso.h5 --run 24 --models BENCH/models/K4_s0/meso-adapt \\
+        BENCH/micro-fit --draws 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import pyro
+import torch
+
+from probtok.data import open_dataset
+from probtok.forecast import summarize_forecast
+from probtok.predict import (fewest_first_frames, forecast_guide, forecast_model, forecast_trace, load_posterior,
+                             task_posterior)
+
+
+class Clock:
+    """Wall and process CPU seconds of a block."""
+
+    def __enter__(self):
+        self.t, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.t, time.process_time() - self.c
+
+
+@torch.no_grad()
+def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: bool) -> dict:
+    """Seconds of the rollout and of the decoding, the draws made as sample_forecast makes them (``old``: as
+    it made them before: Predictive, then one inverse normalisation of the whole array)."""
+    s, grid = post.start_frame, tuple(x_first.shape[-2:])
+    kappa = post.rollout_noise
+    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
+    roll = dec = 0.0
+    pyro.set_rng_seed(0)
+    for start in range(0, n_draws, batch):
+        n = min(batch, n_draws - start)
+        with Clock() as c:
+            if old:
+                sites = ["sigma_x"] + [f"z_{t}" for t in range(n_frames - s)]
+                z = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)(
+                    post, n, n_frames - s, grid, x_first[s:], c_post, observe=False, rollout_noise=kappa)
+                z = {k: v[0] for k, v in z.items()}
+            else:
+                tr = forecast_trace(post, n, n_frames - s, grid, x_first[s:], c_post, kappa)
+                z = {k: tr.nodes[k]["value"] for k in tr.nodes if k.startswith("z_")}
+        roll += c.wall
+        with Clock() as c:
+            for t in range(n_frames - s):
+                mean = post.model.decoder(z[f"z_{t}"])
+                out[start : start + n, s + t] = mean if old else post.normaliser.inverse(mean, field_axis=-3)
+        dec += c.wall
+    with Clock() as c:
+        if old:
+            out = post.normaliser.inverse(out, field_axis=-3)
+    return {"rollout_s": roll, "decode_s": dec + c.wall, "draws": out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="the meso file (HDF5) the run is in")
+    ap.add_argument("--run", type=int, default=24)
+    ap.add_argument("--models", nargs="+", required=True, help="fitted model folders")
+    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=100, help="draws per batch (sample_forecast's default)")
+    ap.add_argument("--no-old", action="store_true", help="skip the Predictive path")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
+          f"{torch.__version__}, one thread; run {args.run} of {args.data}, {args.draws} draws")
+    with open_dataset(args.data) as ds:
+        seed, n_frames = int(ds.params["seed"][args.run]), ds.n_frames
+        stored_wall = float(ds.params["wall_s"][args.run]) if "wall_s" in ds.params else float("nan")
+
+    for model in args.models:
+        post = load_posterior(model)
+        m = fewest_first_frames(post)
+        with open_dataset(args.data) as ds:
+            truth = ds.frames(args.run, post.spec.fields, frames=slice(0, n_frames))
+            meta = dict(units=[ds.units[f] for f in post.spec.fields], time_ns=ds.time_ns[:n_frames],
+                        dx_um=ds.dx_um, threshold=ds.hotspot_threshold_K)
+        x_first = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)[:m]
+        rows = []
+        for old in ([False] if args.no_old else [False, True]):
+            with Clock() as total:
+                with Clock() as cond:
+                    c_post, _ = task_posterior(post, args.data, args.run, x_first, seed=args.run)
+                p = phases(post, x_first, n_frames, args.draws, c_post, args.batch, old)
+                with Clock() as summ:
+                    summarize_forecast(p["draws"], post.spec.fields, meta["units"], meta["time_ns"], meta["dx_um"],
+                                       meta["threshold"], run_id=args.run, truth=truth)
+            del p["draws"]
+            rows.append(("Predictive, 3 passes" if old else "forecast_trace, 1 pass", cond.wall, p["rollout_s"],
+                         p["decode_s"], summ.wall, total.wall, total.cpu))
+        print(f"\n{model} (kappa {post.rollout_noise:g}, {m} first frames)")
+        print("| draws made with | condition c [s] | rollout [s] | decode [s] | summary [s] | total wall [s] | "
+              "total CPU [s] | per draw [s] |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, *t in rows:
+            print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in t) + f" | {t[-2] / args.draws:.3f} |")
+
+    from probtok.sim.setups import sample_case
+    from probtok.sim.solver import run_case
+
+    case = sample_case("meso", seed)
+    run_case(case)  # compiles
+    with Clock() as sim:
+        res = run_case(case)
+    print(f"\nsimulating run {args.run} (seed {seed}, {res.n_steps} steps, ok {res.ok}): {sim.wall:.2f} s wall, "
+          f"{sim.cpu:.2f} s CPU (after one compiling call; the campaign stored {stored_wall:.2f} s, compile "
+          f"included when it was its worker's first run)")
+
+
+if __name__ == "__main__":
+    main()
