@@ -37,8 +37,6 @@ def main() -> None:
     ap.add_argument("--kappas", default="0.1,0.3,1", help="rollout noise factors, e.g. 0.1,0.3,1")
     ap.add_argument("--draws", type=int, default=40)
     ap.add_argument("--first-frames", type=int, default=2)
-    ap.add_argument("--temperings", default="1", help="powers beta of the frames' likelihood when c is conditioned "
-                    "on them (first frames > start frame + 1), e.g. 1,0.01")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for model in args.models:
@@ -51,17 +49,17 @@ def main() -> None:
             post.meta["train_runs"] = []
         else:
             runs = parse_runs(args.runs)
-        for kappa, beta in [(float(k), float(b)) for k in args.kappas.split(",") for b in args.temperings.split(",")]:
+        for kappa in [float(k) for k in args.kappas.split(",")]:
             t0 = time.perf_counter()
             dss = [forecast_run(post, args.data, r, first_frames=args.first_frames, n_draws=args.draws, seed=r,
-                                rollout_noise=kappa, task_tempering=beta) for r in runs]
+                                rollout_noise=kappa) for r in runs]
             q = calibration_table(dss)["quantities"]
             scores = " | ".join(f"{n}: cov50 {q[n]['coverage']['0.5']:.2f} cov90 {q[n]['coverage']['0.9']:.2f} "
                                 f"RMSE {q[n]['rmse_median']:.4g} CRPS {q[n]['crps']:.4g} {q[n]['units']}"
                                 for n in ("T_hs", "A_hs"))
             last = "; ".join(f"run {r}: {np.median(ds.A_hs_draws.values[:, -1]):.1f} ({ds.A_hs_truth.values[-1]:.1f})"
                              for r, ds in zip(runs, dss))
-            print(f"{model} runs {runs} kappa {kappa:g} tempering {beta:g}: {scores} ({time.perf_counter() - t0:.0f} s)\n"
+            print(f"{model} runs {runs} kappa {kappa:g}: {scores} ({time.perf_counter() - t0:.0f} s)\n"
                   f"  median A_hs at the last frame (truth) [um^2]: {last}", flush=True)
 
 

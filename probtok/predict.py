@@ -78,7 +78,6 @@ import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.poutine.messenger import Messenger
 from torch.nn import functional as F
 
 from probtok.covariate import TaskCovariate, run_covariate, start_task_latents, task_given_covariate
@@ -196,41 +195,10 @@ def _finite(loc: torch.Tensor, scale: torch.Tensor, t: int):
     return loc, scale
 
 
-class TemperedLikelihood(Messenger):
-    """Scales the log-density of every site but ``keep`` by ``beta``: run under it, SVI fits the power
-    posterior p(c) p(u | c) p(x, z | c)^beta of the task latent.
-
-    Why: the frames' likelihood treats each of the H x W x C cells as independent evidence about c, while
-    neighbouring cells of a simulated field are strongly correlated; beta < 1 discounts that evidence
-    (beta = 1: the plain posterior)."""
-
-    def __init__(self, beta: float, keep=("c", "u")):
-        super().__init__()
-        self.beta = float(beta)
-        self.keep = tuple(keep)
-
-    def _process_message(self, msg):
-        if msg["name"] not in self.keep:
-            msg["scale"] = msg["scale"] * self.beta
-
-
-def check_task_tempering(beta) -> float:
-    """``beta`` as a float when 0 < beta <= 1, else a ConfigError."""
-    try:
-        b = float(beta)
-    except (TypeError, ValueError):
-        raise ConfigError(f"task tempering must be a number in (0, 1], not {beta!r}") from None
-    if not 0.0 < b <= 1.0:
-        raise ConfigError(f"task tempering must be in (0, 1], not {beta!r}",
-                          hint="1: the plain posterior of c; smaller: the frames count for less")
-    return b
-
-
 def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr: float = 0.05, seed: int = 0,
-                   u: float | None = None, tempering: float = 1.0):
+                   u: float | None = None):
     """q(c | x[0:m][, u]) of a new run: SVI on its first m frames (m >= 2), and on its standardised task
     covariate ``u`` when the model has one, with every other latent's posterior and all weights fixed.
-    ``tempering`` beta in (0, 1]: the frames' likelihood to the power beta (:class:`TemperedLikelihood`).
     Returns (loc, scale), each (task_dim,)."""
     from probtok.guides import TokenGuide
 
@@ -247,11 +215,7 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
     g.c_scale_raw.requires_grad_(True)
     pyro.clear_param_store()  # pyro.module would otherwise restore stale tensors of the same names
     pyro.set_rng_seed(seed)
-    beta = check_task_tempering(tempering)
-    model, guide = tm.model, g.guide
-    if beta != 1.0:
-        model, guide = TemperedLikelihood(beta)(model), TemperedLikelihood(beta)(guide)
-    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO(max_plate_nesting=1))
+    svi = pyro.infer.SVI(tm.model, g.guide, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO(max_plate_nesting=1))
     x = x_first[None]
     for _ in range(steps):
         svi.step(x, u=u)
@@ -333,7 +297,7 @@ def check_new_task(rule: str) -> str:
 
 
 def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed: int = 0,
-                   new_task: str = "prior", task_tempering: float = 1.0):
+                   new_task: str = "prior"):
     """((loc, scale) of c, how) for ``run``: q(c[n]) if it was an adaptation run of this model (same file
     name), q(c | the given frames from the fit's start frame [, u]) if there are two or more, else p(c | u)
     when the model has a task covariate (u: the run's parameter, standardised as in the fit), else
@@ -352,9 +316,8 @@ def task_posterior(post: Posterior, data, run: int, x_first: torch.Tensor, seed:
     given = f"{cov.name} = {u * cov.scale + cov.loc:g}" if cov is not None else ""
     seen = x_first[post.start_frame:]  # the frames the model describes
     if seen.shape[0] > 1:
-        tempered = f", frames to the power {task_tempering:g}" if task_tempering != 1.0 else ""
-        return condition_task(post, seen, seed=seed, u=u, tempering=task_tempering), \
-            f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1}{', ' + given if given else ''}{tempered})"
+        return condition_task(post, seen, seed=seed, u=u), \
+            f"q(c | frames {post.start_frame}..{x_first.shape[0] - 1}{', ' + given if given else ''})"
     if cov is not None:
         return task_given_covariate(u, post.spec.task_covariate_noise, post.spec.task_dim), \
             f"p(c | {given}) (the model's task covariate)"
@@ -390,8 +353,7 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
 
 def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = None, n_draws: int = 200,
                  n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
-                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float | None = None,
-                 task_tempering: float = 1.0):
+                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float | None = None):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
     (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth). ``first_frames``
     None: the fewest the model forecasts from (:func:`fewest_first_frames`); ``rollout_noise``: the factor
@@ -424,8 +386,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
     x_first = x[:first_frames]
     t0 = time.perf_counter()
-    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task,
-                                   task_tempering=task_tempering)
+    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task)
     try:
         phys = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
                                seed=seed, rollout_noise=rollout_noise, physical=True)
