@@ -159,6 +159,80 @@ def _draw_statistics(draws, t_index, dx_um, threshold_K, fields, run_id):
     return T_hs, A_hs, mean, std
 
 
+class DrawStatistics:
+    """What :func:`summarize_forecast` needs of the draws of one run, gathered as the draws are made, one
+    frame of one batch of draws at a time, so that the draws are never all held at once: 200 draws of a
+    default meso run (3 fields, 128 x 192, 36 frames) are 2.1 GB of float32; of a 512 x 768 run with 5
+    fields, 57 GB.
+
+    Keeps the hot-spot metrics of every draw (draw, frame) and, per frame, the mean and the sum of squared
+    deviations over draws (float64, merged batch by batch: Chan, Golub & LeVeque 1979), for the field mean
+    and std (ddof = 1). Pass it to :func:`summarize_forecast` in place of the draws.
+
+    shape : (draw, frame, field, y, x) of the draws it will be given.
+    dx_um [um], threshold_K [K] : as in :func:`summarize_forecast` (which checks that they match).
+    """
+
+    ndim = 5
+
+    def __init__(self, shape, fields, dx_um: float, threshold_K: float, run_id="0"):
+        self.shape = tuple(int(n) for n in shape)
+        if len(self.shape) != 5:
+            raise DataError(f"draw statistics need the shape (draw, frame, field, y, x), got {shape}", run=run_id)
+        self.fields = [str(f) for f in fields]
+        if "T" not in self.fields:
+            raise DataError("no temperature field: hot-spot metrics need T [K]", run=run_id, field="T")
+        self.dx_um, self.threshold_K, self.run_id = float(dx_um), float(threshold_K), run_id
+        n_draw, n_frame = self.shape[:2]
+        self.T_hs = np.zeros((n_draw, n_frame))
+        self.A_hs = np.zeros((n_draw, n_frame))
+        self._seen = np.zeros((n_draw, n_frame), bool)
+        self._count = np.zeros(n_frame, np.int64)
+        self._mean = np.zeros(self.shape[1:])
+        self._m2 = np.zeros(self.shape[1:])
+
+    def add(self, first_draw: int, frame: int, block) -> None:
+        """Draws ``first_draw`` .. ``first_draw + n - 1`` of ``frame``: ``block`` (n, field, y, x), physical
+        units (numpy or torch). A DataError names the first non-finite draw (a diverged rollout)."""
+        x = np.asarray(_as_numpy(block), dtype=np.float64)
+        n = x.shape[0]
+        d1 = first_draw + n
+        if x.shape[1:] != self.shape[2:] or not (0 <= first_draw and d1 <= self.shape[0]) \
+                or not 0 <= frame < self.shape[1]:
+            raise DataError(f"a block of shape {x.shape} for draws {first_draw}..{d1 - 1} of frame {frame} does "
+                            f"not fit draws of shape {self.shape}", run=self.run_id)
+        if self._seen[first_draw:d1, frame].any():
+            raise DataError(f"draws {first_draw}..{d1 - 1} of frame {frame} were given twice", run=self.run_id)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            d, c = (int(i) for i in np.argwhere(bad)[0][:2])
+            raise DataError(f"{int(bad.any(axis=(1, 2, 3)).sum())} draw(s) hold non-finite values (first: draw "
+                            f"{first_draw + d}, frame {frame})", run=self.run_id, field=self.fields[c],
+                            hint="the rollout diverged; drop those draws or check the model before summarising")
+        T = x[:, self.fields.index("T")]
+        self.T_hs[first_draw:d1, frame] = hotspot_temperature(T, self.threshold_K)
+        self.A_hs[first_draw:d1, frame] = hotspot_area(T, self.dx_um, self.threshold_K)
+        self._seen[first_draw:d1, frame] = True
+        # merge the block's mean and squared deviations into the frame's (exact up to round-off)
+        na, nb = self._count[frame], n
+        mean_b = x.mean(axis=0)
+        m2_b = ((x - mean_b) ** 2).sum(axis=0)
+        delta = mean_b - self._mean[frame]
+        self._mean[frame] += delta * (nb / (na + nb))
+        self._m2[frame] += m2_b + delta**2 * (na * nb / (na + nb))
+        self._count[frame] = na + nb
+
+    def result(self):
+        """(T_hs, A_hs (draw, frame), field mean, std (frame, field, y, x) float32) once every draw of every
+        frame was added; else a DataError naming the first missing one."""
+        if not self._seen.all():
+            d, t = (int(i) for i in np.argwhere(~self._seen)[0])
+            raise DataError(f"draw {d} of frame {t} was never added ({int((~self._seen).sum())} missing)",
+                            run=self.run_id)
+        std = np.sqrt(self._m2 / (self.shape[0] - 1))
+        return self.T_hs, self.A_hs, self._mean.astype(np.float32), std.astype(np.float32)
+
+
 def _series_vars(name: str, draws: np.ndarray, quantiles: np.ndarray) -> dict:
     unit, dim, long = SERIES[name]
     attrs = {"units": unit, "long_name": long}
@@ -194,7 +268,8 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
     """Summarise posterior-predictive draws of one run as an ``xarray.Dataset`` (see the module doc).
 
     field_draws : (draw, frame, field, y, x), physical units (numpy, torch or anything array-like;
-        a memmap or h5py dataset is read one block of frames at a time).
+        a memmap or h5py dataset is read one block of frames at a time), or a :class:`DrawStatistics`
+        gathered while the draws were made.
     fields, units : field names and their units (sequence, or a dict {field: unit} for ``units``).
     time_ns : (frame,) frame times [ns], constant interval.
     dx_um : cell size [um]; threshold_K : hot-spot threshold [K].
@@ -209,7 +284,8 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
     from probtok import __version__
 
     run_id = _attr_id(run_id)
-    draws = _as_array_like(field_draws)
+    gathered = isinstance(field_draws, DrawStatistics)
+    draws = field_draws if gathered else _as_array_like(field_draws)
     fields = [str(f) for f in fields]
     if isinstance(units, dict):
         missing = [f for f in fields if f not in units]
@@ -228,7 +304,13 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
     dt_ns = float(time_ns[-1] - time_ns[0]) / (n_frame - 1)
     ti = fields.index("T")
 
-    T_hs, A_hs, mean, std = _draw_statistics(draws, ti, dx_um, threshold_K, fields, run_id)
+    if gathered:
+        if (draws.fields, draws.dx_um, draws.threshold_K) != (fields, float(dx_um), float(threshold_K)):
+            raise ConfigError(f"the draw statistics were gathered for fields {draws.fields}, dx = {draws.dx_um} um "
+                              f"and threshold {draws.threshold_K} K, not {fields}, {dx_um} um and {threshold_K} K")
+        T_hs, A_hs, mean, std = draws.result()
+    else:
+        T_hs, A_hs, mean, std = _draw_statistics(draws, ti, dx_um, threshold_K, fields, run_id)
     series = {"T_hs": T_hs, "A_hs": A_hs, "dT_hs_dt": rates(T_hs, dt_ns), "dA_hs_dt": rates(A_hs, dt_ns)}
     data_vars = {}
     for name, s in series.items():

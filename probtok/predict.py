@@ -240,20 +240,13 @@ def forecast_trace(post: Posterior, n_draws: int, n_frames: int, grid, x_first: 
 
 
 @torch.no_grad()
-def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
+def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
                     observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
-                    rollout_noise: float | None = None, physical: bool = False) -> torch.Tensor:
-    """Posterior-predictive draws (draw, frame, field, H, W) from the first m frames ``x_first`` (m, C, H, W)
-    (normalised units) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
-    :func:`forecast_model` (None: the model's own, :attr:`Posterior.rollout_noise`). Normalised units, or
-    physical ones (``physical=True``: the micro fit's normaliser, applied frame by frame as the draws are
-    made; a pass over the whole array afterwards took as long as the rollout of a meso run).
-
-    :func:`forecast_trace` samples the globals and the token trajectories z_t, ``draw_batch`` draws at a
-    time; the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
-    observation step, in closed form: the same distribution as sampling the x_t sites inside the model).
-    Frames before the fit's start frame s (which the fit never saw) are the given data in every draw; the
-    filter starts at frame s."""
+                    rollout_noise: float | None = None, physical: bool = False):
+    """The posterior-predictive draws of :func:`sample_forecast`, one frame of one batch of draws at a time:
+    yields (first draw, frame, block (n, field, H, W)), so that a caller can reduce them as they come
+    (:class:`probtok.forecast.DrawStatistics`) instead of holding them all. Arguments as
+    :func:`sample_forecast`. Frames before the fit's start frame come once, with all ``n_draws`` draws."""
     m = x_first.shape[0]
     rollout_noise = resolve_rollout_noise(post, rollout_noise)
     if not 1 <= m <= n_frames:
@@ -269,19 +262,37 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     def units(x):
         return post.normaliser.inverse(x, field_axis=-3) if physical else x
 
-    # filled in place: stacking the frames and then the batches copied the draws (GBs on a meso run) twice
-    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
-    out[:, :s] = units(x_first[:s])
-    seen = x_first[s:]
+    for t in range(s):  # frames the fit never saw: the given data, the same in every draw
+        yield 0, t, units(x_first[t]).expand(n_draws, *x_first.shape[1:])
     pyro.set_rng_seed(seed)
     for start in range(0, n_draws, draw_batch):
         n = min(draw_batch, n_draws - start)
-        tr = forecast_trace(post, n, n_frames - s, grid, seen, c_post, rollout_noise)
+        tr = forecast_trace(post, n, n_frames - s, grid, x_first[s:], c_post, rollout_noise)
         sigma_x = tr.nodes["sigma_x"]["value"][:, :, None, None]  # (n, C, 1, 1)
         for t in range(n_frames - s):
             mean = decoder(tr.nodes[f"z_{t}"]["value"])
-            out[start : start + n, s + t] = units(mean + sigma_x * torch.randn_like(mean) if observation_noise
-                                                  else mean)
+            yield start, s + t, units(mean + sigma_x * torch.randn_like(mean) if observation_noise else mean)
+
+
+def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
+                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
+                    rollout_noise: float | None = None, physical: bool = False) -> torch.Tensor:
+    """Posterior-predictive draws (draw, frame, field, H, W) from the first m frames ``x_first`` (m, C, H, W)
+    (normalised units) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
+    :func:`forecast_model` (None: the model's own, :attr:`Posterior.rollout_noise`). Normalised units, or
+    physical ones (``physical=True``: the micro fit's normaliser, applied frame by frame as the draws are
+    made; a pass over the whole array afterwards took as long as the rollout of a meso run).
+
+    :func:`forecast_trace` samples the globals and the token trajectories z_t, ``draw_batch`` draws at a
+    time; the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
+    observation step, in closed form: the same distribution as sampling the x_t sites inside the model).
+    Frames before the fit's start frame s (which the fit never saw) are the given data in every draw; the
+    filter starts at frame s. All draws at once: for summaries of a large run use :func:`forecast_frames`."""
+    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
+    for start, t, block in forecast_frames(post, x_first, n_frames, n_draws, c_post=c_post,
+                                           observation_noise=observation_noise, draw_batch=draw_batch, seed=seed,
+                                           rollout_noise=rollout_noise, physical=physical):
+        out[start : start + block.shape[0], t] = block
     return out
 
 
@@ -359,7 +370,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     None: the fewest the model forecasts from (:func:`fewest_first_frames`); ``rollout_noise``: the factor
     kappa on the free rollout's transition noise (:func:`forecast_model`; None: the model's own)."""
     from probtok.data import open_dataset
-    from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, summarize_forecast
+    from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, DrawStatistics, summarize_forecast
 
     spec = post.spec
     rollout_noise = resolve_rollout_noise(post, rollout_noise)
@@ -388,8 +399,12 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     t0 = time.perf_counter()
     c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task)
     try:
-        phys = sample_forecast(post, x_first, T, n_draws, c_post=c_post, observation_noise=observation_noise,
-                               seed=seed, rollout_noise=rollout_noise, physical=True)
+        # reduced as they are made: the draws of a meso run are GBs (probtok.forecast.DrawStatistics)
+        stats = DrawStatistics((n_draws, *truth.shape), spec.fields, meta["dx_um"], meta["threshold"], run_id=int(run))
+        for start, t, block in forecast_frames(post, x_first, T, n_draws, c_post=c_post,
+                                               observation_noise=observation_noise, seed=seed,
+                                               rollout_noise=rollout_noise, physical=True):
+            stats.add(start, t, block)
     except DataError as exc:
         raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
     attrs = {"model_dir": post.source, "model_digest": post.digest, "data": str(data), "first_frames": int(first_frames),
@@ -399,7 +414,7 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
             attrs[f"param_{k}"] = v.item() if hasattr(v, "item") else v
-    ds = summarize_forecast(phys, spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"],
+    ds = summarize_forecast(stats, spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"],
                             run_id=int(run), truth=truth,
                             T_crit_K=DEFAULT_T_CRIT_K if T_crit_K is None else T_crit_K,
                             A_crit_um2=DEFAULT_A_CRIT_UM2 if A_crit_um2 is None else A_crit_um2, attrs=attrs)

@@ -199,3 +199,50 @@ def test_cli_calibrate_and_plot_forecast(case, tmp_path, capsys):
     assert main(["plot-forecast", str(f1), "--out", str(tmp_path / "png"), "--fields", "T"]) == 0
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["run5_fan.png", "run5_fields_T.png"]
     assert main(["plot-forecast", str(tmp_path / "nope.nc"), "--out", str(tmp_path / "png")]) == 2
+
+
+# -- draw statistics gathered while the draws are made ---------------------------------------------------
+def _gathered(draws, batches, order=None):
+    stats = fc.DrawStatistics(draws.shape, FIELDS, DX, THR, run_id=5)
+    blocks = [(d0, t) for d0, _ in batches for t in range(draws.shape[1])]
+    for k in (order if order is not None else range(len(blocks))):
+        d0, t = blocks[k]
+        d1 = dict(batches)[d0]
+        stats.add(d0, t, draws[d0:d1, t])
+    return stats
+
+
+def test_gathered_statistics_summarise_as_the_whole_array(case):
+    """Batches of 7, 13 and 10 draws, their frames added in a shuffled order: the same dataset as from the
+    whole array (hot-spot series exactly; field mean and std to float32 round-off)."""
+    draws, truth, t, ds = case
+    batches = [(0, 7), (7, 20), (20, 30)]
+    order = np.random.default_rng(1).permutation(len(batches) * draws.shape[1])
+    stats = _gathered(draws, batches, order)
+    g = summarize_forecast(stats, FIELDS, UNITS, t, DX, THR, run_id=5, truth=truth,
+                           T_crit_K=[1000.0, 1600.0], A_crit_um2=0.2)
+    for name in ("T_hs_draws", "A_hs_draws", "T_hs_quantiles", "A_hs_quantiles", "P_T_hs_exceeds",
+                 "P_A_hs_exceeds", "dA_hs_dt_draws", "growth_class_draws", "field_truth"):
+        np.testing.assert_array_equal(g[name].values, ds[name].values, err_msg=name)
+    np.testing.assert_allclose(g["field_mean"].values, ds["field_mean"].values, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(g["field_std"].values, ds["field_std"].values, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(g["field_std"].values, draws.astype(np.float64).std(0, ddof=1), rtol=1e-5, atol=1e-4)
+    assert g["field_std"].values.max() > 100  # the draws do differ (the check is not vacuous)
+
+
+def test_gathered_statistics_refuse_missing_repeated_and_non_finite_draws(case):
+    draws, _, t, _ = case
+    stats = _gathered(draws, [(0, 30)], order=range(draws.shape[1] - 1))  # the last frame never added
+    with pytest.raises(DataError, match="frame 5 was never added"):
+        summarize_forecast(stats, FIELDS, UNITS, t, DX, THR)
+    with pytest.raises(DataError, match="given twice"):
+        stats.add(3, 0, draws[3:5, 0])
+    bad = draws[:, 5].copy()
+    bad[17, 1, 2, 3] = np.inf
+    with pytest.raises(DataError, match="first: draw 17, frame 5"):
+        stats.add(0, 5, bad)
+    with pytest.raises(DataError, match="does not fit"):
+        stats.add(25, 5, draws[:10, 5])
+    full = _gathered(draws, [(0, 30)])
+    with pytest.raises(ConfigError, match="gathered for"):
+        summarize_forecast(full, FIELDS, UNITS, t, DX, THR + 1.0)

@@ -13,7 +13,7 @@ from probtok.cli import main
 from probtok.data import open_dataset, write_dataset
 from probtok.errors import ConfigError, DataError
 from probtok.fit import fit
-from probtok.forecast import read_forecast
+from probtok.forecast import read_forecast, summarize_forecast
 from probtok.model_spec import FitConfig, ModelSpec
 
 from meso_toys import one_torch_thread, TOY_FIELDS, TOY_UNITS, toy_hotspot_runs
@@ -119,6 +119,29 @@ def test_the_default_first_frames_are_the_fewest_the_model_forecasts_from(files,
     files_out = forecast_files(d / "micro_fit", d / "meso.h5", [2], tmp_path / "fc", n_draws=4, plots=False,
                                progress=False)
     assert int(read_forecast(files_out[2]).attrs["first_frames"]) == 1
+
+
+def test_a_forecast_summarises_the_draws_sample_forecast_makes(files):
+    """forecast_run reduces the draws as they are made (DrawStatistics): the same summary as from the whole
+    array of sample_forecast with the same seed, for a fit starting at frame 0 and one starting at frame 1."""
+    from probtok.predict import forecast_run, load_posterior, sample_forecast
+
+    d = files
+    post = load_posterior(d / "micro_fit")
+    with open_dataset(d / "meso.h5") as ds:
+        truth = ds.frames(1, post.spec.fields)
+        dx, thr, time_ns = ds.dx_um, ds.hotspot_threshold_K, ds.time_ns
+    x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
+    for p in (post, dataclasses.replace(post, start_frame=1)):
+        m = p.start_frame + 1
+        got = forecast_run(p, d / "meso.h5", 1, n_draws=6, seed=3)
+        draws = sample_forecast(p, x[:m], truth.shape[0], 6, observation_noise=False, seed=3, physical=True)
+        ref = summarize_forecast(draws, p.spec.fields, ["K"] * len(p.spec.fields), time_ns, dx, thr)
+        for name in ("T_hs_draws", "A_hs_draws", "T_hs_quantiles"):
+            np.testing.assert_array_equal(got[name].values, ref[name].values, err_msg=name)
+        np.testing.assert_allclose(got["field_std"].values, ref["field_std"].values, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(got["field_mean"].values, ref["field_mean"].values, rtol=1e-6, atol=1e-4)
+        assert got["field_std"].values[-1].max() > 0  # the draws differ
 
 
 def test_a_diverging_rollout_is_a_clear_data_error_naming_the_run(files):
