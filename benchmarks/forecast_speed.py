@@ -3,11 +3,14 @@
 Issue 4's target: a 200-draw forecast of one meso run faster than simulating the run. Prints, for each
 model folder (an adapted meso model or a micro fit):
 
-* the forecast's phases, one torch thread: conditioning of the task latent, the rollout of the token
-  trajectories (:func:`probtok.predict.forecast_trace`), decoding to physical fields, the summary
-  (:func:`probtok.forecast.summarize_forecast`); wall and process CPU seconds;
-* the same draws made the way the forecast made them before this script (``pyro.infer.Predictive``,
-  three model passes per batch; a pass over the whole array to physical units), unless ``--no-old``;
+* the forecast's phases as ``probtok.predict.forecast_run`` runs them, one torch thread: conditioning of
+  the task latent, the rollout of the token trajectories (:func:`probtok.predict.forecast_trace`),
+  decoding to physical fields, the summary (each frame of each batch reduced into a
+  :class:`probtok.forecast.DrawStatistics`, then :func:`probtok.forecast.summarize_forecast`); wall and
+  process CPU seconds, and the peak resident memory of the process;
+* the same made the way the forecast made them before (``pyro.infer.Predictive``, three model passes per
+  batch; all draws in one array, converted to physical units in one pass, summarised from it), unless
+  ``--no-old``;
 
 and the simulation of the same run (its stored seed, ``probtok.sim.setups.sample_case`` +
 ``probtok.sim.solver.run_case``, the campaign's own solver settings), after one call that compiles,
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import time
 
 import numpy as np
@@ -29,7 +33,7 @@ import pyro
 import torch
 
 from probtok.data import open_dataset
-from probtok.forecast import summarize_forecast
+from probtok.forecast import DrawStatistics, summarize_forecast
 from probtok.predict import (fewest_first_frames, forecast_guide, forecast_model, forecast_trace, load_posterior,
                              task_posterior)
 
@@ -45,14 +49,26 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.t, time.process_time() - self.c
 
 
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far [GB] (Linux: ru_maxrss in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 @torch.no_grad()
-def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: bool) -> dict:
-    """Seconds of the rollout and of the decoding, the draws made as sample_forecast makes them (``old``: as
-    it made them before: Predictive, then one inverse normalisation of the whole array)."""
+def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: bool, stats) -> dict:
+    """Seconds of the rollout and of the decoding. The draws made as forecast_run makes them, each frame of
+    a batch reduced into ``stats`` (DrawStatistics) as it comes; ``old``: as it made them before this
+    change: Predictive, all draws in one array, one inverse normalisation of the whole array, the summary
+    from the array (returned as "draws")."""
     s, grid = post.start_frame, tuple(x_first.shape[-2:])
     kappa = post.rollout_noise
-    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
-    roll = dec = 0.0
+    out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:])) if old else None
+    roll = dec = red = 0.0
+    if old:
+        out[:, :s] = x_first[:s]
+    else:
+        for t in range(s):
+            stats.add(0, t, post.normaliser.inverse(x_first[t], field_axis=-3).expand(n_draws, *x_first.shape[1:]))
     pyro.set_rng_seed(0)
     for start in range(0, n_draws, batch):
         n = min(batch, n_draws - start)
@@ -66,15 +82,22 @@ def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: 
                 tr = forecast_trace(post, n, n_frames - s, grid, x_first[s:], c_post, kappa)
                 z = {k: tr.nodes[k]["value"] for k in tr.nodes if k.startswith("z_")}
         roll += c.wall
-        with Clock() as c:
-            for t in range(n_frames - s):
+        for t in range(n_frames - s):
+            with Clock() as c:
                 mean = post.model.decoder(z[f"z_{t}"])
-                out[start : start + n, s + t] = mean if old else post.normaliser.inverse(mean, field_axis=-3)
-        dec += c.wall
+                if old:
+                    out[start : start + n, s + t] = mean
+                else:
+                    mean = post.normaliser.inverse(mean, field_axis=-3)
+            dec += c.wall
+            if not old:
+                with Clock() as c:
+                    stats.add(start, s + t, mean)
+                red += c.wall
     with Clock() as c:
         if old:
             out = post.normaliser.inverse(out, field_axis=-3)
-    return {"rollout_s": roll, "decode_s": dec + c.wall, "draws": out}
+    return {"rollout_s": roll, "decode_s": dec + c.wall, "reduce_s": red, "draws": out}
 
 
 def main() -> None:
@@ -102,23 +125,26 @@ def main() -> None:
                         dx_um=ds.dx_um, threshold=ds.hotspot_threshold_K)
         x_first = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)[:m]
         rows = []
-        for old in ([False] if args.no_old else [False, True]):
+        for old in ([False] if args.no_old else [False, True]):  # the new path first: the peak RSS only grows
+            stats = DrawStatistics((args.draws, *truth.shape), post.spec.fields, meta["dx_um"], meta["threshold"])
             with Clock() as total:
                 with Clock() as cond:
                     c_post, _ = task_posterior(post, args.data, args.run, x_first, seed=args.run)
-                p = phases(post, x_first, n_frames, args.draws, c_post, args.batch, old)
+                p = phases(post, x_first, n_frames, args.draws, c_post, args.batch, old, stats)
                 with Clock() as summ:
-                    summarize_forecast(p["draws"], post.spec.fields, meta["units"], meta["time_ns"], meta["dx_um"],
-                                       meta["threshold"], run_id=args.run, truth=truth)
+                    summarize_forecast(p["draws"] if old else stats, post.spec.fields, meta["units"], meta["time_ns"],
+                                       meta["dx_um"], meta["threshold"], run_id=args.run, truth=truth)
             del p["draws"]
-            rows.append(("Predictive, 3 passes" if old else "forecast_trace, 1 pass", cond.wall, p["rollout_s"],
-                         p["decode_s"], summ.wall, total.wall, total.cpu))
+            rows.append(("Predictive (3 model passes), all draws in one array" if old else
+                         "forecast_trace (1 pass), reduced frame by frame", cond.wall, p["rollout_s"], p["decode_s"],
+                         p["reduce_s"] + summ.wall, total.wall, total.cpu, peak_rss_gb()))
         print(f"\n{model} (kappa {post.rollout_noise:g}, {m} first frames)")
         print("| draws made with | condition c [s] | rollout [s] | decode [s] | summary [s] | total wall [s] | "
-              "total CPU [s] | per draw [s] |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "total CPU [s] | per draw [s] | peak RSS so far [GB] |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, *t in rows:
-            print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in t) + f" | {t[-2] / args.draws:.3f} |")
+            print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in t[:-1]) + f" | {t[-3] / args.draws:.3f} | "
+                  f"{t[-1]:.2f} |")
 
     from probtok.sim.setups import sample_case
     from probtok.sim.solver import run_case

@@ -194,7 +194,7 @@ class DrawStatistics:
     def add(self, first_draw: int, frame: int, block) -> None:
         """Draws ``first_draw`` .. ``first_draw + n - 1`` of ``frame``: ``block`` (n, field, y, x), physical
         units (numpy or torch). A DataError names the first non-finite draw (a diverged rollout)."""
-        x = np.asarray(_as_numpy(block), dtype=np.float64)
+        x = np.array(_as_numpy(block), dtype=np.float64)  # a copy: changed in place below
         n = x.shape[0]
         d1 = first_draw + n
         if x.shape[1:] != self.shape[2:] or not (0 <= first_draw and d1 <= self.shape[0]) \
@@ -203,8 +203,8 @@ class DrawStatistics:
                             f"not fit draws of shape {self.shape}", run=self.run_id)
         if self._seen[first_draw:d1, frame].any():
             raise DataError(f"draws {first_draw}..{d1 - 1} of frame {frame} were given twice", run=self.run_id)
-        bad = ~np.isfinite(x)
-        if bad.any():
+        if not np.isfinite(x).all():
+            bad = ~np.isfinite(x)
             d, c = (int(i) for i in np.argwhere(bad)[0][:2])
             raise DataError(f"{int(bad.any(axis=(1, 2, 3)).sum())} draw(s) hold non-finite values (first: draw "
                             f"{first_draw + d}, frame {frame})", run=self.run_id, field=self.fields[c],
@@ -216,7 +216,8 @@ class DrawStatistics:
         # merge the block's mean and squared deviations into the frame's (exact up to round-off)
         na, nb = self._count[frame], n
         mean_b = x.mean(axis=0)
-        m2_b = ((x - mean_b) ** 2).sum(axis=0)
+        x -= mean_b  # in place: x is this method's own copy, and T_hs, A_hs were taken above
+        m2_b = np.einsum("i...,i...->...", x, x)
         delta = mean_b - self._mean[frame]
         self._mean[frame] += delta * (nb / (na + nb))
         self._m2[frame] += m2_b + delta**2 * (na * nb / (na + nb))
