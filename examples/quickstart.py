@@ -61,7 +61,7 @@ def main():
     adapt_files(out / "micro-fit", out / "meso.h5", train, out / "meso-fit",
                 AdaptConfig(steps=adapt_steps, theta="frozen"))
 
-    # 4. one forecast, in detail: 200 Predictive draws -> hot-spot quantiles, exceedance, field mean/std;
+    # 4. one forecast, in detail: 200 posterior-predictive draws -> hot-spot quantiles, exceedance, field mean/std;
     #    given frames 0 and 1 (the fit starts at frame 1: one frame would be refused)
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
