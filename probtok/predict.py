@@ -69,7 +69,6 @@ model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task lat
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
