@@ -109,7 +109,8 @@ def main() -> None:
     ap.add_argument("--run", type=int, default=24)
     ap.add_argument("--models", nargs="+", required=True, help="fitted model folders")
     ap.add_argument("--draws", type=int, default=200)
-    ap.add_argument("--batch", type=int, default=100, help="draws per batch (sample_forecast's default)")
+    ap.add_argument("--batch", type=int, default=10, help="draws per batch (sample_forecast's default)")
+    ap.add_argument("--old-batch", type=int, default=100, help="draws per batch of the Predictive path (its default)")
     ap.add_argument("--no-old", action="store_true", help="skip the Predictive path")
     ap.add_argument("--kappa-choice", action="store_true",
                     help="also time the choice of kappa (probtok.rollout_noise.choose_rollout_noise, its defaults) "
@@ -136,13 +137,14 @@ def main() -> None:
             with Clock() as total:
                 with Clock() as cond:
                     c_post, _ = task_posterior(post, args.data, args.run, x_first, seed=args.run)
-                p = phases(post, x_first, n_frames, args.draws, c_post, args.batch, old, stats)
+                p = phases(post, x_first, n_frames, args.draws, c_post, args.old_batch if old else args.batch, old,
+                           stats)
                 with Clock() as summ:
                     summarize_forecast(p["draws"] if old else stats, post.spec.fields, meta["units"], meta["time_ns"],
                                        meta["dx_um"], meta["threshold"], run_id=args.run, truth=truth)
             del p["draws"]
-            rows.append(("Predictive (3 model passes), all draws in one array" if old else
-                         "forecast_trace (1 pass), reduced frame by frame", cond.wall, p["rollout_s"], p["decode_s"],
+            rows.append((f"Predictive (3 model passes), all draws in one array, {args.old_batch} a batch" if old else
+                         f"forecast_trace (1 pass), reduced frame by frame, {args.batch} a batch", cond.wall, p["rollout_s"], p["decode_s"],
                          p["reduce_s"] + summ.wall, total.wall, total.cpu, peak_rss_gb()))
         print(f"\n{model} (kappa {post.rollout_noise:g}, {m} first frames)")
         print("| draws made with | condition c [s] | rollout [s] | decode [s] | summary [s] | total wall [s] | "

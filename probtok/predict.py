@@ -240,7 +240,7 @@ def forecast_trace(post: Posterior, n_draws: int, n_frames: int, grid, x_first: 
 
 @torch.no_grad()
 def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
-                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
+                    observation_noise: bool = True, draw_batch: int = 10, seed: int = 0,
                     rollout_noise: float | None = None, physical: bool = False):
     """The posterior-predictive draws of :func:`sample_forecast`, one frame of one batch of draws at a time:
     yields (first draw, frame, block (n, field, H, W)), so that a caller can reduce them as they come
@@ -274,7 +274,7 @@ def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
 
 
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
-                    observation_noise: bool = True, draw_batch: int = 100, seed: int = 0,
+                    observation_noise: bool = True, draw_batch: int = 10, seed: int = 0,
                     rollout_noise: float | None = None, physical: bool = False) -> torch.Tensor:
     """Posterior-predictive draws (draw, frame, field, H, W) from the first m frames ``x_first`` (m, C, H, W)
     (normalised units) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
@@ -283,7 +283,9 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     made; a pass over the whole array afterwards took as long as the rollout of a meso run).
 
     :func:`forecast_trace` samples the globals and the token trajectories z_t, ``draw_batch`` draws at a
-    time; the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
+    time (10: the decoder's full-resolution activations of 100 draws of a 128 x 192 run are tens of MB per
+    tensor, which the allocator maps and zeroes afresh at every call; 10 draws at a time halved the decode
+    time, ``benchmarks/forecast_speed.py --batch``); the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
     observation step, in closed form: the same distribution as sampling the x_t sites inside the model).
     Frames before the fit's start frame s (which the fit never saw) are the given data in every draw; the
     filter starts at frame s. All draws at once: for summaries of a large run use :func:`forecast_frames`."""
