@@ -201,6 +201,8 @@ class DrawStatistics:
                 or not 0 <= frame < self.shape[1]:
             raise DataError(f"a block of shape {x.shape} for draws {first_draw}..{d1 - 1} of frame {frame} does "
                             f"not fit draws of shape {self.shape}", run=self.run_id)
+        if n == 0:
+            return
         if self._seen[first_draw:d1, frame].any():
             raise DataError(f"draws {first_draw}..{d1 - 1} of frame {frame} were given twice", run=self.run_id)
         if not np.isfinite(x).all():
