@@ -791,8 +791,9 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
 
 #: Memory one worker may need: the largest process of the default benchmark peaked at 8.5 GB (100-draw
 #: forecasts of 128 x 192 x 36-frame runs; docs/bench-2026-11-26-workers). Since forecasts reduce their draws
-#: frame by frame, a 200-draw forecast of such a run peaks at 0.49 GB (benchmarks/forecast_speed.py); the
-#: fits' peaks were not measured, so the bound stays until they are.
+#: frame by frame, a 200-draw forecast of such a run peaks at 0.49 GB (benchmarks/forecast_speed.py) and a
+#: micro-s4 adaptation on 4 runs at 4.5 GB (/usr/bin/time -v, README); PARC's and the micro fits' peaks were
+#: not measured, so the bound stays until they are.
 WORKER_MEMORY_BYTES = 10 * 2**30
 
 
