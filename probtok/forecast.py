@@ -187,7 +187,6 @@ class DrawStatistics:
         self.T_hs = np.zeros((n_draw, n_frame))
         self.A_hs = np.zeros((n_draw, n_frame))
         self._seen = np.zeros((n_draw, n_frame), bool)
-        self._count = np.zeros(n_frame, np.int64)
         self._mean = np.zeros(self.shape[1:])
         self._m2 = np.zeros(self.shape[1:])
 
@@ -214,16 +213,15 @@ class DrawStatistics:
         T = x[:, self.fields.index("T")]
         self.T_hs[first_draw:d1, frame] = hotspot_temperature(T, self.threshold_K)
         self.A_hs[first_draw:d1, frame] = hotspot_area(T, self.dx_um, self.threshold_K)
-        self._seen[first_draw:d1, frame] = True
         # merge the block's mean and squared deviations into the frame's (exact up to round-off)
-        na, nb = self._count[frame], n
+        na, nb = int(self._seen[:, frame].sum()), n
+        self._seen[first_draw:d1, frame] = True
         mean_b = x.mean(axis=0)
         x -= mean_b  # in place: x is this method's own copy, and T_hs, A_hs were taken above
         m2_b = np.einsum("i...,i...->...", x, x)
         delta = mean_b - self._mean[frame]
         self._mean[frame] += delta * (nb / (na + nb))
         self._m2[frame] += m2_b + delta**2 * (na * nb / (na + nb))
-        self._count[frame] = na + nb
 
     def result(self):
         """(T_hs, A_hs (draw, frame), field mean, std (frame, field, y, x) float32) once every draw of every

@@ -77,8 +77,8 @@ class NoiseChoice:
     kappas: tuple = DEFAULT_KAPPAS
     n_draws: int = 16
     first_frames: int | None = None  # None: the fewest the model forecasts from (probtok.predict)
-    # training runs scored, the first ones: the cost is runs x kappas x draws forecasts (0.3-0.5 s a draw on the
-    # default 128 x 192 meso grid), and K = 24 would take 10 min more than K = 8
+    # training runs scored, the first ones: the cost is runs x kappas x draws forecasts (about 4 s a run on the
+    # default 128 x 192 meso grid with tiny: 16.3 s for 4 runs, benchmarks/forecast_speed.py --kappa-choice)
     max_runs: int = 8
     # fewer training runs than this: keep the fitted noise (1) without forecasting. The lowest in-sample score
     # leans to too little noise, the more so the fewer runs a fit has, and a standard error over 2 runs has one
