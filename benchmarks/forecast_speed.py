@@ -12,7 +12,9 @@ model folder (an adapted meso model or a micro fit):
   batch; all draws in one array, converted to physical units in one pass, summarised from it), unless
   ``--no-old``;
 
-and the simulation of the same run (its stored seed, ``probtok.sim.setups.sample_case`` +
+Each model's forecast is timed after one untimed batch of draws and its summary (the first call's one-off
+costs: imports, the CUDA context, cuDNN's choice of kernels). And the
+simulation of the same run (its stored seed, ``probtok.sim.setups.sample_case`` +
 ``probtok.sim.solver.run_case``, the campaign's own solver settings), after one call that compiles,
 as wall and process CPU seconds (JAX may use more than one thread: the CPU seconds say how much).
 
@@ -37,18 +39,28 @@ import torch
 
 from probtok.data import open_dataset
 from probtok.forecast import DrawStatistics, summarize_forecast
-from probtok.predict import (fewest_first_frames, forecast_guide, forecast_model, forecast_trace, load_posterior,
-                             task_posterior)
+from probtok.predict import (default_draw_batch, fewest_first_frames, forecast_guide, forecast_model, forecast_trace,
+                             load_posterior, task_posterior, torch_device)
 
 
 class Clock:
-    """Wall and process CPU seconds of a block."""
+    """Wall and process CPU seconds of a block; on a CUDA device, of the GPU work it queued too (synchronised
+    at both ends: kernels run asynchronously)."""
+
+    def __init__(self, device=None):
+        self.cuda = device is not None and torch.device(device).type == "cuda"
+
+    def _sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
 
     def __enter__(self):
+        self._sync()
         self.t, self.c = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc):
+        self._sync()
         self.wall, self.cpu = time.perf_counter() - self.t, time.process_time() - self.c
 
 
@@ -65,6 +77,8 @@ def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: 
     from the array (returned as "draws")."""
     s, grid = post.start_frame, tuple(x_first.shape[-2:])
     kappa = post.rollout_noise
+    dev = post.device
+    x_first = x_first.to(dev)
     out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:])) if old else None
     roll = dec = red = 0.0
     if old:
@@ -75,7 +89,7 @@ def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: 
     pyro.set_rng_seed(0)
     for start in range(0, n_draws, batch):
         n = min(batch, n_draws - start)
-        with Clock() as c:
+        with Clock(dev) as c:
             if old:
                 sites = ["sigma_x"] + [f"z_{t}" for t in range(n_frames - s)]
                 z = pyro.infer.Predictive(forecast_model, guide=forecast_guide, num_samples=1, return_sites=sites)(
@@ -86,7 +100,7 @@ def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: 
                 z = {k: tr.nodes[k]["value"] for k in tr.nodes if k.startswith("z_")}
         roll += c.wall
         for t in range(n_frames - s):
-            with Clock() as c:
+            with Clock(dev) as c:
                 mean = post.model.decoder(z[f"z_{t}"])
                 if old:
                     out[start : start + n, s + t] = mean
@@ -94,10 +108,10 @@ def phases(post, x_first, n_frames: int, n_draws: int, c_post, batch: int, old: 
                     mean = post.normaliser.inverse(mean, field_axis=-3)
             dec += c.wall
             if not old:
-                with Clock() as c:
+                with Clock(dev) as c:
                     stats.add(start, s + t, mean)
                 red += c.wall
-    with Clock() as c:
+    with Clock(dev) as c:
         if old:
             out = post.normaliser.inverse(out, field_axis=-3)
     return {"rollout_s": roll, "decode_s": dec + c.wall, "reduce_s": red, "draws": out}
@@ -107,9 +121,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="the meso file (HDF5) the run is in")
     ap.add_argument("--run", type=int, default=24)
-    ap.add_argument("--models", nargs="+", required=True, help="fitted model folders")
+    ap.add_argument("--models", nargs="*", default=[], help="fitted model folders (none: time the simulation only)")
     ap.add_argument("--draws", type=int, default=200)
-    ap.add_argument("--batch", type=int, default=10, help="draws per batch (sample_forecast's default)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="draws per batch (default: the forecast's own for the device, "
+                         "probtok.predict.default_draw_batch)")
+    ap.add_argument("--device", default="cpu", help="where the forecast runs: cpu or cuda[:N]")
     ap.add_argument("--old-batch", type=int, default=100, help="draws per batch of the Predictive path (its default)")
     ap.add_argument("--no-old", action="store_true", help="skip the Predictive path")
     ap.add_argument("--kappa-choice", action="store_true",
@@ -117,34 +134,47 @@ def main() -> None:
                          "of each adapted model on its training runs, as the adaptation makes it")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    device = torch_device(args.device)
+    batch = default_draw_batch(device) if args.batch is None else args.batch
+    gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
-          f"{torch.__version__}, one thread; run {args.run} of {args.data}, {args.draws} draws")
+          f"{torch.__version__}, one CPU thread, forecasts on {device}{gpu}; run {args.run} of {args.data}, "
+          f"{args.draws} draws")
     with open_dataset(args.data) as ds:
         seed, n_frames = int(ds.params["seed"][args.run]), ds.n_frames
         stored_wall = float(ds.params["wall_s"][args.run]) if "wall_s" in ds.params else float("nan")
 
     for model in args.models:
-        post = load_posterior(model)
+        post = load_posterior(model, device)
         m = fewest_first_frames(post)
         with open_dataset(args.data) as ds:
             truth = ds.frames(args.run, post.spec.fields, frames=slice(0, n_frames))
             meta = dict(units=[ds.units[f] for f in post.spec.fields], time_ns=ds.time_ns[:n_frames],
                         dx_um=ds.dx_um, threshold=ds.hotspot_threshold_K)
         x_first = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)[:m]
+        # one untimed batch first (the CUDA context, cuDNN's choice of kernels, the allocator's first blocks):
+        # what the solver's compiling call below is to the simulation
+        warm = min(batch, args.draws)
+        stats = DrawStatistics((warm, *truth.shape), post.spec.fields, meta["dx_um"], meta["threshold"])
+        phases(post, x_first, n_frames, warm, None, warm, False, stats)
+        summarize_forecast(stats, post.spec.fields, meta["units"], meta["time_ns"], meta["dx_um"], meta["threshold"])
         rows = []
         for old in ([False] if args.no_old else [False, True]):  # the new path first: the peak RSS only grows
             stats = DrawStatistics((args.draws, *truth.shape), post.spec.fields, meta["dx_um"], meta["threshold"])
-            with Clock() as total:
-                with Clock() as cond:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            with Clock(device) as total:
+                with Clock(device) as cond:
                     c_post, _ = task_posterior(post, args.data, args.run, x_first, seed=args.run)
-                p = phases(post, x_first, n_frames, args.draws, c_post, args.old_batch if old else args.batch, old,
+                p = phases(post, x_first, n_frames, args.draws, c_post, args.old_batch if old else batch, old,
                            stats)
-                with Clock() as summ:
+                with Clock(device) as summ:
                     summarize_forecast(p["draws"] if old else stats, post.spec.fields, meta["units"], meta["time_ns"],
                                        meta["dx_um"], meta["threshold"], run_id=args.run, truth=truth)
             del p["draws"]
             rows.append((f"Predictive (3 model passes), all draws in one array, {args.old_batch} a batch" if old else
-                         f"forecast_trace (1 pass), reduced frame by frame, {args.batch} a batch", cond.wall, p["rollout_s"], p["decode_s"],
+                         f"forecast_trace (1 pass), reduced frame by frame, {batch} a batch", cond.wall,
+                         p["rollout_s"], p["decode_s"],
                          p["reduce_s"] + summ.wall, total.wall, total.cpu, peak_rss_gb()))
         print(f"\n{model} (kappa {post.rollout_noise:g}, {m} first frames)")
         print("| draws made with | condition c [s] | rollout [s] | decode [s] | summary [s] | total wall [s] | "
@@ -153,6 +183,8 @@ def main() -> None:
         for name, *t in rows:
             print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in t[:-1]) + f" | {t[-3] / args.draws:.3f} | "
                   f"{t[-1]:.2f} |")
+        if device.type == "cuda":
+            print(f"peak GPU memory of the last forecast: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
 
     if args.kappa_choice:
         from probtok.rollout_noise import choose_rollout_noise
@@ -170,6 +202,9 @@ def main() -> None:
     from probtok.sim.setups import sample_case
     from probtok.sim.solver import run_case
 
+    import jax
+
+    print(f"\nJAX {jax.__version__} simulates on {jax.default_backend()} ({jax.devices()[0].device_kind})")
     case = sample_case("meso", seed)
     run_case(case)  # compiles
     with Clock() as sim:

@@ -365,15 +365,18 @@ def forecast(
                                                   "a micro fit)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (run r uses seed + r)."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest unless grids are large)."),
+    device: str = typer.Option("cpu", "--device", help="Where the draws are made: cpu, or cuda[:N] (needs a "
+                               "CUDA build of torch; the default install is the CPU one)."),
 ):
     """Forecast hot-spot temperature and area (quantiles, exceedance probabilities, field mean/std) of
     meso runs from their first frame(s), posterior-predictive draws of the model; optionally score them."""
     import torch
 
-    from probtok.predict import check_rollout_noise, evaluate_forecasts, forecast_files
+    from probtok.predict import check_rollout_noise, evaluate_forecasts, forecast_files, torch_device
 
     if rollout_noise is not None:
         check_rollout_noise(rollout_noise)
+    torch_device(device)  # before any work
     torch.set_num_threads(threads)
     if run is not None and runs is not None:
         raise ProbtokError("give --run or --runs, not both")
@@ -388,7 +391,7 @@ def forecast(
             raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
     files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
                            seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task,
-                           rollout_noise=rollout_noise)
+                           rollout_noise=rollout_noise, device=device)
     for r, p in files.items():
         console.print(f"run {r}: wrote {p}", highlight=False)
     if evaluate:

@@ -46,6 +46,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from probtok.atomic import atomic_path
 from probtok.errors import ConfigError, DataError
@@ -81,11 +82,18 @@ def _as_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
+def _as_float64_tensor(a) -> torch.Tensor:
+    """A float64 copy of ``a`` as a torch tensor, on ``a``'s device when it is one."""
+    if isinstance(a, torch.Tensor):
+        return a.detach().to(torch.float64, copy=True)
+    return torch.from_numpy(np.array(a, dtype=np.float64))
+
+
 def _as_array_like(a):
-    """numpy/memmap/h5py datasets as they are (read block by block later); torch and lists as numpy."""
-    if hasattr(a, "shape") and hasattr(a, "ndim") and not type(a).__module__.startswith("torch"):
+    """numpy/memmap/h5py datasets and torch tensors as they are (read block by block later); lists as numpy."""
+    if hasattr(a, "shape") and hasattr(a, "ndim"):
         return a
-    return _as_numpy(a)
+    return np.asarray(a)
 
 
 def _check_inputs(draws, fields, units, time_ns, truth, quantiles, run_id):
@@ -119,44 +127,29 @@ def _check_inputs(draws, fields, units, time_ns, truth, quantiles, run_id):
         raise ConfigError(f"quantiles must be increasing levels in (0, 1), got {list(quantiles)}")
 
 
-def _check_finite(block: np.ndarray, f0: int, fields, run_id, what: str) -> None:
-    bad = ~np.isfinite(block)
+def _check_finite_truth(truth: np.ndarray, fields, run_id) -> None:
+    bad = ~np.isfinite(truth)
     if bad.any():
-        idx = np.argwhere(bad)[0]
-        if what == "draws":
-            d, t, c = int(idx[0]), f0 + int(idx[1]), int(idx[2])
-            n_bad = int(bad.any(axis=(1, 2, 3, 4)).sum())
-            raise DataError(f"{n_bad} draw(s) hold non-finite values (first: draw {d}, frame {t})",
-                            run=run_id, field=fields[c],
-                            hint="the rollout diverged; drop those draws or check the model before summarising")
-        t, c = f0 + int(idx[0]), int(idx[1])
+        t, c = (int(i) for i in np.argwhere(bad)[0][:2])
         raise DataError(f"the truth holds non-finite values (first: frame {t})", run=run_id, field=fields[c])
 
 
-def _frame_blocks(shape, itemsize: int = 8):
-    """Frame index ranges whose draws fit in _BLOCK_BYTES."""
-    n_draw, n_frame = shape[:2]
-    per_frame = n_draw * int(np.prod(shape[2:])) * itemsize
-    step = max(1, _BLOCK_BYTES // max(per_frame, 1))
-    return [(f0, min(f0 + step, n_frame)) for f0 in range(0, n_frame, step)]
+def _draw_chunks(shape, itemsize: int = 8):
+    """(first draw, last draw + 1) ranges of one frame whose draws fit in _BLOCK_BYTES (at least one draw)."""
+    n_draw = shape[0]
+    per_draw = int(np.prod(shape[2:])) * itemsize
+    step = max(1, _BLOCK_BYTES // max(per_draw, 1))
+    return [(d0, min(d0 + step, n_draw)) for d0 in range(0, n_draw, step)]
 
 
-def _draw_statistics(draws, t_index, dx_um, threshold_K, fields, run_id):
-    """Per-draw T_hs, A_hs (draw, frame) and field mean, std (frame, field, y, x), frame block by block."""
-    n_draw, n_frame = draws.shape[:2]
-    T_hs = np.empty((n_draw, n_frame))
-    A_hs = np.empty((n_draw, n_frame))
-    mean = np.empty(draws.shape[1:], np.float32)
-    std = np.empty(draws.shape[1:], np.float32)
-    for f0, f1 in _frame_blocks(draws.shape):
-        block = np.asarray(draws[:, f0:f1], dtype=np.float64)
-        _check_finite(block, f0, fields, run_id, "draws")
-        T = block[:, :, t_index]
-        T_hs[:, f0:f1] = hotspot_temperature(T, threshold_K)
-        A_hs[:, f0:f1] = hotspot_area(T, dx_um, threshold_K)
-        mean[f0:f1] = block.mean(axis=0)
-        std[f0:f1] = block.std(axis=0, ddof=1)
-    return T_hs, A_hs, mean, std
+def _draw_statistics(draws, dx_um, threshold_K, fields, run_id) -> "DrawStatistics":
+    """A :class:`DrawStatistics` of a whole array of draws, fed one frame of at most _BLOCK_BYTES at a time
+    (a memmap or h5py dataset is read block by block)."""
+    stats = DrawStatistics(draws.shape, fields, dx_um, threshold_K, run_id=run_id)
+    for t in range(draws.shape[1]):
+        for d0, d1 in _draw_chunks(draws.shape):
+            stats.add(d0, t, draws[d0:d1, t])
+    return stats
 
 
 class DrawStatistics:
@@ -192,34 +185,39 @@ class DrawStatistics:
 
     def add(self, first_draw: int, frame: int, block) -> None:
         """Draws ``first_draw`` .. ``first_draw + n - 1`` of ``frame``: ``block`` (n, field, y, x), physical
-        units (numpy or torch). A DataError names the first non-finite draw (a diverged rollout)."""
-        x = np.array(_as_numpy(block), dtype=np.float64)  # a copy: changed in place below
+        units (numpy, torch or array-like). A DataError names the first non-finite draw (a diverged rollout).
+
+        The reductions run in float64 where a torch block lies (a GPU forecast's draws stay on the GPU);
+        only the block's hot-spot metrics (n,) and its mean and squared deviations (field, y, x) leave it."""
+        x = _as_float64_tensor(block)
         n = x.shape[0]
         d1 = first_draw + n
-        if x.shape[1:] != self.shape[2:] or not (0 <= first_draw and d1 <= self.shape[0]) \
+        if tuple(x.shape[1:]) != self.shape[2:] or not (0 <= first_draw and d1 <= self.shape[0]) \
                 or not 0 <= frame < self.shape[1]:
-            raise DataError(f"a block of shape {x.shape} for draws {first_draw}..{d1 - 1} of frame {frame} does "
-                            f"not fit draws of shape {self.shape}", run=self.run_id)
+            raise DataError(f"a block of shape {tuple(x.shape)} for draws {first_draw}..{d1 - 1} of frame {frame} "
+                            f"does not fit draws of shape {self.shape}", run=self.run_id)
         if n == 0:
             return
         if self._seen[first_draw:d1, frame].any():
             raise DataError(f"draws {first_draw}..{d1 - 1} of frame {frame} were given twice", run=self.run_id)
-        if not np.isfinite(x).all():
-            bad = ~np.isfinite(x)
-            d, c = (int(i) for i in np.argwhere(bad)[0][:2])
-            raise DataError(f"{int(bad.any(axis=(1, 2, 3)).sum())} draw(s) hold non-finite values (first: draw "
-                            f"{first_draw + d}, frame {frame})", run=self.run_id, field=self.fields[c],
+        # a draw is finite iff its sum is: float32 values summed in float64 cannot overflow (and a check
+        # element by element allocates a mask as large as the block afresh at every call)
+        bad = ~torch.isfinite(x.flatten(1).sum(dim=1))
+        if bad.any():
+            d = int(bad.nonzero()[0, 0])
+            c = int((~torch.isfinite(x[d])).nonzero()[0, 0])
+            raise DataError(f"{int(bad.sum())} draw(s) hold non-finite values (first: draw {first_draw + d}, "
+                            f"frame {frame})", run=self.run_id, field=self.fields[c],
                             hint="the rollout diverged; drop those draws or check the model before summarising")
         T = x[:, self.fields.index("T")]
-        self.T_hs[first_draw:d1, frame] = hotspot_temperature(T, self.threshold_K)
-        self.A_hs[first_draw:d1, frame] = hotspot_area(T, self.dx_um, self.threshold_K)
+        self.T_hs[first_draw:d1, frame] = hotspot_temperature(T, self.threshold_K).cpu().numpy()
+        self.A_hs[first_draw:d1, frame] = hotspot_area(T, self.dx_um, self.threshold_K).cpu().numpy()
         # merge the block's mean and squared deviations into the frame's (exact up to round-off)
         na, nb = int(self._seen[:, frame].sum()), n
         self._seen[first_draw:d1, frame] = True
-        mean_b = x.mean(axis=0)
-        x -= mean_b  # in place: x is this method's own copy, and T_hs, A_hs were taken above
-        m2_b = np.einsum("i...,i...->...", x, x)
-        delta = mean_b - self._mean[frame]
+        mean_b = x.mean(dim=0)
+        m2_b = x.sub_(mean_b).square_().sum(dim=0).cpu().numpy()  # in place: x is this method's own copy
+        delta = mean_b.cpu().numpy() - self._mean[frame]
         self._mean[frame] += delta * (nb / (na + nb))
         self._m2[frame] += m2_b + delta**2 * (na * nb / (na + nb))
 
@@ -269,7 +267,7 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
     """Summarise posterior-predictive draws of one run as an ``xarray.Dataset`` (see the module doc).
 
     field_draws : (draw, frame, field, y, x), physical units (numpy, torch or anything array-like;
-        a memmap or h5py dataset is read one block of frames at a time), or a :class:`DrawStatistics`
+        a memmap or h5py dataset is read a block of draws of one frame at a time), or a :class:`DrawStatistics`
         gathered while the draws were made.
     fields, units : field names and their units (sequence, or a dict {field: unit} for ``units``).
     time_ns : (frame,) frame times [ns], constant interval.
@@ -311,7 +309,7 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
                               f"and threshold {draws.threshold_K} K, not {fields}, {dx_um} um and {threshold_K} K")
         T_hs, A_hs, mean, std = draws.result()
     else:
-        T_hs, A_hs, mean, std = _draw_statistics(draws, ti, dx_um, threshold_K, fields, run_id)
+        T_hs, A_hs, mean, std = _draw_statistics(draws, dx_um, threshold_K, fields, run_id).result()
     series = {"T_hs": T_hs, "A_hs": A_hs, "dT_hs_dt": rates(T_hs, dt_ns), "dA_hs_dt": rates(A_hs, dt_ns)}
     data_vars = {}
     for name, s in series.items():
@@ -331,7 +329,7 @@ def summarize_forecast(field_draws, fields, units, time_ns, dx_um: float, thresh
     data_vars["field_std"] = (("frame", "field", "y", "x"), std,
                               {**field_attrs, "long_name": "standard deviation over draws (ddof=1)"})
     if truth is not None:
-        _check_finite(truth, 0, fields, run_id, "truth")
+        _check_finite_truth(truth, fields, run_id)
         Tt = truth[:, ti]
         tt = {"T_hs": hotspot_temperature(Tt, threshold_K), "A_hs": hotspot_area(Tt, dx_um, threshold_K)}
         tt["dT_hs_dt"], tt["dA_hs_dt"] = rates(tt["T_hs"], dt_ns), rates(tt["A_hs"], dt_ns)

@@ -224,13 +224,24 @@ class TokenModel(nn.Module):
             raise ValueError(f"grid {H}x{W} is not a multiple of the token size {s}")
         return H // s, W // s
 
+    def constant(self, value: float) -> torch.Tensor:
+        """``value`` as a 0-dim tensor where the model's weights are: a prior's parameters must live on the
+        device of the samples it scores (a prior of Python floats is a CPU one)."""
+        return self.token_prior.logits.new_tensor(value)
+
     def sigma_x_prior(self) -> dist.TorchDistribution:
         s = self.spec
-        return dist.LogNormal(math.log(s.sigma_x_median), s.sigma_x_log_sd).expand([s.n_fields]).to_event(1)
+        prior = dist.LogNormal(self.constant(math.log(s.sigma_x_median)), s.sigma_x_log_sd)
+        return prior.expand([s.n_fields]).to_event(1)
 
     def phi_prior(self) -> dist.TorchDistribution:
         s = self.spec
-        return dist.Normal(0.0, s.phi_prior_scale).expand([s.token_dim, s.coupling_width]).to_event(2)
+        prior = dist.Normal(self.constant(0.0), s.phi_prior_scale)
+        return prior.expand([s.token_dim, s.coupling_width]).to_event(2)
+
+    def task_prior(self, batch_shape) -> dist.TorchDistribution:
+        """p(c) = N(0, I) of the task latents, batch_shape + (task_dim,)."""
+        return dist.Normal(self.constant(0.0), 1.0).expand([*batch_shape, self.spec.task_dim]).to_event(1)
 
     # -- the model -------------------------------------------------------------
     def model(self, x=None, *, n_runs=None, n_frames=None, grid=None, frame0=0, batch_runs=None,
@@ -261,7 +272,7 @@ class TokenModel(nn.Module):
             n = len(idx)
             c = None
             if self.level == "meso":
-                c = pyro.sample("c", dist.Normal(0.0, 1.0).expand([n, self.spec.task_dim]).to_event(1))
+                c = pyro.sample("c", self.task_prior([n]))
                 if u is not None:
                     pyro.sample("u", dist.Normal(c[:, 0], self.spec.task_covariate_noise), obs=u[idx])
             z = pyro.sample(f"z_{frame0}", self.token_prior.distribution((n, h, w)).to_event(2))

@@ -63,6 +63,11 @@ physical fields (draw, frame, field, y, x) with the micro fit's normaliser and s
 :func:`probtok.forecast.summarize_forecast` (hot-spot metrics per draw, quantiles,
 exceedance probabilities, field mean/std snapshots).
 
+Forecasts run where the posterior's weights are (``load_posterior(DIR, device)``, ``probtok forecast
+--device``): on a CUDA GPU the draws are made 200 at a time and reduced there
+(:class:`probtok.forecast.DrawStatistics`); only the hot-spot series and per-frame moments come back to
+the host.
+
 A micro checkpoint forecasts too: the "micro-only" reference (no meso adaptation), i.e. the meso
 model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task latent).
 """
@@ -110,13 +115,47 @@ class Posterior:
         """The kappa recorded with the fit (:func:`probtok.rollout_noise.model_rollout_noise`; 1: none)."""
         return model_rollout_noise(self.meta)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (and its forecasts are made)."""
+        return self.model.token_prior.logits.device
 
-def load_posterior(model_dir) -> Posterior:
-    """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference)."""
+    def to(self, device) -> "Posterior":
+        """This posterior on ``device`` (model and guide moved in place). The guide is attached again: it
+        references the model's rest state, a buffer that moving replaces."""
+        self.model.to(device)
+        self.guide.to(device)
+        self.guide.attach(self.model)
+        return self
+
+
+def torch_device(name) -> torch.device:
+    """The torch device ``name`` ("cpu", "cuda", "cuda:1", ...), or a ConfigError when this machine has none
+    such (a forecast on a GPU needs a CUDA build of torch; the default install is the CPU one)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {name!r}", hint="use cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: this torch ({torch.__version__}) sees no CUDA GPU",
+                              hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)",
+                              hint="use cuda:0 .. cuda:N-1")
+    elif device.type != "cpu":
+        raise ConfigError(f"device {name!r}: probtok forecasts on cpu or cuda only", hint="use cpu or cuda")
+    return device
+
+
+def load_posterior(model_dir, device="cpu") -> Posterior:
+    """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference), on
+    ``device`` (:func:`torch_device`)."""
     from probtok.adapt import meso_from_micro
     from probtok.checkpoint import checkpoint_digest, fit_start_frame, load_fitted
     from probtok.data.normalize import Normaliser
 
+    device = torch_device(device)  # before the work: a wrong device is a user's typo
     model, guide, ckpt = load_fitted(model_dir)
     if ckpt["normalisation"] is None:
         raise CheckpointError("the fit stored no normalisation (fitted on pre-normalised tensors)", file=model_dir,
@@ -129,7 +168,7 @@ def load_posterior(model_dir) -> Posterior:
         mod.eval()
         mod.requires_grad_(False)
     return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), fit_start_frame(ckpt),
-                     checkpoint_digest(model_dir) or "")
+                     checkpoint_digest(model_dir) or "").to(device)
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
@@ -147,14 +186,14 @@ def forecast_model(post: Posterior, n_draws: int, n_frames: int, grid, x_first=N
     ``x_first`` and ``c_post`` are the guide's arguments (:func:`forecast_trace` passes the same to both); unused here.
     ``observe=False`` stops the story at the tokens z_t (no decoder, no x_t sites): :func:`sample_forecast`
     decodes the sampled tokens itself, frame by frame."""
-    tm, spec = post.model, post.spec
+    tm = post.model
     h, w = tm.token_grid(*grid)
     with pyro.plate("draw", n_draws, dim=-1):
         sigma_x = pyro.sample("sigma_x", tm.sigma_x_prior())
         phi = c = None
         if post.adapted:
             phi = pyro.sample("phi", tm.phi_prior())[:, None]  # (N, 1, d, f): broadcasts over token rows
-            c = pyro.sample("c", dist.Normal(0.0, 1.0).expand([spec.task_dim]).to_event(1))
+            c = pyro.sample("c", tm.task_prior([]))
         z = pyro.sample("z_0", tm.token_prior.distribution((n_draws, h, w)).to_event(2))
         for t in range(n_frames):
             if t > 0:
@@ -203,10 +242,10 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
 
     if x_first.shape[0] < 2:
         raise ConfigError("conditioning c needs at least 2 frames", hint="use first_frames >= 2")
-    tm, spec = post.model, post.spec
-    g = TokenGuide(spec, "meso", n_runs=1).attach(tm)
+    tm, spec, device = post.model, post.spec, post.device
+    g = TokenGuide(spec, "meso", n_runs=1).to(device).attach(tm)
     g.load_state_dict({k: v for k, v in post.guide.state_dict().items() if not k.startswith("c_")}, strict=False)
-    u = None if u is None else torch.tensor([float(u)])
+    u = None if u is None else torch.tensor([float(u)], device=device)
     start_task_latents(g, spec, u)
     g.eval()
     g.requires_grad_(False)
@@ -215,7 +254,7 @@ def condition_task(post: Posterior, x_first: torch.Tensor, steps: int = 150, lr:
     pyro.clear_param_store()  # pyro.module would otherwise restore stale tensors of the same names
     pyro.set_rng_seed(seed)
     svi = pyro.infer.SVI(tm.model, g.guide, pyro.optim.Adam({"lr": lr}), pyro.infer.Trace_ELBO(max_plate_nesting=1))
-    x = x_first[None]
+    x = x_first[None].to(device)
     for _ in range(steps):
         svi.step(x, u=u)
     pyro.clear_param_store()
@@ -238,13 +277,29 @@ def forecast_trace(post: Posterior, n_draws: int, n_frames: int, grid, x_first: 
     return pyro.poutine.trace(pyro.poutine.replay(forecast_model, trace=guide_trace)).get_trace(*args, **kwargs)
 
 
+#: Draws made at a time on a CPU. The decoder's full-resolution activations of 100 draws of a 128 x 192 run
+#: are tens of MB per tensor, which the allocator maps and zeroes afresh at every call: 10 at a time halved
+#: the decode time of 200 draws (16.2 -> 9.4 s, ``benchmarks/forecast_speed.py --batch``).
+CPU_DRAW_BATCH = 10
+#: Draws made at a time on a GPU: a 200-draw forecast in one batch. The rollout is 35 frames x r micro steps of
+#: small kernels, so the batch count multiplies it: on an H100, 200 draws of a 128 x 192 run took 0.42 s at
+#: 200 a batch and 2.54 s at 20, with 1.6 GiB of GPU memory at the peak
+#: (``benchmarks/forecast_speed.py --device cuda``, docs/bench-2026-11-27-gpu).
+CUDA_DRAW_BATCH = 200
+
+
+def default_draw_batch(device) -> int:
+    """Draws a forecast makes at a time on ``device``: :data:`CPU_DRAW_BATCH` or :data:`CUDA_DRAW_BATCH`."""
+    return CUDA_DRAW_BATCH if torch.device(device).type == "cuda" else CPU_DRAW_BATCH
+
+
 @torch.no_grad()
 def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
-                    observation_noise: bool = True, draw_batch: int = 10, seed: int = 0,
+                    observation_noise: bool = True, draw_batch: int | None = None, seed: int = 0,
                     rollout_noise: float | None = None, physical: bool = False):
     """The posterior-predictive draws of :func:`sample_forecast`, one frame of one batch of draws at a time:
-    yields (first draw, frame, block (n, field, H, W)), so that a caller can reduce them as they come
-    (:class:`probtok.forecast.DrawStatistics`) instead of holding them all. Arguments as
+    yields (first draw, frame, block (n, field, H, W) on the model's device), so that a caller can reduce
+    them as they come (:class:`probtok.forecast.DrawStatistics`) instead of holding them all. Arguments as
     :func:`sample_forecast`. Frames before the fit's start frame come once, with all ``n_draws`` draws."""
     m = x_first.shape[0]
     rollout_noise = resolve_rollout_noise(post, rollout_noise)
@@ -255,6 +310,10 @@ def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
         raise ConfigError(f"this model starts at frame {s} (its fit left out the frames before it): give more "
                           f"than {s} first frames, not {m}", hint=f"use first_frames >= {s + 1}")
     grid = tuple(x_first.shape[-2:])
+    x_first = x_first.to(post.device)
+    if c_post is not None:
+        c_post = tuple(torch.as_tensor(v).to(post.device) for v in c_post)
+    draw_batch = default_draw_batch(post.device) if draw_batch is None else int(draw_batch)
     decoder = post.model.decoder
     post.model.token_grid(*grid)  # the grid must be a multiple of the token size
 
@@ -274,7 +333,7 @@ def forecast_frames(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
 
 
 def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_draws: int = 200, *, c_post=None,
-                    observation_noise: bool = True, draw_batch: int = 10, seed: int = 0,
+                    observation_noise: bool = True, draw_batch: int | None = None, seed: int = 0,
                     rollout_noise: float | None = None, physical: bool = False) -> torch.Tensor:
     """Posterior-predictive draws (draw, frame, field, H, W) from the first m frames ``x_first`` (m, C, H, W)
     (normalised units) of a run; ``c_post`` as in :func:`forecast_guide`, ``rollout_noise`` as in
@@ -283,10 +342,9 @@ def sample_forecast(post: Posterior, x_first: torch.Tensor, n_frames: int, n_dra
     made; a pass over the whole array afterwards took as long as the rollout of a meso run).
 
     :func:`forecast_trace` samples the globals and the token trajectories z_t, ``draw_batch`` draws at a
-    time (10: the decoder's full-resolution activations of 100 draws of a 128 x 192 run are tens of MB per
-    tensor, which the allocator maps and zeroes afresh at every call; 10 draws at a time halved the decode
-    time, ``benchmarks/forecast_speed.py --batch``); the tokens are then decoded once per frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's
-    observation step, in closed form: the same distribution as sampling the x_t sites inside the model).
+    time (None: :func:`default_draw_batch` of the model's device); the tokens are then decoded once per
+    frame, ``x_t = Dec(z_t) [+ sigma_x eps]`` (the model's observation step, in closed form: the same
+    distribution as sampling the x_t sites inside the model).
     Frames before the fit's start frame s (which the fit never saw) are the given data in every draw; the
     filter starts at frame s. All draws at once: for summaries of a large run use :func:`forecast_frames`."""
     out = x_first.new_empty((n_draws, n_frames, *x_first.shape[1:]))
@@ -433,18 +491,18 @@ def fewest_first_frames(post: Posterior) -> int:
 def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None = None, n_draws: int = 200,
                    n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, plots: bool = True,
                    skip_existing: bool = False, progress: bool = True, new_task: str = "prior",
-                   rollout_noise: float | None = None) -> dict[int, Path]:
+                   rollout_noise: float | None = None, device="cpu") -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
     out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
     :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`; ``rollout_noise`` None:
-    the model's own kappa."""
+    the model's own kappa; ``device``: where the draws are made and reduced (:func:`torch_device`)."""
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
     check_new_task(new_task)  # before any work
     if rollout_noise is not None:
         check_rollout_noise(rollout_noise)
-    post = load_posterior(model_dir)
+    post = load_posterior(model_dir, device)
     rollout_noise = resolve_rollout_noise(post, rollout_noise)
     first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)

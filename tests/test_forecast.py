@@ -102,10 +102,13 @@ def test_growth_class_fractions():
 
 def test_block_processing_gives_the_same_summary(case, monkeypatch):
     draws, truth, t, ds = case
-    monkeypatch.setattr(fc, "_BLOCK_BYTES", 1)  # one frame at a time; torch input as predict.py gives it
+    monkeypatch.setattr(fc, "_BLOCK_BYTES", 1)  # one draw at a time; torch input as predict.py gives it
     small = summarize_forecast(torch.from_numpy(draws), FIELDS, UNITS, t, DX, THR, run_id=5, truth=truth,
                                T_crit_K=[1000.0, 1600.0], A_crit_um2=0.2)
-    xr.testing.assert_identical(small.drop_attrs(), ds.drop_attrs())
+    moments = ["field_mean", "field_std"]  # merged draw by draw: equal up to round-off
+    xr.testing.assert_identical(small.drop_attrs().drop_vars(moments), ds.drop_attrs().drop_vars(moments))
+    for name in moments:
+        np.testing.assert_allclose(small[name].values, ds[name].values, rtol=1e-6, atol=1e-4, err_msg=name)
 
 
 def test_write_read_round_trip_is_exact(case, tmp_path):

@@ -322,3 +322,54 @@ def test_bad_kappa_grids_are_refused(files, capsys, kappas, needle):
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "Traceback" not in err
     assert not (d / "meso_fit_bad").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("device, needle", [
+    ("banana", "unknown device 'banana'"),
+    ("meta", "device 'meta': probtok forecasts on cpu or cuda only"),
+    ("cuda:7", "device 'cuda:7'"),  # no such GPU here: none on a CPU machine, fewer than 8 on most others
+])
+def test_a_device_this_machine_lacks_is_refused_in_one_line_before_any_work(files, capsys, device, needle):
+    d = files
+    out = d / f"fc_dev_{device.replace(':', '')}"
+    rc = main(["forecast", "--model", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--run", "1",
+               "--draws", "4", "--out", str(out), "--device", device])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.splitlines()[0].startswith("error:") and needle in err, err
+    assert "Traceback" not in err and not out.exists()
+    if device == "cuda:7" and not torch.cuda.is_available():
+        assert "sees no CUDA GPU" in err and "install a CUDA build" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none: run it where one is)")
+def test_a_forecast_on_the_gpu_draws_from_the_distribution_of_the_cpu_one(files):
+    """The same adapted model forecast on the CPU and on the GPU (other random numbers): per-frame means of
+    T_hs, A_hs and of the fields agree within 5 standard errors over 2000 draws each; the task latent of a
+    new run is conditioned on the GPU too."""
+    from probtok.predict import forecast_run, load_posterior, task_posterior
+
+    d = files
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_gpu"), "--steps", "3", "--kappas", "1"]) == 0
+    cpu, gpu = load_posterior(d / "meso_fit_gpu"), load_posterior(d / "meso_fit_gpu", "cuda")
+    assert gpu.device.type == "cuda" and cpu.device.type == "cpu"
+    moved = [*gpu.model.state_dict().values(), *gpu.guide.state_dict().values()]
+    assert all(t.device.type == "cuda" for t in moved if t is not None)
+    n = 2000
+    a = forecast_run(cpu, d / "meso.h5", 3, first_frames=1, n_draws=n, seed=1)
+    b = forecast_run(gpu, d / "meso.h5", 3, first_frames=1, n_draws=n, seed=2)
+    for name in ("T_hs_draws", "A_hs_draws"):
+        va, vb = a[name].values, b[name].values
+        se = np.sqrt(va.var(0) / n + vb.var(0) / n)
+        assert (np.abs(va.mean(0) - vb.mean(0)) <= 5 * se + 1e-9).all(), name
+    sd = a["field_std"].values
+    assert sd[-1].min() > 0  # every cell's draws differ: the check below is not vacuous
+    se = np.sqrt((sd**2 + b["field_std"].values ** 2) / n)
+    assert (np.abs(a["field_mean"].values - b["field_mean"].values) <= 5 * se + 1e-3).mean() > 0.999
+    np.testing.assert_allclose(b["field_std"].values, sd, rtol=0.15, atol=1e-3)  # sd of 2000 draws: ~2 % error
+    with open_dataset(d / "meso.h5") as ds:
+        x = gpu.normaliser.forward(torch.as_tensor(ds.frames(3, gpu.spec.fields)), field_axis=-3)
+    (loc, scale), how = task_posterior(gpu, d / "meso.h5", 3, x[:3])
+    assert "frames" in how and loc.device.type == "cuda" and torch.isfinite(loc).all() and (scale > 0).all()
+    c = forecast_run(gpu, d / "meso.h5", 3, first_frames=3, n_draws=50, seed=3)
+    assert np.isfinite(c["T_hs_draws"].values).all() and c.attrs["task_latent"].startswith("q(c | frames")
