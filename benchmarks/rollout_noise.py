@@ -41,6 +41,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for model in args.models:
         post = load_posterior(model)
+        print(f"{model}: weights digest {post.weights_digest} (probtok.checkpoint.weights_digest)", flush=True)
         if args.runs == "train":
             runs = [int(r) for r in post.meta.get("train_runs", [])]
             if not runs:

@@ -302,10 +302,11 @@ def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfi
     from probtok.forecast import read_forecast
 
     n = len(test_runs)
-    kappa = float(read_forecast(files[test_runs[0]]).attrs.get("rollout_noise", 1.0))
+    attrs = read_forecast(files[test_runs[0]]).attrs
     return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
             "probabilistic": True, "n_draws": cfg.n_draws, **forecast_scores([files[r] for r in test_runs]),
-            "rollout_noise": kappa,
+            "rollout_noise": float(attrs.get("rollout_noise", 1.0)),
+            "weights_digest": attrs.get("model_weights_digest"),  # None: forecasts made before it was recorded
             "train_wall_s": float(train_s), "forecast_wall_s_per_run": None if wall_fc is None else wall_fc / n,
             "forecast_wall_s_per_draw": None if wall_fc is None else wall_fc / (n * cfg.n_draws)}
 
@@ -666,7 +667,8 @@ def bench_markdown(bench: dict) -> str:
     lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
-        f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s.",
+        f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s, weights digest "
+        f"{bench['micro_fit'].get('weights_digest') or 'not recorded'}.",
         f"Whole benchmark: {_fmt(bench['wall_s'] / 60)} min on {bench['machine']['workers']} worker(s) of "
         f"{bench['machine']['torch_threads']} torch thread(s).",
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
@@ -674,6 +676,10 @@ def bench_markdown(bench: dict) -> str:
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}.", ""]
+    digests = [f"{r['model']} K={r['k']} subset {r['subset']}: {r['weights_digest']}" for r in bench["results"]
+               if r.get("weights_digest")]
+    if digests:  # which fitted models the scores are of (probtok.checkpoint.weights_digest)
+        lines.insert(-1, "Weights digests of the fitted models: " + "; ".join(digests) + ".")
     for f in bench.get("failed", []):
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
@@ -768,7 +774,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
         fc = read_forecast(path)
         plots[f"fan_{name}"] = save_png(fan_chart(fc, reference=parc_reference(parc_info, fc.attrs["run_id"])),
                                         out / f"fan_{name}.png")
-    from probtok.checkpoint import load_checkpoint
+    from probtok.checkpoint import load_checkpoint, weights_digest
 
     micro_dir = Path(micro["dir"])
     micro_ckpt = load_checkpoint(micro_dir / "checkpoint.pt")
@@ -780,7 +786,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
                       "k_values": ks},
              "simulator": simulator_timing(meso_data),
              "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro["wall_s"],
-                           "task_covariate": micro_ckpt["spec_obj"].task_covariate},
+                           "task_covariate": micro_ckpt["spec_obj"].task_covariate,
+                           "weights_digest": weights_digest(micro_ckpt)},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))

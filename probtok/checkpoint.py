@@ -162,6 +162,31 @@ def checkpoint_digest(path) -> str | None:
         return None
 
 
+def weights_digest(source) -> str:
+    """SHA-256 (first 16 hex digits) of a fit's weights: every tensor of its model and guide state, by name,
+    dtype, shape and bytes. ``source``: a checkpoint dict (:func:`load_checkpoint`), or a fit directory or
+    checkpoint file.
+
+    Unlike :func:`checkpoint_digest` (the file's bytes) it ignores what else a checkpoint holds (the loss
+    history, the optimiser and random-number states, metadata), so that a record can say which fitted model
+    it used and a refit can be checked against it: two runs of a bit-reproducible fit, or a fit and its
+    resumed twin, have the same weights digest."""
+    import hashlib
+
+    ckpt = source if isinstance(source, dict) else load_checkpoint(source)
+    h = hashlib.sha256()
+    for part in ("model_state", "guide_state"):
+        for name in sorted(ckpt[part]):
+            t = ckpt[part][name]
+            if t is None:  # an optional buffer left unset
+                h.update(f"{part}.{name}:None;".encode())
+                continue
+            t = t.detach().cpu().contiguous()
+            h.update(f"{part}.{name}:{t.dtype}:{tuple(t.shape)};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def fit_start_frame(ckpt: dict) -> int:
     """The first frame the fit of ``ckpt`` described (its [fit] / adaptation ``start_frame``; frames before it
     were left out). 0 for checkpoints written before the setting existed."""

@@ -259,7 +259,10 @@ def finish_svi(steps: int, start: int, ckpt_path, checkpoint, out_dir, summary_n
         checkpoint(steps)
     if out_dir is not None and not (start >= steps and (Path(out_dir) / summary_name).exists()):
         # (a re-run that found the fit complete keeps the record of the session that did the work)
+        from probtok.checkpoint import weights_digest
+
         summary = {"steps": steps, "resumed_from": start, "wall_s_this_session": wall,
+                   "weights_digest": weights_digest(ckpt_path) if ckpt_path and ckpt_path.exists() else None,
                    "final_loss_per_run_frame": losses[-1] if losses else None,
                    "loss_per_run_frame": losses, "meta": meta}
         atomic_write_text(Path(out_dir) / summary_name, json.dumps(summary, indent=1))

@@ -105,6 +105,7 @@ class Posterior:
     source: str = ""
     start_frame: int = 0  # the fit left out the frames before this one: the filter starts here
     digest: str = ""  # probtok.checkpoint.checkpoint_digest of the fit: names it wherever its folder is
+    weights_digest: str = ""  # probtok.checkpoint.weights_digest: its weights alone (records, refits)
 
     @property
     def spec(self):
@@ -152,7 +153,7 @@ def load_posterior(model_dir, device="cpu") -> Posterior:
     """A Posterior from a fit directory: an adapted meso model, or a micro fit (micro-only reference), on
     ``device`` (:func:`torch_device`)."""
     from probtok.adapt import meso_from_micro
-    from probtok.checkpoint import checkpoint_digest, fit_start_frame, load_fitted
+    from probtok.checkpoint import checkpoint_digest, fit_start_frame, load_fitted, weights_digest
     from probtok.data.normalize import Normaliser
 
     device = torch_device(device)  # before the work: a wrong device is a user's typo
@@ -168,7 +169,7 @@ def load_posterior(model_dir, device="cpu") -> Posterior:
         mod.eval()
         mod.requires_grad_(False)
     return Posterior(model, guide, norm, adapted, dict(ckpt["meta"]), str(model_dir), fit_start_frame(ckpt),
-                     checkpoint_digest(model_dir) or "").to(device)
+                     checkpoint_digest(model_dir) or "", weights_digest(ckpt)).to(device)
 
 
 # -- the forecast model and guide (Pyro) ---------------------------------------------------------
@@ -466,7 +467,8 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
             stats.add(start, t, block)
     except DataError as exc:
         raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
-    attrs = {"model_dir": post.source, "model_digest": post.digest, "data": str(data), "first_frames": int(first_frames),
+    attrs = {"model_dir": post.source, "model_digest": post.digest, "model_weights_digest": post.weights_digest,
+             "data": str(data), "first_frames": int(first_frames),
              "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
              "task_latent": c_how, "new_task_c": new_task,
              "observation_noise": int(observation_noise), "rollout_noise": rollout_noise}

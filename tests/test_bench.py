@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from probtok.checkpoint import weights_digest
 from probtok.cli import main
 from probtok.data import write_dataset
 
@@ -77,6 +78,12 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
 
     models = {(r["model"], r["k"]) for r in b["results"]}
     assert models == {("micro-only", 0), ("adapted", 1), ("adapted", 2), ("scratch", 1), ("scratch", 2), ("parc", 3)}
+    # which fitted model each score is of: the weights digests of the fits in the output folder
+    digest = {(r["model"], r["k"]): r.get("weights_digest") for r in b["results"]}
+    assert b["micro_fit"]["weights_digest"] == weights_digest(b["micro_fit"]["dir"]) == digest[("micro-only", 0)]
+    assert digest[("adapted", 2)] == weights_digest(bench_out / "models" / "K2_s0" / "meso-adapt")
+    assert len({digest[m] for m in models if m != ("parc", 3)}) == 5
+    assert digest[("adapted", 2)] in (bench_out / "bench.md").read_text()
     for r in b["results"]:
         assert len(r["train_runs"]) == r["k"]
         assert set(r["train_runs"]) <= {0, 1, 2}

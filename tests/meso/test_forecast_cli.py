@@ -59,6 +59,9 @@ def test_adapt_then_forecast_writes_a_valid_self_describing_file(files, capsys):
     assert ds.attrs["format"] == "probtok-forecast" and ds.attrs["run_id"] == 3
     assert ds.attrs["n_draws"] == 16 and ds.attrs["first_frames"] == 2 and ds.attrs["has_truth"] == 1
     assert ds.attrs["model_kind"] == "meso-adapted"
+    from probtok.checkpoint import weights_digest
+
+    assert ds.attrs["model_weights_digest"] == weights_digest(d / "meso_fit")  # which fitted model made it
     assert ds["T_hs_draws"].dims == ("draw", "frame") and ds["T_hs_draws"].shape == (16, 5)
     assert ds["field_mean"].dims == ("frame", "field", "y", "x") and ds["field_mean"].shape == (5, 3, 8, 12)
     assert list(ds["field"].values) == list(TOY_FIELDS)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
-from probtok.checkpoint import load_checkpoint, load_fitted
+from probtok.checkpoint import load_checkpoint, load_fitted, weights_digest
 from probtok.errors import CheckpointError
 from probtok.fit import fit
 from probtok.model_spec import FitConfig, ModelSpec
@@ -54,6 +55,15 @@ def test_fit_killed_and_resumed_equals_uninterrupted_fit(toy_x, tmp_path):
         assert sa.keys() == sb.keys()
         for k in sa:
             assert torch.equal(sa[k], sb[k]), k
+    # the weights digest names the fitted model: the same for the resumed twin (whose file holds another
+    # resume history), recorded in fit.json, and changed by one ulp of one weight
+    digest = weights_digest(tmp_path / "full")
+    assert weights_digest(tmp_path / "killed") == digest
+    assert json.loads((tmp_path / "killed" / "fit.json").read_text())["weights_digest"] == digest
+    ckpt = load_checkpoint(tmp_path / "full")
+    w = ckpt["model_state"]["token_prior.locs"]
+    w.view(-1)[0] = torch.nextafter(w.view(-1)[0], torch.tensor(float("inf")))
+    assert weights_digest(ckpt) != digest
     # and the fit directory loads back as a model
     model, guide, ckpt = load_fitted(tmp_path / "killed")
     assert ckpt["step"] == CFG.steps
