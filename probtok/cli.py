@@ -337,8 +337,9 @@ def adapt(
 
 @app.command()
 def forecast(
-    model: Path = typer.Option(..., "--model", help="Meso model directory (from adapt), or a micro fit "
-                               "(micro-only reference, phi = 0)."),
+    model: list[Path] = typer.Option(..., "--model", help="Meso model directory (from adapt), or a micro fit "
+                                     "(micro-only reference, phi = 0). Give it several times for one forecast "
+                                     "from the pooled draws of all (an ensemble, e.g. over micro-fit seeds)."),
     data: Path = typer.Option(..., "--data", help="Run file (HDF5) holding the run(s) to forecast."),
     out: Path = typer.Option(..., "--out", help="Folder for run_NNNN.nc forecasts and PNG plots."),
     run: Optional[int] = typer.Option(None, "--run", help="One run index to forecast."),
@@ -386,10 +387,11 @@ def forecast(
             raise ProbtokError("no run given", hint="use --run 5, or --runs 2-7")
         from probtok.checkpoint import load_checkpoint
 
-        chosen = load_checkpoint(model)["meta"].get("holdout_runs")
+        chosen = load_checkpoint(model[0])["meta"].get("holdout_runs")
         if not chosen:
-            raise ProbtokError("the model records no held-out runs", file=model, hint="give --runs")
-    files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
+            raise ProbtokError("the model records no held-out runs", file=model[0], hint="give --runs")
+    files = forecast_files(model if len(model) > 1 else model[0], data, chosen, out, first_frames=first_frames,
+                           n_draws=draws, n_frames=frames,
                            seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task,
                            rollout_noise=rollout_noise, device=device)
     for r, p in files.items():

@@ -68,6 +68,10 @@ Forecasts run where the posterior's weights are (``load_posterior(DIR, device)``
 (:class:`probtok.forecast.DrawStatistics`); only the hot-spot series and per-frame moments come back to
 the host.
 
+Several fitted models forecast together (:func:`forecast_run` given a list, ``probtok forecast --model A
+--model B``): an ensemble, whose forecast pools the draws of all (an equal-weight mixture over the fits),
+for the uncertainty that one fit leaves out: which micro fit the adaptation stood on.
+
 A micro checkpoint forecasts too: the "micro-only" reference (no meso adaptation), i.e. the meso
 model with ``phi = 0`` (micro physics, r micro steps per meso frame, no task latent).
 """
@@ -422,23 +426,54 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
     return locs.mean(0).clone(), var.sqrt()
 
 
-def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = None, n_draws: int = 200,
-                 n_frames: int | None = None, observation_noise: bool = False, seed: int = 0, T_crit_K=None,
-                 A_crit_um2=None, new_task: str = "prior", rollout_noise: float | None = None):
+#: Member m of an ensemble forecast draws with seed ``seed + ENSEMBLE_SEED_STRIDE * m`` (member 0 with
+#: ``seed``, so that an ensemble of one is the single model's forecast); far apart from the per-run seeds
+#: ``seed + run`` of :func:`forecast_files`.
+ENSEMBLE_SEED_STRIDE = 100_003
+
+
+def ensemble_draws(n_draws: int, n_members: int) -> list[int]:
+    """Draws per member of an ensemble forecast of ``n_draws`` draws: as even as they go, the first ones one
+    more. A ConfigError when a member would get fewer than 2 (its draws' spread would be unknown)."""
+    if n_members < 1:
+        raise ConfigError("no model to forecast with")
+    if n_draws < 2 * n_members:
+        raise ConfigError(f"{n_draws} draws for {n_members} models: each model needs at least 2",
+                          hint=f"ask for at least {2 * n_members} draws")
+    q, r = divmod(int(n_draws), n_members)
+    return [q + (m < r) for m in range(n_members)]
+
+
+def forecast_run(post: Posterior | list[Posterior], data, run: int, *, first_frames: int | None = None,
+                 n_draws: int = 200, n_frames: int | None = None, observation_noise: bool = False, seed: int = 0,
+                 T_crit_K=None, A_crit_um2=None, new_task: str = "prior", rollout_noise: float | None = None):
     """Forecast one run of a dataset file from its first ``first_frames`` frames; an ``xarray.Dataset``
     (:func:`probtok.forecast.summarize_forecast`, with the run's true frames as truth). ``first_frames``
     None: the fewest the model forecasts from (:func:`fewest_first_frames`); ``rollout_noise``: the factor
-    kappa on the free rollout's transition noise (:func:`forecast_model`; None: the model's own)."""
+    kappa on the free rollout's transition noise (:func:`forecast_model`; None: the model's own).
+
+    ``post`` may be several posteriors (an ensemble, e.g. models adapted on the same runs from micro fits made
+    with different seeds): the forecast then pools their draws, an equal-weight mixture over the fits.
+    ``n_draws`` are split among them (:func:`ensemble_draws`); member m draws with seed
+    ``seed + ENSEMBLE_SEED_STRIDE * m``, its own kappa (unless ``rollout_noise`` is given) and its own task
+    latent. Why: the micro fit's random numbers decide much of an adapted model's forecast, and the intervals
+    of one fit leave that out (README; ``benchmarks/seed_ensemble.py``)."""
     from probtok.data import open_dataset
     from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, DrawStatistics, summarize_forecast
 
-    spec = post.spec
-    rollout_noise = resolve_rollout_noise(post, rollout_noise)
-    first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
+    posts = list(post) if isinstance(post, (list, tuple)) else [post]
+    counts = ensemble_draws(n_draws, len(posts))
+    spec = posts[0].spec
+    for p in posts[1:]:
+        if list(p.spec.fields) != list(spec.fields):
+            raise ConfigError(f"the models of an ensemble must model the same fields: {list(spec.fields)} "
+                              f"({posts[0].source}) against {list(p.spec.fields)} ({p.source})")
+    kappas = [resolve_rollout_noise(p, rollout_noise) for p in posts]
+    first_frames = max(fewest_first_frames(p) for p in posts) if first_frames is None else int(first_frames)
     with open_dataset(data) as ds:
         require_fields(ds, spec.fields, data)
         if "T" not in spec.fields:
-            raise ConfigError("hot-spot forecasts need the temperature field T in the model", file=post.source)
+            raise ConfigError("hot-spot forecasts need the temperature field T in the model", file=posts[0].source)
         T = ds.n_frames if n_frames is None else int(n_frames)
         if not 2 <= T <= ds.n_frames:
             raise ConfigError(f"frames must be in 2..{ds.n_frames}", file=data, hint="lower --frames")
@@ -447,31 +482,48 @@ def forecast_run(post: Posterior, data, run: int, *, first_frames: int | None = 
                               file=data, hint="lower --first-frames")
         truth = ds.frames(int(run), spec.fields, frames=slice(0, T))
         H, W = truth.shape[-2:]
-        if H % spec.token_size or W % spec.token_size:
-            raise DataError(f"grid {H}x{W} is not a multiple of the token size {spec.token_size}", file=data, run=run,
-                            hint="crop the frames or use a model with a token size that divides the grid")
+        for p in posts:
+            s = p.spec.token_size
+            if H % s or W % s:
+                raise DataError(f"grid {H}x{W} is not a multiple of the token size {s}", file=data, run=run,
+                                hint="crop the frames or use a model with a token size that divides the grid")
         meta = dict(units=[ds.units[f] for f in spec.fields], time_ns=ds.time_ns[:T], dx_um=ds.dx_um,
                     threshold=ds.hotspot_threshold_K,
                     params={k: v[int(run)].item() if hasattr(v[int(run)], "item") else v[int(run)]
                             for k, v in ds.params.items()})
-    x = post.normaliser.forward(torch.as_tensor(truth), field_axis=-3)
-    x_first = x[:first_frames]
     t0 = time.perf_counter()
-    c_post, c_how = task_posterior(post, data, int(run), x_first, seed=seed, new_task=new_task)
-    try:
-        # reduced as they are made: the draws of a meso run are GBs (probtok.forecast.DrawStatistics)
-        stats = DrawStatistics((n_draws, *truth.shape), spec.fields, meta["dx_um"], meta["threshold"], run_id=int(run))
-        for start, t, block in forecast_frames(post, x_first, T, n_draws, c_post=c_post,
-                                               observation_noise=observation_noise, seed=seed,
-                                               rollout_noise=rollout_noise, physical=True):
-            stats.add(start, t, block)
-    except DataError as exc:
-        raise DataError(exc.problem, file=post.source, run=int(run), hint=exc.hint) from exc
-    attrs = {"model_dir": post.source, "model_digest": post.digest, "model_weights_digest": post.weights_digest,
-             "data": str(data), "first_frames": int(first_frames),
-             "model_kind": "meso-adapted" if post.adapted else "micro-only (phi = 0)",
-             "task_latent": c_how, "new_task_c": new_task,
-             "observation_noise": int(observation_noise), "rollout_noise": rollout_noise}
+    # reduced as they are made: the draws of a meso run are GBs (probtok.forecast.DrawStatistics)
+    stats = DrawStatistics((n_draws, *truth.shape), spec.fields, meta["dx_um"], meta["threshold"], run_id=int(run))
+    offset, how = 0, []
+    for m, (p, n_m, kappa) in enumerate(zip(posts, counts, kappas)):
+        x_first = p.normaliser.forward(torch.as_tensor(truth[:first_frames]), field_axis=-3)
+        c_post, c_how = task_posterior(p, data, int(run), x_first, seed=seed, new_task=new_task)
+        how.append(c_how)
+        try:
+            for start, t, block in forecast_frames(p, x_first, T, n_m, c_post=c_post,
+                                                   observation_noise=observation_noise,
+                                                   seed=seed + ENSEMBLE_SEED_STRIDE * m, rollout_noise=kappa,
+                                                   physical=True):
+                stats.add(offset + start, t, block)
+        except DataError as exc:
+            raise DataError(exc.problem, file=p.source, run=int(run), hint=exc.hint) from exc
+        offset += n_m
+    if len(posts) == 1:
+        p = posts[0]
+        attrs = {"model_dir": p.source, "model_digest": p.digest, "model_weights_digest": p.weights_digest,
+                 "model_kind": "meso-adapted" if p.adapted else "micro-only (phi = 0)",
+                 "task_latent": how[0], "rollout_noise": kappas[0]}
+    else:
+        attrs = {"model_dir": "; ".join(p.source for p in posts),
+                 "model_digest": ",".join(p.digest for p in posts),
+                 "model_weights_digest": ",".join(p.weights_digest for p in posts),
+                 "model_kind": f"ensemble of {len(posts)}: " + ", ".join(
+                     "meso-adapted" if p.adapted else "micro-only (phi = 0)" for p in posts),
+                 "task_latent": "; ".join(f"model {m}: {h}" for m, h in enumerate(how)),
+                 "rollout_noise": ", ".join(f"{k:g}" for k in kappas),
+                 "ensemble_draws": ", ".join(str(n) for n in counts)}
+    attrs.update({"data": str(data), "first_frames": int(first_frames), "ensemble_size": len(posts),
+                  "new_task_c": new_task, "observation_noise": int(observation_noise)})
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
             attrs[f"param_{k}"] = v.item() if hasattr(v, "item") else v
@@ -495,23 +547,27 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
                    skip_existing: bool = False, progress: bool = True, new_task: str = "prior",
                    rollout_noise: float | None = None, device="cpu") -> dict[int, Path]:
     """`probtok forecast`: forecast every run in ``runs``; writes out_dir/run_NNNN.nc (+ PNGs in
-    out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``new_task``: see
-    :func:`task_posterior`; ``first_frames`` None: :func:`fewest_first_frames`; ``rollout_noise`` None:
-    the model's own kappa; ``device``: where the draws are made and reduced (:func:`torch_device`)."""
+    out_dir/run_NNNN/ when ``plots``). Returns {run: forecast file}. ``model_dir``: a fit directory, or a list
+    of several (an ensemble forecast: :func:`forecast_run`). ``new_task``: see :func:`task_posterior`;
+    ``first_frames`` None: :func:`fewest_first_frames`; ``rollout_noise`` None: each model's own kappa;
+    ``device``: where the draws are made and reduced (:func:`torch_device`)."""
     from probtok.forecast import write_forecast
     from probtok.plots import write_forecast_plots
 
     check_new_task(new_task)  # before any work
     if rollout_noise is not None:
         check_rollout_noise(rollout_noise)
-    post = load_posterior(model_dir, device)
-    rollout_noise = resolve_rollout_noise(post, rollout_noise)
-    first_frames = fewest_first_frames(post) if first_frames is None else int(first_frames)
+    dirs = list(model_dir) if isinstance(model_dir, (list, tuple)) else [model_dir]
+    ensemble_draws(n_draws, len(dirs))
+    posts = [load_posterior(d, device) for d in dirs]
+    post = posts if len(posts) > 1 else posts[0]
+    kappas = [resolve_rollout_noise(p, rollout_noise) for p in posts]  # rollout_noise: the given one or None
+    first_frames = max(fewest_first_frames(p) for p in posts) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)
     runs = [int(r) for r in runs]
     if not runs:
         raise DataError("no runs to forecast", file=data, hint="give --run or --runs")
-    check_runs(data, runs, post.spec.fields)
+    check_runs(data, runs, posts[0].spec.fields)
     files = {}
     iterator = runs
     if progress:
@@ -520,7 +576,8 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, rollout_noise)):
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task,
+                                                 kappas if len(posts) > 1 else kappas[0])):
             ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
                               observation_noise=observation_noise, seed=seed + r, new_task=new_task,
                               rollout_noise=rollout_noise)
@@ -532,33 +589,47 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
 
 
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "prior",
-                   rollout_noise: float | None = None) -> bool:
+                   rollout_noise=None) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames,
     number of draws, new-task rule and rollout noise."""
     return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task, rollout_noise) is not None
 
 
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
-                            new_task: str = "prior", rollout_noise: float | None = None) -> dict | None:
+                            new_task: str = "prior", rollout_noise=None) -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same fitted model, first frames,
     number of draws, new-task rule and rollout noise (a file written before the rule was recorded drew c
     from the prior; one written before the rollout noise was recorded used kappa = 1); else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
     folder still matches and a refit does not; files from before the digest was recorded match by path and
-    must be newer than the checkpoint. ``rollout_noise`` None: the kappa the model records."""
+    must be newer than the checkpoint. ``rollout_noise`` None: the kappa the model records.
+
+    ``model_dir`` may be a list of fit directories: an ensemble forecast of the same models in the same order
+    (``rollout_noise`` then None, one kappa for all, or one per model)."""
     from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest, load_checkpoint
     from probtok.forecast import read_forecast
 
     if not path.exists():
         return None
-    if rollout_noise is None:
+    dirs = list(model_dir) if isinstance(model_dir, (list, tuple)) else [model_dir]
+    if rollout_noise is None or not isinstance(rollout_noise, (list, tuple)):
         try:
-            rollout_noise = model_rollout_noise(load_checkpoint(model_dir)["meta"])
+            rollout_noise = [model_rollout_noise(load_checkpoint(d)["meta"]) if rollout_noise is None
+                             else rollout_noise for d in dirs]
         except ProbtokError:
             return None
     try:
         a = dict(read_forecast(path).attrs)
     except ProbtokError:
         return None
+    if int(a.get("ensemble_size", 1)) != len(dirs):
+        return None
+    if len(dirs) > 1:  # ensembles are recorded with digests only
+        same = (a.get("model_digest") == ",".join(checkpoint_digest(d) or "" for d in dirs)
+                and int(a.get("first_frames", -1)) == int(first_frames) and int(a.get("n_draws", -1)) == int(n_draws)
+                and a.get("new_task_c", "prior") == new_task
+                and a.get("rollout_noise") == ", ".join(f"{float(k):g}" for k in rollout_noise))
+        return a if same else None
+    model_dir, rollout_noise = dirs[0], rollout_noise[0]
     if a.get("model_digest"):
         same_model = a["model_digest"] == checkpoint_digest(model_dir)
     else:

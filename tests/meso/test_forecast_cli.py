@@ -376,3 +376,53 @@ def test_a_forecast_on_the_gpu_draws_from_the_distribution_of_the_cpu_one(files)
     assert "frames" in how and loc.device.type == "cuda" and torch.isfinite(loc).all() and (scale > 0).all()
     c = forecast_run(gpu, d / "meso.h5", 3, first_frames=3, n_draws=50, seed=3)
     assert np.isfinite(c["T_hs_draws"].values).all() and c.attrs["task_latent"].startswith("q(c | frames")
+
+
+def test_an_ensemble_forecast_pools_the_draws_of_its_models(files, capsys):
+    """Two models (a micro fit and a model adapted from it stand in for fits from two micro-fit seeds): the
+    ensemble's draws are member 0's forecast with ``seed`` and member 1's with ``seed + ENSEMBLE_SEED_STRIDE``,
+    one after the other; its field mean and std are those of the pooled draws; an ensemble of one is the
+    single model's forecast. Through the CLI, two --model write one file naming both, which a re-run of the
+    same ensemble reuses and another one does not."""
+    from probtok.checkpoint import weights_digest
+    from probtok.predict import ENSEMBLE_SEED_STRIDE, forecast_run, load_posterior, reusable_forecast_attrs
+
+    d = files
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "meso_fit_ens"), "--steps", "3", "--kappas", "1"]) == 0
+    a, b = load_posterior(d / "meso_fit_ens"), load_posterior(d / "micro_fit")
+    ens = forecast_run([a, b], d / "meso.h5", 3, first_frames=2, n_draws=9, seed=4)
+    one = [forecast_run(a, d / "meso.h5", 3, first_frames=2, n_draws=5, seed=4),
+           forecast_run(b, d / "meso.h5", 3, first_frames=2, n_draws=4, seed=4 + ENSEMBLE_SEED_STRIDE)]
+    for name in ("T_hs_draws", "A_hs_draws", "dT_hs_dt_draws"):
+        np.testing.assert_array_equal(ens[name].values, np.concatenate([f[name].values for f in one]), name)
+    (m0, m1), (s0, s1) = [f["field_mean"].values.astype(float) for f in one], \
+        [f["field_std"].values.astype(float) for f in one]
+    mean = (5 * m0 + 4 * m1) / 9
+    var = (4 * s0**2 + 3 * s1**2 + 5 * 4 / 9 * (m0 - m1) ** 2) / 8  # pooled, ddof = 1
+    np.testing.assert_allclose(ens["field_mean"].values, mean, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(ens["field_std"].values, np.sqrt(var), rtol=1e-4, atol=1e-3)
+    assert ens.attrs["ensemble_size"] == 2 and ens.attrs["ensemble_draws"] == "5, 4"
+    assert ens.attrs["model_weights_digest"] == f"{a.weights_digest},{b.weights_digest}"
+    assert ens.attrs["rollout_noise"] == "1, 1" and ens.attrs["task_latent"].startswith("model 0: q(c | frames")
+    alone = forecast_run([a], d / "meso.h5", 3, first_frames=2, n_draws=5, seed=4)
+    np.testing.assert_array_equal(alone["T_hs_draws"].values, one[0]["T_hs_draws"].values)
+    with pytest.raises(ConfigError, match="each model needs at least 2"):
+        forecast_run([a, b], d / "meso.h5", 3, n_draws=3)
+    # the CLI: --model twice
+    models = [str(d / "meso_fit_ens"), str(d / "micro_fit")]
+    rc = main(["forecast", "--model", models[0], "--model", models[1], "--data", str(d / "meso.h5"), "--run", "3",
+               "--draws", "9", "--no-plots", "--out", str(d / "fc_ens")])
+    assert rc == 0, capsys.readouterr().err
+    path = d / "fc_ens" / "run_0003.nc"
+    attrs = read_forecast(path).attrs
+    assert attrs["model_weights_digest"] == f"{weights_digest(models[0])},{weights_digest(models[1])}"
+    assert attrs["n_draws"] == 9 and attrs["ensemble_size"] == 2
+    assert reusable_forecast_attrs(path, models, 2, 9) is not None
+    assert reusable_forecast_attrs(path, models[::-1], 2, 9) is None  # another member order: other draws
+    assert reusable_forecast_attrs(path, models[0], 2, 9) is None  # one of them alone
+    assert reusable_forecast_attrs(path, models, 2, 8) is None
+    rc = main(["forecast", "--model", models[0], "--model", models[1], "--data", str(d / "meso.h5"), "--run", "3",
+               "--draws", "3", "--no-plots", "--out", str(d / "fc_ens3")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "each model needs at least 2" in err and "Traceback" not in err
