@@ -258,12 +258,14 @@ def fit_micro_cmd(
     train_runs: Optional[str] = typer.Option(None, "--train-runs", help="Train on these runs, e.g. 0-15 "
                                              "(the other ok runs are held out)."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override [fit] seed: fits with other seeds are the "
+                                       "members of an ensemble forecast (probtok forecast --model A --model B)."),
 ):
     """Fit the probabilistic token model to micro runs by SVI (resumes from OUT/checkpoint.pt)."""
     from probtok.fit import fit_micro_files
 
     res = fit_micro_files(data, config, out, steps=steps, holdout=holdout, train_runs=_parse_runs(train_runs),
-                          resume=not fresh)
+                          resume=not fresh, seed=seed)
     last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
     console.print(f"fitted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")

@@ -276,17 +276,21 @@ def split_runs(ok_runs, holdout: float) -> tuple[list[int], list[int]]:
 
 
 def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout: float = 0.2, train_runs=None,
-                    resume: bool = True, progress: bool = True, normalisation_kind: str = "minmax") -> FitResult:
+                    resume: bool = True, progress: bool = True, normalisation_kind: str = "minmax",
+                    seed: int | None = None) -> FitResult:
     """`probtok fit-micro`: fit a models/*.toml config on a micro dataset file; writes out_dir.
 
     out_dir gets checkpoint.pt (model + normalisation + resume state), config.toml
-    (a copy of the config), fit.json (loss history, runs used).
+    (a copy of the config as given), fit.json (loss history, runs used, the settings overridden here).
+    ``steps``, ``seed``: override the config's [fit] steps and seed (None: keep them). Fits with other seeds
+    are the members of an ensemble forecast (:func:`probtok.predict.forecast_run`).
     """
     from probtok.data import open_dataset
     from probtok.model_spec import load_config
 
     cfg = load_config(config)
-    fit_cfg = cfg.fit if steps is None else dataclasses.replace(cfg.fit, steps=int(steps))
+    overrides = {k: int(v) for k, v in (("steps", steps), ("seed", seed)) if v is not None}
+    fit_cfg = dataclasses.replace(cfg.fit, **overrides)
     spec = cfg.spec
     with open_dataset(data) as ds:
         require_fields(ds, spec.fields, data, needed_by="the config", hint="; edit [model] fields")
@@ -307,7 +311,8 @@ def fit_micro_files(data, config, out_dir, *, steps: int | None = None, holdout:
     out_dir = Path(out_dir)
     cfg_text = Path(config).read_text()
     meta = {"data": str(data), "config": str(config), "config_name": cfg.name, "train_runs": train,
-            "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train), **grid_meta}
+            "holdout_runs": held, "fields": list(spec.fields), "n_runs": len(train), **grid_meta,
+            "fit_overrides": overrides}
     res = fit(spec, x, fit_cfg, out_dir=out_dir, normalisation=norm.to_dict(), resume=resume,
               progress=progress, meta=meta)
     # written once fit() has accepted out_dir: a refused resume (another config) leaves the old copy

@@ -132,3 +132,21 @@ def test_log_fields_are_checked_against_the_fields_and_change_the_architecture_h
     spec = load_config(cfg).spec
     assert spec.log_fields == ()
     assert spec_hash(dataclasses.replace(spec, log_fields=("T",))) != spec_hash(spec)
+
+
+def test_fit_micro_seed_override_makes_another_reproducible_fit(toy_file, capsys):
+    """--seed N: the same seed gives the same weights (the same weights digest), another seed other weights;
+    the seed is recorded (checkpoint, fit.json) and a fit folder refuses to resume under another seed."""
+    from probtok.checkpoint import load_checkpoint, weights_digest
+
+    d = toy_file
+    base = ["fit-micro", "--data", str(d / "toy.h5"), "--config", str(d / "toy.toml"), "--steps", "5"]
+    for out, seed in (("s1a", "1"), ("s1b", "1"), ("s0", None)):
+        assert main([*base, "--out", str(d / out), *(["--seed", seed] if seed else [])]) == 0
+    assert weights_digest(d / "s1a") == weights_digest(d / "s1b") != weights_digest(d / "s0")
+    assert load_checkpoint(d / "s1a")["fit_config"]["seed"] == 1
+    assert load_checkpoint(d / "s0")["fit_config"]["seed"] == 0
+    assert json.loads((d / "s1a" / "fit.json").read_text())["meta"]["fit_overrides"] == {"steps": 5, "seed": 1}
+    capsys.readouterr()
+    assert main([*base, "--out", str(d / "s1a"), "--seed", "2", "--steps", "6"]) == 2
+    assert "other fit settings" in capsys.readouterr().err
