@@ -392,8 +392,7 @@ def forecast(
         chosen = load_checkpoint(model[0])["meta"].get("holdout_runs")
         if not chosen:
             raise ProbtokError("the model records no held-out runs", file=model[0], hint="give --runs")
-    files = forecast_files(model if len(model) > 1 else model[0], data, chosen, out, first_frames=first_frames,
-                           n_draws=draws, n_frames=frames,
+    files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
                            seed=seed, plots=not no_plots, observation_noise=observation_noise, new_task=new_task,
                            rollout_noise=rollout_noise, device=device)
     for r, p in files.items():

@@ -432,6 +432,16 @@ def training_task_distribution(post: Posterior) -> tuple[torch.Tensor, torch.Ten
 ENSEMBLE_SEED_STRIDE = 100_003
 
 
+def _members(x) -> list:
+    """A list of ensemble members: ``x`` itself when it is a list or tuple, else [x] (one model)."""
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _ensemble_kappas(kappas) -> str:
+    """How an ensemble forecast records its members' kappas (attribute ``rollout_noise``), e.g. "0.3, 1"."""
+    return ", ".join(f"{float(k):g}" for k in kappas)
+
+
 def ensemble_draws(n_draws: int, n_members: int) -> list[int]:
     """Draws per member of an ensemble forecast of ``n_draws`` draws: as even as they go, the first ones one
     more. A ConfigError when a member would get fewer than 2 (its draws' spread would be unknown)."""
@@ -461,7 +471,7 @@ def forecast_run(post: Posterior | list[Posterior], data, run: int, *, first_fra
     from probtok.data import open_dataset
     from probtok.forecast import DEFAULT_A_CRIT_UM2, DEFAULT_T_CRIT_K, DrawStatistics, summarize_forecast
 
-    posts = list(post) if isinstance(post, (list, tuple)) else [post]
+    posts = _members(post)
     counts = ensemble_draws(n_draws, len(posts))
     spec = posts[0].spec
     for p in posts[1:]:
@@ -520,7 +530,7 @@ def forecast_run(post: Posterior | list[Posterior], data, run: int, *, first_fra
                  "model_kind": f"ensemble of {len(posts)}: " + ", ".join(
                      "meso-adapted" if p.adapted else "micro-only (phi = 0)" for p in posts),
                  "task_latent": "; ".join(f"model {m}: {h}" for m, h in enumerate(how)),
-                 "rollout_noise": ", ".join(f"{k:g}" for k in kappas),
+                 "rollout_noise": _ensemble_kappas(kappas),
                  "ensemble_draws": ", ".join(str(n) for n in counts)}
     attrs.update({"data": str(data), "first_frames": int(first_frames), "ensemble_size": len(posts),
                   "new_task_c": new_task, "observation_noise": int(observation_noise)})
@@ -557,10 +567,9 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
     check_new_task(new_task)  # before any work
     if rollout_noise is not None:
         check_rollout_noise(rollout_noise)
-    dirs = list(model_dir) if isinstance(model_dir, (list, tuple)) else [model_dir]
+    dirs = _members(model_dir)
     ensemble_draws(n_draws, len(dirs))
     posts = [load_posterior(d, device) for d in dirs]
-    post = posts if len(posts) > 1 else posts[0]
     kappas = [resolve_rollout_noise(p, rollout_noise) for p in posts]  # rollout_noise: the given one or None
     first_frames = max(fewest_first_frames(p) for p in posts) if first_frames is None else int(first_frames)
     out_dir = Path(out_dir)
@@ -576,9 +585,8 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task,
-                                                 kappas if len(posts) > 1 else kappas[0])):
-            ds = forecast_run(post, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, kappas)):
+            ds = forecast_run(posts, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
                               observation_noise=observation_noise, seed=seed + r, new_task=new_task,
                               rollout_noise=rollout_noise)
             write_forecast(ds, path)
@@ -601,16 +609,16 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     number of draws, new-task rule and rollout noise (a file written before the rule was recorded drew c
     from the prior; one written before the rollout noise was recorded used kappa = 1); else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
     folder still matches and a refit does not; files from before the digest was recorded match by path and
-    must be newer than the checkpoint. ``rollout_noise`` None: the kappa the model records.
+    must be newer than the checkpoint. ``rollout_noise``: None (the kappa each model records), one kappa, or
+    a list of one per model.
 
-    ``model_dir`` may be a list of fit directories: an ensemble forecast of the same models in the same order
-    (``rollout_noise`` then None, one kappa for all, or one per model)."""
+    ``model_dir`` may be a list of fit directories: an ensemble forecast of the same models in the same order."""
     from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest, load_checkpoint
     from probtok.forecast import read_forecast
 
     if not path.exists():
         return None
-    dirs = list(model_dir) if isinstance(model_dir, (list, tuple)) else [model_dir]
+    dirs = _members(model_dir)
     if rollout_noise is None or not isinstance(rollout_noise, (list, tuple)):
         try:
             rollout_noise = [model_rollout_noise(load_checkpoint(d)["meta"]) if rollout_noise is None
@@ -624,21 +632,19 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     if int(a.get("ensemble_size", 1)) != len(dirs):
         return None
     if len(dirs) > 1:  # ensembles are recorded with digests only
-        same = (a.get("model_digest") == ",".join(checkpoint_digest(d) or "" for d in dirs)
-                and int(a.get("first_frames", -1)) == int(first_frames) and int(a.get("n_draws", -1)) == int(n_draws)
-                and a.get("new_task_c", "prior") == new_task
-                and a.get("rollout_noise") == ", ".join(f"{float(k):g}" for k in rollout_noise))
-        return a if same else None
-    model_dir, rollout_noise = dirs[0], rollout_noise[0]
-    if a.get("model_digest"):
-        same_model = a["model_digest"] == checkpoint_digest(model_dir)
+        same_model = a.get("model_digest") == ",".join(checkpoint_digest(d) or "" for d in dirs)
+        same_kappa = a.get("rollout_noise") == _ensemble_kappas(rollout_noise)
     else:
-        ckpt = Path(model_dir) / CHECKPOINT_NAME
-        same_model = (str(a.get("model_dir")) == str(model_dir)
-                      and not (ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime))
-    same = (same_model and int(a.get("first_frames", -1)) == int(first_frames)
-            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task
-            and float(a.get("rollout_noise", 1.0)) == float(rollout_noise))
+        model_dir = dirs[0]
+        if a.get("model_digest"):
+            same_model = a["model_digest"] == checkpoint_digest(model_dir)
+        else:
+            ckpt = Path(model_dir) / CHECKPOINT_NAME
+            same_model = (str(a.get("model_dir")) == str(model_dir)
+                          and not (ckpt.exists() and ckpt.stat().st_mtime > path.stat().st_mtime))
+        same_kappa = float(a.get("rollout_noise", 1.0)) == float(rollout_noise[0])
+    same = (same_model and same_kappa and int(a.get("first_frames", -1)) == int(first_frames)
+            and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task)
     return a if same else None
 
 
