@@ -27,6 +27,15 @@ its first m frames:
   (K = number of pool runs, one entry; the last ``parc_val_runs`` of them only decide when to stop),
   rolled out from frame m - 1.
 
+Ensembles (``ensemble`` = M > 1, ``probtok bench fewshot --ensemble M``): every token model is then M fits
+whose forecasts are pooled (:func:`probtok.predict.forecast_run` given the M members: ``n_draws`` split
+evenly, member m drawing with its own seed, kappa and task latent). Member m of the micro fit has the config's
+[fit] seed + m (folder ``micro-fit-m<m>``; member 0 is ``micro-fit``, the config's seed); ``adapted`` member m
+is micro fit m adapted on the K runs (``meso-adapt-m<m>``), ``scratch`` member m a from-scratch fit with the
+config's seed + m (``meso-scratch-m<m>``), ``micro-only`` the M micro fits. One fit is one job, so M fits
+of a model run side by side. Why fit seeds: the spread between fits of one model on the same data (which
+single fits do not know about) was the largest part of the calibration gap (docs/bench-2026-11-27-tiny-seeds).
+
 Metrics (physical units). Per test run, the RMSE over the forecast frames of the median forecast (PARC: its
 single forecast) of ``T_hs`` [K], ``A_hs`` [um^2] (frames) and ``dT_hs_dt`` [K/ns],
 ``dA_hs_dt`` [um^2/ns] (frame intervals); the field RMSE of T [K] and P [GPa] over frames and
@@ -45,7 +54,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``note`` (where it came from / "not available");
 * ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (the fit's SVI time as its fit.json recorded it, also when
   an interrupted earlier run of the benchmark did the fit; the time measured now for a fit resumed from
-  a checkpoint), ``task_covariate`` (the config's ``[meso] task_covariate``, "" for none: test runs then
+  a checkpoint), ``weights_digest``, ``members`` (every ensemble member's micro fit, member 0 first: ``dir``,
+  ``seed``, ``wall_s``, ``weights_digest``; one entry without an ensemble), ``task_covariate`` (the config's ``[meso] task_covariate``, "" for none: test runs then
   draw c from p(c | that run parameter), :mod:`probtok.covariate`);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
@@ -55,17 +65,21 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   value per frame, the given frames included (they are the truth's); absent when the rollout diverged);
 * ``results``: a list, one entry per model, K and subset, with keys
   ``model``, ``k``, ``subset``, ``train_runs``, ``probabilistic``, ``n_draws`` (null for PARC),
+  ``ensemble_size`` (fits pooled in the forecasts; not for PARC),
   ``rmse`` {quantity: {``mean``, ``per_run`` (aligned with ``data.test_runs``; each the RMSE over that run's
   forecast frames), ``per_frame`` (the RMSE over the test runs at each frame, or frame interval for rates;
   null for the given frames), ``units``}} for ``T_hs``, ``A_hs``, ``dT_hs_dt``, ``dA_hs_dt``;
   ``field_rmse`` {``T``, ``P``: ``mean``, ``per_run``, ``units``};
-  ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``reliability`` (not for PARC)
+  ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``coverage50_range``,
+  ``coverage90_range`` {quantity: [lo, hi]} (not for PARC: the 90 % range of that coverage with the test runs
+  as the sample, :func:`probtok.calibration.run_coverage_range`); ``reliability`` (not for PARC)
   {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
   pooled over test runs and frames like ``coverage90``), ``n_points``}};
-  ``rollout_noise`` (kappa of the forecasts, null for PARC);
+  ``rollout_noise`` (kappa of the forecasts: one number, or one per ensemble member; not for PARC);
+  ``weights_digest`` (of the fitted model, comma-joined for an ensemble; not for PARC);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
-  micro fit; recorded like ``micro_fit.wall_s``); ``forecast_wall_s_per_run``;
+  micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits); ``forecast_wall_s_per_run``;
   ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time; the
   wall time of forecasting all test runs, posterior load included, divided by the runs (and draws); a
   re-run that reuses every forecast reports the time recorded in ``forecast_wall.json`` beside them);
@@ -117,7 +131,8 @@ class BenchConfig:
     micro_steps: int | None = None  # None: the config's [fit] steps
     adapt_steps: int = 100
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
-    n_draws: int = 100
+    n_draws: int = 100  # draws of each forecast (of an ensemble: split among its members, probtok.predict)
+    ensemble: int = 1  # fits per token model, pooled in its forecasts (module doc); 1: single models
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
     rollout_noise: float | None = None  # kappa on every token model's rollout noise; None: each model's own
@@ -233,6 +248,8 @@ def forecast_scores(files: list[Path]) -> dict:
             "crps": {q: qs[q]["crps"] for q in QUANTITIES},
             "coverage50": {q: qs[q]["coverage"]["0.5"] for q in QUANTITIES},
             "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES},
+            "coverage50_range": {q: qs[q]["coverage_range"]["0.5"] for q in QUANTITIES},
+            "coverage90_range": {q: qs[q]["coverage_range"]["0.9"] for q in QUANTITIES},
             "reliability": reliability}
 
 
@@ -247,23 +264,24 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
     are reused when their model was not refitted since (their wall time is then the recorded one)."""
     from probtok.checkpoint import load_checkpoint
-    from probtok.predict import forecast_files, reusable_forecast_attrs
+    from probtok.predict import _members, forecast_files, reusable_forecast_attrs
     from probtok.rollout_noise import model_rollout_noise
 
-    # the model's own kappa, read once (None would make every reuse check below load the checkpoint again)
-    kappa = cfg.rollout_noise if cfg.rollout_noise is not None else model_rollout_noise(
-        load_checkpoint(model_dir)["meta"])
+    # each member's own kappa, read once (None would make every reuse check below load the checkpoints again)
+    members = _members(model_dir)
+    kappas = [cfg.rollout_noise if cfg.rollout_noise is not None else model_rollout_noise(
+        load_checkpoint(d)["meta"]) for d in members]
     attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws,
-                                     cfg.new_task, kappa) for r in test_runs]
+                                     cfg.new_task, kappas) for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON
     key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames),
-           "new_task": cfg.new_task, "rollout_noise": kappa}
+           "new_task": cfg.new_task, "rollout_noise": kappas[0] if len(kappas) == 1 else kappas}
     t0 = time.perf_counter()
     files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
                            seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task,
-                           rollout_noise=kappa)
+                           rollout_noise=cfg.rollout_noise)
     wall = time.perf_counter() - t0
     if len(reused) == len(test_runs) and (recorded := _recorded_forecast_wall(record, key)) is not None:
         return files, recorded  # all reused: what the run that made them measured (posterior load included)
@@ -286,7 +304,12 @@ def _kappa_text(bench: dict) -> str:
     if fixed is not None:
         return f"{fixed:g} x the fitted one for every model"
     return ("each model's own kappa x the fitted one, chosen on its training runs (probtok.rollout_noise): "
-            + ", ".join(f"{m} K={k} s{s}: {v:g}" for m, k, s, v in used))
+            + ", ".join(f"{m} K={k} s{s}: {_kappas(v)}" for m, k, s, v in used))
+
+
+def _kappas(v) -> str:
+    """One kappa ("0.3"), or an ensemble's, one per member ("(0.3, 1, 0.3, 0.3)")."""
+    return "(" + ", ".join(f"{x:g}" for x in v) + ")" if isinstance(v, list) else f"{v:g}"
 
 
 def _recorded_forecast_wall(record: Path, key: dict) -> float | None:
@@ -303,9 +326,13 @@ def _prob_entry(name, k, subset, train, files, wall_fc, train_s, cfg: BenchConfi
 
     n = len(test_runs)
     attrs = read_forecast(files[test_runs[0]]).attrs
+    size = int(attrs.get("ensemble_size", 1))
+    kappa = attrs.get("rollout_noise", 1.0)
     return {"model": name, "k": int(k), "subset": int(subset), "train_runs": [int(r) for r in train],
-            "probabilistic": True, "n_draws": cfg.n_draws, **forecast_scores([files[r] for r in test_runs]),
-            "rollout_noise": float(attrs.get("rollout_noise", 1.0)),
+            "probabilistic": True, "n_draws": cfg.n_draws, "ensemble_size": size,
+            **forecast_scores([files[r] for r in test_runs]),
+            # one kappa, or one per ensemble member (recorded as "0.3, 1")
+            "rollout_noise": float(kappa) if size == 1 else [float(v) for v in str(kappa).split(",")],
             "weights_digest": attrs.get("model_weights_digest"),  # None: forecasts made before it was recorded
             "train_wall_s": float(train_s), "forecast_wall_s_per_run": None if wall_fc is None else wall_fc / n,
             "forecast_wall_s_per_draw": None if wall_fc is None else wall_fc / (n * cfg.n_draws)}
@@ -667,8 +694,7 @@ def bench_markdown(bench: dict) -> str:
     lines += ["", "Forecast wall time [s] per run / per draw: " + "; ".join(
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
-        f"Micro fit: {bench['micro_fit']['steps']} steps, {_fmt(bench['micro_fit']['wall_s'])} s, weights digest "
-        f"{bench['micro_fit'].get('weights_digest') or 'not recorded'}.",
+        _micro_fit_text(bench),
         f"Whole benchmark: {_fmt(bench['wall_s'] / 60)} min on {bench['machine']['workers']} worker(s) of "
         f"{bench['machine']['torch_threads']} torch thread(s).",
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
@@ -676,6 +702,13 @@ def bench_markdown(bench: dict) -> str:
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}.", ""]
+    ranges = [f"{r['model']} K={r['k']} subset {r['subset']}: " + ", ".join(
+        f"{q} {_fmt(r[c][q])} [{_fmt(r[c + '_range'][q][0])}-{_fmt(r[c + '_range'][q][1])}] at {lv}"
+        for c, lv in (("coverage90", "90 %"), ("coverage50", "50 %")) for q in SERIES)
+        for r in bench["results"] if r.get("coverage90_range")]
+    if ranges:  # what six test runs can tell of a coverage
+        lines.insert(-1, f"Coverages with their 90 % ranges (the {len(d['test_runs'])} test runs as the sample: "
+                         "the frames of a run are covered nearly together): " + "; ".join(ranges) + ".")
     digests = [f"{r['model']} K={r['k']} subset {r['subset']}: {r['weights_digest']}" for r in bench["results"]
                if r.get("weights_digest")]
     if digests:  # which fitted models the scores are of (probtok.checkpoint.weights_digest)
@@ -684,6 +717,21 @@ def bench_markdown(bench: dict) -> str:
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _micro_fit_text(bench: dict) -> str:
+    """bench.md's line on the micro fit, or on every ensemble member's."""
+    mf = bench["micro_fit"]
+    members = mf.get("members") or []
+    if len(members) <= 1:
+        return (f"Micro fit: {mf['steps']} steps, {_fmt(mf['wall_s'])} s, weights digest "
+                f"{mf.get('weights_digest') or 'not recorded'}.")
+    n_draws = bench["config"]["n_draws"]
+    return (f"Every token model is an ensemble of {len(members)} fits, its {n_draws} draws per forecast split among "
+            f"them (micro fit m has the config's [fit] seed + m; adapted member m adapts micro fit m; scratch "
+            f"member m has seed + m). Micro fits, {mf['steps']} steps each: "
+            + "; ".join(f"seed {m['seed']}: {_fmt(m['wall_s'])} s, weights digest {m['weights_digest']}"
+                        for m in members) + ".")
 
 
 _NEW_TASK_TEXT = {"training-runs": "the adaptation runs' q(c[n]), moment-matched (unless the given frames "
@@ -723,8 +771,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     ``parc_model``: score this trained parc.pt (same split; see :func:`run_parc`) instead of training PARC.
     ``workers``: processes that run the benchmark's jobs side by side (a Dask LocalCluster, one torch
     thread each; default: :func:`default_workers`); 1 runs them one after the other in this process. The jobs are
-    the micro fit, PARC, and one per (model, K, subset): the fit (adaptation / from scratch) and the
-    forecasts of the test runs. Every job is seeded on its own, so the numbers do not depend on
+    PARC, the micro fit of every ensemble member, the fit (adaptation / from scratch) of every (model, K,
+    subset, member), and the forecasts of the test runs of every (model, K, subset) (:func:`_run_jobs`). Every job is seeded on its own, so the numbers do not depend on
     ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
     """
     from probtok.atomic import atomic_write_text
@@ -734,6 +782,13 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     from probtok.plots import fan_chart, save_png
 
     cfg = cfg or BenchConfig()
+    if int(cfg.ensemble) < 1:
+        from probtok.errors import ConfigError
+
+        raise ConfigError(f"ensemble = {cfg.ensemble}: a model needs at least one fit", field="ensemble")
+    from probtok.predict import ensemble_draws
+
+    ensemble_draws(cfg.n_draws, cfg.ensemble)  # each member needs 2 draws: refused here, before any fit
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -750,8 +805,10 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             train = subset_runs(pool, k, s, cfg.seed)
             models += [("adapted", k, s, train), ("scratch", k, s, train)]
     parc_args = (meso_data, pool, test, out, cfg, tuple(spec.fields), parc_model)
-    n_workers = max(1, int(workers)) if workers is not None else default_workers(len(models) + 2)
-    echo(f"bench: {len(models) + 2} jobs (micro fit, PARC, {len(models)} models) on {n_workers} worker(s); "
+    n_fits = cfg.ensemble * len(models)  # micro fits (micro only's members) and the adapted / scratch fits
+    n_workers = max(1, int(workers)) if workers is not None else default_workers(n_fits + 1)
+    echo(f"bench: {n_fits + len(models) + 1} jobs (PARC, {n_fits} fits, forecasts of {len(models)} models"
+         f"{f' of {cfg.ensemble} fits each' if cfg.ensemble > 1 else ''}) on {n_workers} worker(s); "
          f"test runs {test}, training pool {pool}")
     micro, done, (parc_entry, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
     fan = fan_run(meso_data, test)
@@ -776,7 +833,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
                                         out / f"fan_{name}.png")
     from probtok.checkpoint import load_checkpoint, weights_digest
 
-    micro_dir = Path(micro["dir"])
+    micro_dir = Path(micro[0]["dir"])
     micro_ckpt = load_checkpoint(micro_dir / "checkpoint.pt")
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
              "fan_run": fan,
@@ -785,9 +842,11 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
                       "k_values": ks},
              "simulator": simulator_timing(meso_data),
-             "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro["wall_s"],
+             "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro[0]["wall_s"],
                            "task_covariate": micro_ckpt["spec_obj"].task_covariate,
-                           "weights_digest": weights_digest(micro_ckpt)},
+                           "weights_digest": weights_digest(micro_ckpt),
+                           "members": [{"dir": m["dir"], "seed": m["seed"], "wall_s": m["wall_s"],
+                                        "weights_digest": weights_digest(Path(m["dir"]))} for m in micro]},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
@@ -815,59 +874,94 @@ def default_workers(n_jobs: int) -> int:
 
 
 # -- the jobs (top-level functions: Dask ships them to worker processes) -------------------------------
-def _job_micro(out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
-    """The micro fit (resumed / reused under out/micro-fit): {dir, wall_s, logs}."""
+def member_name(base: str, member: int) -> str:
+    """The folder of ensemble member ``member`` of a fit: member 0 keeps ``base`` (a benchmark of single
+    models is member 0 alone, so its folders are as before), member m > 0 ``<base>-m<m>``."""
+    return base if member == 0 else f"{base}-m{member}"
+
+
+def member_seed(config_seed: int, member: int) -> int | None:
+    """The [fit] seed of ensemble member ``member``: the config's own plus ``member`` (None for member 0: the
+    config's, unchanged)."""
+    return None if member == 0 else int(config_seed) + int(member)
+
+
+def _job_micro(member: int, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
+    """Micro fit ``member`` (resumed / reused under out/micro-fit[-m<member>]): {dir, wall_s, seed, logs}."""
     import torch
 
-    from probtok.pipeline import DemoResult, stage_fit_micro
+    from probtok.model_spec import load_config
+    from probtok.pipeline import DemoResult, _config_path, stage_fit_micro
 
     torch.set_num_threads(cfg.torch_threads)
     logs: list[str] = []
     state = DemoResult(out=out, files={"data/micro": micro_data, "data/meso": meso_data})
-    wall = _timed_fit(out / "micro-fit" / "fit.json", 0, lambda: stage_fit_micro(out, demo, state, echo=logs.append))
-    return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs}
+    config_seed = load_config(_config_path(demo)).fit.seed
+    seed, name = member_seed(config_seed, member), member_name("micro-fit", member)
+    wall = _timed_fit(out / name / "fit.json", 0,
+                      lambda: stage_fit_micro(out, demo, state, echo=logs.append, seed=seed, name=name))
+    return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs,
+            "seed": int(config_seed if seed is None else seed)}
 
 
-def _job_model(micro: dict, job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
-    """Fit one model (model, K, subset, training runs) and forecast and score the test runs:
-    {entry, failed, forecasts ({test run: file}), logs}; a ProbtokError (e.g. diverged draws) gives ``failed``
-    instead of ``entry``."""
+def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, test, cfg: BenchConfig,
+             demo) -> dict:
+    """Fit ensemble member ``member`` of one model (adapted: micro fit ``member`` adapted on the K runs; from
+    scratch: a fit with the config's seed + ``member``): {dir, wall_s, logs}."""
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files
-    from probtok.errors import ProbtokError
-    from probtok.pipeline import DemoResult, stage_scratch
+    from probtok.model_spec import load_config
+    from probtok.pipeline import DemoResult, _config_path, stage_scratch
 
     torch.set_num_threads(cfg.torch_threads)
     name, k, s, train = job
     tag = f"K{k}_s{s}"
     logs: list[str] = []
     micro_dir = Path(micro["dir"])
-    if name == "micro-only":
-        model_dir, train_s = micro_dir, micro["wall_s"]
-        fc_dir = out / "forecasts" / "micro-only"
-    elif name == "adapted":
-        model_dir = out / "models" / tag / "meso-adapt"
+    if name == "adapted":
+        model_dir = out / "models" / tag / member_name("meso-adapt", member)
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
-        train_s = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
+        wall = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
             micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True,
             progress=False))
-        fc_dir = out / "forecasts" / "adapted" / tag
     else:
         sc_state = DemoResult(out=out / "models" / tag,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
                               reports={"split": {"train": train, "held_out": test}})
-        train_s = _timed_fit(out / "models" / tag / "meso-scratch" / "fit.json", demo.scratch_steps,
-                             lambda: stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append))
-        model_dir, fc_dir = sc_state.files["meso-scratch"], out / "forecasts" / "scratch" / tag
+        seed = member_seed(load_config(_config_path(demo)).fit.seed, member)
+        sc_name = member_name("meso-scratch", member)
+        wall = _timed_fit(out / "models" / tag / sc_name / "fit.json", demo.scratch_steps,
+                          lambda: stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append, seed=seed,
+                                                name=sc_name))
+        model_dir = sc_state.files["meso-scratch"]
+    return {"dir": str(model_dir), "wall_s": wall, "logs": logs}
+
+
+def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
+    """Forecast and score the test runs with one model: its ensemble members ``fits`` (the results of
+    :func:`_job_micro` for micro only, else of :func:`_job_fit`; one: a single model):
+    {entry, failed, forecasts ({test run: file})}; a ProbtokError (e.g. diverged draws) gives ``failed``
+    instead of ``entry``."""
+    import torch
+
+    from probtok.errors import ProbtokError
+
+    torch.set_num_threads(cfg.torch_threads)
+    name, k, s, train = job
+    fc_dir = out / "forecasts" / name
+    if name != "micro-only":
+        fc_dir = fc_dir / f"K{k}_s{s}"
+    dirs = [Path(f["dir"]) for f in fits]
+    train_s = float(np.sum([f["wall_s"] for f in fits]))  # the cost of all the members
     try:
-        files, wall = run_forecasts(model_dir, meso_data, test, fc_dir, cfg)
+        files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg)
         entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
                   "error": " ".join(exc.one_line().split())}
-        return {"entry": None, "failed": failed, "forecasts": None, "logs": logs + [f"failed: {failed['error']}"]}
-    return {"entry": entry, "failed": None, "forecasts": {int(r): str(p) for r, p in files.items()}, "logs": logs}
+        return {"entry": None, "failed": failed, "forecasts": None, "logs": [f"failed: {failed['error']}"]}
+    return {"entry": entry, "failed": None, "forecasts": {int(r): str(p) for r, p in files.items()}, "logs": []}
 
 
 def _job_parc(meso_data, pool, test, out, cfg: BenchConfig, fields, parc_model) -> tuple[dict, dict]:
@@ -882,22 +976,41 @@ def _job_label(job: tuple) -> str:
     return name if name == "micro-only" else f"{name} K = {k} subset {s} (runs {train})"
 
 
+def _member_label(job: tuple, member: int, n_members: int) -> str:
+    return f"{_job_label(job)} fit" + (f", member {member}" if n_members > 1 else "")
+
+
 def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: int, echo):
-    """(micro fit result, {model index: job result}, (PARC entry, PARC info)); in this process for one
-    worker, else on a LocalCluster. PARC (the longest job) is started first; the model jobs wait for the
-    micro fit, larger K first (the longer fits first keep both workers busy to the end)."""
-    n_jobs = len(models) + 2
+    """(micro fit results (one per ensemble member), {model index: forecast job result}, (PARC entry, PARC info));
+    in this process for one worker, else on a LocalCluster. The jobs: PARC (the longest, started first), a
+    micro fit per member, a fit per (model, K, subset, member) that waits for its member's micro fit (larger K
+    first: the longer fits first keep the workers busy to the end), and a forecast per (model, K, subset) that
+    waits for its members' fits."""
+    n_members = common["cfg"].ensemble
+    fit_jobs = [(i, m) for i, job in enumerate(models) if job[0] != "micro-only" for m in range(n_members)]
+    n_jobs = 1 + n_members + len(fit_jobs) + len(models)
     if n_workers == 1:
         import torch
 
         threads = torch.get_num_threads()
+        n = 0
         try:
-            micro = _job_micro(**common)
-            _echo_job(echo, 1, n_jobs, "micro fit", micro)
+            micro = []
+            for m in range(n_members):
+                micro.append(_job_micro(m, **common))
+                n += 1
+                _echo_job(echo, n, n_jobs, "micro fit" + (f", member {m}" if n_members > 1 else ""), micro[-1])
+            fits: dict = {}
+            for i, m in fit_jobs:
+                fits[i, m] = _job_fit(micro[m], models[i], m, **common)
+                n += 1
+                _echo_job(echo, n, n_jobs, _member_label(models[i], m, n_members), fits[i, m])
             done = {}
             for i, job in enumerate(models):
-                done[i] = _job_model(micro, job, **common)
-                _echo_job(echo, i + 2, n_jobs, _job_label(job), done[i])
+                members = micro if job[0] == "micro-only" else [fits[i, m] for m in range(n_members)]
+                done[i] = _job_forecast(members, job, **common)
+                n += 1
+                _echo_job(echo, n, n_jobs, f"{_job_label(job)} forecasts", done[i])
             parc = _job_parc(*parc_args)
             _echo_parc(echo, n_jobs, n_jobs, parc_args, parc)
         finally:
@@ -910,24 +1023,31 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
 
     with dask_client(None, n_workers, n_jobs) as client:
         parc_f = client.submit(_job_parc, *parc_args, priority=1000, pure=False, key="bench-parc")
-        micro_f = client.submit(_job_micro, **common, priority=999, pure=False, key="bench-micro-fit")
-        model_f = [client.submit(_job_model, micro_f, job, **common, priority=job[1], pure=False,
-                                 key=f"bench-{job[0]}-K{job[1]}-s{job[2]}") for job in models]
-        index = {f.key: i for i, f in enumerate(model_f)}
+        micro_f = [client.submit(_job_micro, m, **common, priority=999, pure=False, key=f"bench-micro-fit-m{m}")
+                   for m in range(n_members)]
+        fit_f = {(i, m): client.submit(_job_fit, micro_f[m], models[i], m, **common, priority=models[i][1],
+                                       pure=False, key=f"bench-fit-{models[i][0]}-K{models[i][1]}-s{models[i][2]}-m{m}")
+                 for i, m in fit_jobs}
+        fc_f = [client.submit(_job_forecast, micro_f if job[0] == "micro-only" else
+                              [fit_f[i, m] for m in range(n_members)], job, **common, priority=job[1], pure=False,
+                              key=f"bench-{job[0]}-K{job[1]}-s{job[2]}") for i, job in enumerate(models)]
+        labels = {parc_f.key: None}
+        labels.update({f.key: "micro fit" + (f", member {m}" if n_members > 1 else "") for m, f in enumerate(micro_f)})
+        labels.update({f.key: _member_label(models[i], m, n_members) for (i, m), f in fit_f.items()})
+        labels.update({f.key: f"{_job_label(models[i])} forecasts" for i, f in enumerate(fc_f)})
+        index = {f.key: i for i, f in enumerate(fc_f)}
         done, n = {}, 0
-        for fut in as_completed([parc_f, micro_f, *model_f]):
+        for fut in as_completed([parc_f, *micro_f, *fit_f.values(), *fc_f]):
             res = fut.result()  # a job's non-probtok error stops the benchmark here (finished folders stay)
             n += 1
             if fut.key == parc_f.key:
                 parc = res
                 _echo_parc(echo, n, n_jobs, parc_args, res)
-            elif fut.key == micro_f.key:
-                micro = res
-                _echo_job(echo, n, n_jobs, "micro fit", res)
             else:
-                i = index[fut.key]
-                done[i] = res
-                _echo_job(echo, n, n_jobs, _job_label(models[i]), res)
+                if fut.key in index:
+                    done[index[fut.key]] = res
+                _echo_job(echo, n, n_jobs, labels[fut.key], res)
+        micro = [f.result() for f in micro_f]
     return micro, done, parc
 
 
@@ -941,8 +1061,7 @@ def _echo_parc(echo, n: int, n_jobs: int, parc_args: tuple, res: tuple) -> None:
 def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict) -> None:
     for line in res.get("logs", []):
         echo(f"bench: {line}")
-    entry = res.get("entry")
-    wall = f" (fit {entry['train_wall_s']:.0f} s)" if entry else ""
+    wall = f" ({res['wall_s']:.0f} s)" if res.get("wall_s") is not None else ""
     echo(f"bench: [{n}/{n_jobs}] {label} {'done' if res.get('failed') is None else 'FAILED'}{wall}")
 
 

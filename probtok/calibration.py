@@ -18,6 +18,8 @@ for a calibrated forecast even with ties.
 *Correlation.* Frames of one run are strongly correlated, so the effective
 number of independent points is closer to the number of runs than to
 runs x frames; read coverages over few runs with that in mind.
+:func:`calibration_table` therefore gives each pooled coverage a range with the
+number of runs as the sample size (:func:`run_coverage_range`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from probtok.errors import DataError
 
 DEFAULT_LEVELS = (0.5, 0.9)
+RANGE_CONFIDENCE = 0.9  # of the range given to a pooled coverage (run_coverage_range)
 RELIABILITY_LEVELS = tuple(np.round(np.arange(0.1, 1.0, 0.1), 10))
 QUANTITIES = ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt")
 UNITS = {"T_hs": "K", "A_hs": "um^2", "dT_hs_dt": "K/ns", "dA_hs_dt": "um^2/ns"}
@@ -184,6 +187,23 @@ def score(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bi
     return aggregate([point_scores(draws, truth, levels, rng)], levels, drop_trivial, pit_bins)
 
 
+def run_coverage_range(coverage: float, n_runs: int, confidence: float = RANGE_CONFIDENCE) -> list[float]:
+    """[lo, hi]: the Wilson score interval (``confidence``, default 90 %) of a coverage pooled over ``n_runs``
+    runs, with the number of runs as the sample size: as if the points of a run were covered all together
+    or not at all. Frames of one simulated run nearly are, so this is the conservative end; counting every
+    point as independent would make the range far too narrow. Over six runs a coverage is known to about
+    +-0.2-0.3; [nan, nan] for a NaN coverage or no runs."""
+    from scipy.stats import norm
+
+    c = float(coverage)
+    if n_runs < 1 or not math.isfinite(c):
+        return [float("nan"), float("nan")]
+    z2 = float(norm.ppf(0.5 + confidence / 2)) ** 2
+    centre = (c + z2 / (2 * n_runs)) / (1 + z2 / n_runs)
+    half = math.sqrt(z2 * c * (1 - c) / n_runs + z2**2 / (4 * n_runs**2)) / (1 + z2 / n_runs)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 def _key(level: float) -> str:
     return f"{float(level):g}"
 
@@ -233,8 +253,10 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
     optionally with "run_id") pooled over runs and frames, plus the same per run; JSON-ready.
 
     Returns {"runs": [...], "n_runs", "levels": [...], "drop_trivial", "quantities":
-    {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "crps", "pit_histogram",
-    "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q: {same keys}}}]}.
+    {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "coverage_range": {"0.5": [lo, hi],
+    "0.9": ...}, "crps", "pit_histogram", "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q:
+    {the same keys but coverage_range}}}]}. ``coverage_range``: the 90 % range of each pooled coverage
+    with the number of runs as the sample size (:func:`run_coverage_range`).
     CRPS, RMSE and bias are in the quantity's unit. ``rng`` seeds the randomized PIT.
     """
     forecasts = list(forecasts)
@@ -247,7 +269,10 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
                                                                               for r in runs]}
     for q in quantities:
         parts = [point_scores(*_quantity_arrays(fc, q, i), levels, rng) for i, fc in enumerate(forecasts)]
-        table["quantities"][q] = {"units": UNITS.get(q, ""), **aggregate(parts, levels, drop_trivial)}
+        table["quantities"][q] = {"units": UNITS.get(q, ""), **aggregate(parts, levels, drop_trivial),
+                                  "coverage_range": {}}
+        cov = table["quantities"][q]["coverage"]
+        table["quantities"][q]["coverage_range"] = {k: run_coverage_range(v, len(forecasts)) for k, v in cov.items()}
         for row, part in zip(table["per_run"], parts):
             row["quantities"][q] = aggregate([part], levels, drop_trivial)
     return table
@@ -295,7 +320,8 @@ def render_table(table: dict, label: str | None = None):
     t = Table(title=f"{label}: {title}" if label else title, title_justify="left", box=box.SIMPLE_HEAD,
               pad_edge=False, collapse_padding=True,
               caption="n: points scored; triv: points dropped (every draw equals the truth); "
-              "cov: coverage of central intervals; CRPS, RMSE and bias of the median in the unit shown",
+              "cov: coverage of central intervals (in brackets: its 90 % range, the runs counted as the sample); "
+              "CRPS, RMSE and bias of the median in the unit shown",
               caption_justify="left")
     t.add_column("quantity", no_wrap=True)
     t.add_column("unit", no_wrap=True)
@@ -306,10 +332,18 @@ def render_table(table: dict, label: str | None = None):
     for name in ("CRPS", "RMSE med", "bias med"):
         t.add_column(name, justify="right", no_wrap=True)
     for q, s in table["quantities"].items():
-        cov = [s["coverage"][_key(lv)] for lv in levels]
+        cov = [_fmt(s["coverage"][_key(lv)], ".2f") + _range_text(s.get("coverage_range", {}).get(_key(lv)))
+               for lv in levels]
         t.add_row(q, s["units"], str(s["n_points"]), str(s["n_trivial"]),
-                  *[_fmt(c, ".2f") for c in cov], *[_fmt(s[k], ".4g") for k in ("crps", "rmse_median", "bias_median")])
+                  *cov, *[_fmt(s[k], ".4g") for k in ("crps", "rmse_median", "bias_median")])
     return t
+
+
+def _range_text(rng) -> str:
+    """" [0.82-0.96]" for a coverage range, "" for none."""
+    if not rng or any(v is None or not math.isfinite(v) for v in rng):
+        return ""
+    return f" [{rng[0]:.2f}-{rng[1]:.2f}]"
 
 
 def _fmt(v, spec: str) -> str:

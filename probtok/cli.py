@@ -498,6 +498,10 @@ def bench_fewshot(
     rollout_noise: Optional[float] = typer.Option(None, "--rollout-noise", help="Factor kappa on the transition "
                                                   "noise of every token model's free rollout (1: the fitted noise; "
                                                   "default: each model's own, chosen on its training runs)."),
+    ensemble: int = typer.Option(1, "--ensemble", min=1, help="Fits per token model, pooled in its forecasts: "
+                                 "M micro fits (the config's seed + 0..M-1), each adapted; M from-scratch fits."),
+    draws: Optional[int] = typer.Option(None, "--draws", min=2, help="Draws per forecast of a test run, split "
+                                        "among an ensemble's fits (default 100; --quick: 20)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
     parc_model: Optional[Path] = typer.Option(None, "--parc-model", help="A parc.pt trained on this split "
                                               "(benchmarks/parc_convergence.py, to convergence): scored, not retrained."),
@@ -529,6 +533,9 @@ def bench_fewshot(
     over["rollout_noise"] = None if rollout_noise is None else check_rollout_noise(rollout_noise)
     if config is not None:
         over["model_config"] = config
+    over["ensemble"] = ensemble
+    if draws is not None:
+        over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)
     run_bench(micro_data, meso_data, out, cfg, echo=lambda s: console.print(s, highlight=False), parc_model=parc_model,
               workers=workers)

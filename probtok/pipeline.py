@@ -104,19 +104,22 @@ def _config_path(cfg: DemoConfig) -> Path:
     return p
 
 
-def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
-    """Fit the micro token model (resumes / reuses out/micro-fit)."""
+def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, *, seed: int | None = None,
+                    name: str = "micro-fit") -> None:
+    """Fit the micro token model (resumes / reuses out/``name``); ``seed``: instead of the config's [fit] seed
+    (an ensemble member, :mod:`probtok.bench`)."""
     from probtok.fit import fit_micro_files
     from probtok.model_spec import load_config
 
     config = _config_path(cfg)
     steps = cfg.micro_steps or load_config(config).fit.steps
-    fit_dir = out / "micro-fit"
+    fit_dir = out / name
     done = _done_steps(fit_dir)
     if done >= steps:
         echo(f"fit-micro: reusing {fit_dir} ({done} steps)")
     else:
-        res = fit_micro_files(result.files["data/micro"], config, fit_dir, steps=steps, holdout=cfg.micro_holdout)
+        res = fit_micro_files(result.files["data/micro"], config, fit_dir, steps=steps, holdout=cfg.micro_holdout,
+                              seed=seed)
         echo(f"fit-micro: {fit_dir} ({res.step} steps, {res.wall_s:.0f} s this session"
              f"{', resumed from ' + str(res.resumed_from) if res.resumed_from else ''})")
     result.files["micro-fit"] = fit_dir
@@ -157,8 +160,10 @@ def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> N
     result.reports["split"] = {"train": train, "held_out": held}
 
 
-def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
-    """Reference: the meso model fitted from scratch (no micro tokens) on the same K meso runs."""
+def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, *, seed: int | None = None,
+                  name: str = "meso-scratch") -> None:
+    """Reference: the meso model fitted from scratch (no micro tokens) on the same K meso runs, into
+    out/``name``; ``seed``: instead of the config's [fit] seed (an ensemble member, :mod:`probtok.bench`)."""
     import dataclasses
 
     import numpy as np
@@ -176,7 +181,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
         return
     mc = load_config(_config_path(cfg))
     steps = cfg.scratch_steps or mc.fit.steps
-    sc_dir = out / "meso-scratch"
+    sc_dir = out / name
     result.files["meso-scratch"] = sc_dir
     done = _done_steps(sc_dir)
     split = result.reports["split"]
@@ -195,7 +200,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) ->
     from probtok.adapt import AdaptConfig
 
     fcfg = dataclasses.replace(mc.fit, steps=steps, batch_runs=min(len(split["train"]), AdaptConfig.batch_runs),
-                               rollout_horizon_end=x.shape[1] - 1)
+                               rollout_horizon_end=x.shape[1] - 1, **({} if seed is None else {"seed": int(seed)}))
     meta = {"data": str(result.files["data/meso"]), "train_runs": split["train"], "holdout_runs": split["held_out"],
             "n_runs": len(split["train"]), "reference": "from scratch on the K meso runs, no micro tokens"}
     if cov is not None:
@@ -228,7 +233,8 @@ def stage_forecast(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -
 
 def _row(table: dict, q: str) -> dict:
     s = table["quantities"][q]
-    return {"cov50": s["coverage"]["0.5"], "cov90": s["coverage"]["0.9"], "crps": s["crps"],
+    return {"cov50": s["coverage"]["0.5"], "cov90": s["coverage"]["0.9"], "cov50_range": s["coverage_range"]["0.5"],
+            "cov90_range": s["coverage_range"]["0.9"], "crps": s["crps"],
             "rmse_median": s["rmse_median"], "n_points": s["n_points"], "units": s["units"]}
 
 
@@ -259,7 +265,8 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
         "note": f"forecasts from the first {cfg.first_frames} frame(s), scored on the later frames; 'micro-only' = micro fit with phi = 0 (no meso adaptation); "
                 "'scratch' = the same meso model fitted from scratch on the same K meso runs (no micro tokens); "
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
-                "equals the truth dropped; CRPS and RMSE of the median in the quantity's unit",
+                "equals the truth dropped, in brackets its 90 % range with the held-out runs as the sample (the "
+                "frames of a run are covered nearly together; probtok.calibration.run_coverage_range); CRPS and RMSE of the median in the quantity's unit",
         "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
         # the kappa each model's forecasts used (its own unless the config fixes one)
         "rollout_noise": {name: float(read_forecast(next(iter(result.files[f"forecasts/{name}"].values())))
@@ -291,8 +298,8 @@ def summary_markdown(summary: dict) -> str:
     ]
     for model, rows in summary["models"].items():
         for q, r in rows.items():
-            lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | {_f(r['cov50'], '.2f')} | "
-                         f"{_f(r['cov90'], '.2f')} | {_f(r['crps'], '.4g')} | {_f(r['rmse_median'], '.4g')} |")
+            lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | {_cov(r, 'cov50')} | "
+                         f"{_cov(r, 'cov90')} | {_f(r['crps'], '.4g')} | {_f(r['rmse_median'], '.4g')} |")
     timings = ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
     lines += ["", summary["note"], "", f"Stage timings of the last session [s] (about 0 = reused): {timings}", ""]
     lines += [f"![{k}]({Path(v).relative_to(Path(v).parents[1])})" for k, v in summary["plots"].items()]
@@ -322,6 +329,13 @@ def _show(echo, renderable) -> None:
 
 def _f(v, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
+
+
+def _cov(row: dict, key: str) -> str:
+    """A coverage and its range over runs, "0.86 [0.55-0.97]" (no range: a report written before it was)."""
+    rng = row.get(f"{key}_range")
+    ok = rng is not None and all(v is not None and v == v for v in rng)
+    return _f(row[key], ".2f") + (f" [{rng[0]:.2f}-{rng[1]:.2f}]" if ok else "")
 
 
 STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_adapt), ("scratch", stage_scratch),

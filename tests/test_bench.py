@@ -467,3 +467,87 @@ def test_a_parc_rollout_that_diverges_is_recorded_as_failed_not_scored(bench_out
     assert failed["model"] == "parc" and "test run(s) [4]" in failed["error"]
     assert "parc" not in {r["model"] for r in b["results"]} | {s["model"] for s in b["summary"]}
     assert "FAILED (not scored): parc" in (d / "out_parc_failed" / "bench.md").read_text()
+
+
+def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the_single_model(bench_out, tmp_path):
+    """--ensemble 2: two micro fits (the config's seed, and + 1), each adapted; two from-scratch fits (seeds
+    likewise); every forecast pools its model's two fits exactly as `probtok.predict` does given them."""
+    from probtok.calibration import calibration_table
+    from probtok.forecast import read_forecast
+    from probtok.predict import forecast_files
+
+    d = bench_out.parent
+    out = d / "out_ensemble"
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(out), "--k", "1", "--test-runs", "2", "--quick", "--workers", "2", "--ensemble", "2",
+               "--draws", "21"])
+    assert rc == 0
+    b = json.loads((out / "bench.json").read_text())
+    single = json.loads((bench_out / "bench.json").read_text())
+    members = b["micro_fit"]["members"]
+    assert [m["seed"] for m in members] == [0, 1]  # models/tiny.toml: [fit] seed = 0
+    assert [m["dir"] for m in members] == [str(out / "micro-fit"), str(out / "micro-fit-m1")]
+    # member 0 is the single-model benchmark's fit, bit for bit; member 1 another fit
+    assert members[0]["weights_digest"] == single["micro_fit"]["weights_digest"] != members[1]["weights_digest"]
+    assert weights_digest(out / "models" / "K1_s0" / "meso-adapt") == weights_digest(
+        bench_out / "models" / "K1_s0" / "meso-adapt")
+    res = {r["model"]: r for r in b["results"]}
+    dirs = {"micro-only": [out / "micro-fit", out / "micro-fit-m1"],
+            "adapted": [out / "models" / "K1_s0" / "meso-adapt", out / "models" / "K1_s0" / "meso-adapt-m1"],
+            "scratch": [out / "models" / "K1_s0" / "meso-scratch", out / "models" / "K1_s0" / "meso-scratch-m1"]}
+    for model, ds in dirs.items():
+        r = res[model]
+        assert r["ensemble_size"] == 2 and r["n_draws"] == 21 and len(r["rollout_noise"]) == 2
+        assert r["weights_digest"] == ",".join(weights_digest(p) for p in ds)
+        sub = "" if model == "micro-only" else "K1_s0"
+        fc = read_forecast(out / "forecasts" / model / sub / "run_0003.nc")
+        assert (fc.attrs["ensemble_size"], fc.attrs["ensemble_draws"]) == (2, "11, 10")
+        # the scores are those of the library's own ensemble forecast of the same members, made again here
+        again = forecast_files(ds, d / "meso.h5", [3, 4], tmp_path / model, first_frames=2, n_draws=21, seed=0,
+                               plots=False, progress=False)
+        table = calibration_table([read_forecast(again[r]) for r in (3, 4)], quantities=("T_hs", "A_hs"))
+        for q in ("T_hs", "A_hs"):
+            assert r["crps"][q] == pytest.approx(table["quantities"][q]["crps"], rel=1e-9)
+            assert r["coverage90"][q] == table["quantities"][q]["coverage"]["0.9"]
+    assert len({res[m]["weights_digest"] for m in dirs}) == 3
+    assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
+    # an ensemble's training time is all its fits'
+    assert res["micro-only"]["train_wall_s"] == pytest.approx(sum(m["wall_s"] for m in members))
+    md = (out / "bench.md").read_text()
+    assert "ensemble of 2 fits" in md and members[1]["weights_digest"] in md
+    # re-run one after the other in this process: every fit and forecast reused, the same numbers
+    kept = sorted(out.rglob("checkpoint.pt")) + sorted((out / "forecasts").rglob("*.nc"))
+    mtimes = [p.stat().st_mtime_ns for p in kept]
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(out), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1", "--ensemble", "2",
+               "--draws", "21"])
+    assert rc == 0
+    assert [p.stat().st_mtime_ns for p in kept] == mtimes
+    again = json.loads((out / "bench.json").read_text())
+    assert [(r["model"], r["rmse"]) for r in again["results"]] == [(r["model"], r["rmse"]) for r in b["results"]]
+
+
+def test_an_ensemble_with_too_few_draws_is_refused_before_any_fit(bench_out, capsys):
+    d = bench_out.parent
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(d / "out_few"), "--k", "1", "--test-runs", "2", "--quick", "--ensemble", "3",
+               "--draws", "5"])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert "5 draws for 3 models" in err and "at least 6" in err
+    assert not (d / "out_few" / "micro-fit").exists()
+
+
+def test_every_coverage_has_its_range_over_the_test_runs(bench_out):
+    from probtok.calibration import run_coverage_range
+
+    b = json.loads((bench_out / "bench.json").read_text())
+    md = (bench_out / "bench.md").read_text()
+    for r in b["results"]:
+        if not r["probabilistic"]:
+            assert "coverage90_range" not in r
+            continue
+        for c in ("coverage50", "coverage90"):
+            for q in ("T_hs", "A_hs"):
+                assert r[c + "_range"][q] == pytest.approx(run_coverage_range(r[c][q], 2))  # 2 test runs
+    assert "Coverages with their 90 % ranges (the 2 test runs as the sample" in md
