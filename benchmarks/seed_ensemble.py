@@ -38,8 +38,14 @@ def pooled(forecasts: list) -> xr.Dataset:
 def line(name: str, table: dict) -> str:
     q = table["quantities"]
     return f"{name}: " + " | ".join(
-        f"{n}: cov50 {q[n]['coverage']['0.5']:.2f} cov90 {q[n]['coverage']['0.9']:.2f} RMSE {q[n]['rmse_median']:.4g} "
+        f"{n}: cov50 {_cov(q[n], '0.5')} cov90 {_cov(q[n], '0.9')} RMSE {q[n]['rmse_median']:.4g} "
         f"CRPS {q[n]['crps']:.4g} {q[n]['units']}" for n in ("T_hs", "A_hs"))
+
+
+def _cov(q: dict, level: str) -> str:
+    """A coverage with its 90 % range over the runs (probtok.calibration.run_coverage_range)."""
+    lo, hi = q["coverage_range"][level]
+    return f"{q['coverage'][level]:.2f} [{lo:.2f}-{hi:.2f}]"
 
 
 def main() -> None:

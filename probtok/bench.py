@@ -54,9 +54,10 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``note`` (where it came from / "not available");
 * ``micro_fit``: ``dir``, ``steps``, ``wall_s`` (the fit's SVI time as its fit.json recorded it, also when
   an interrupted earlier run of the benchmark did the fit; the time measured now for a fit resumed from
-  a checkpoint), ``weights_digest``, ``members`` (every ensemble member's micro fit, member 0 first: ``dir``,
-  ``seed``, ``wall_s``, ``weights_digest``; one entry without an ensemble), ``task_covariate`` (the config's ``[meso] task_covariate``, "" for none: test runs then
-  draw c from p(c | that run parameter), :mod:`probtok.covariate`);
+  a checkpoint), ``weights_digest``, ``members`` (every ensemble member's micro fit, member 0 first:
+  ``dir``, ``seed``, ``wall_s``, ``weights_digest``; one entry without an ensemble), ``task_covariate`` (the
+  config's ``[meso] task_covariate``, "" for none: test runs then draw c from p(c | that run parameter),
+  :mod:`probtok.covariate`);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
@@ -79,7 +80,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``weights_digest`` (of the fitted model, comma-joined for an ensemble; not for PARC);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
-  micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits); ``forecast_wall_s_per_run``;
+  micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits);
+  ``forecast_wall_s_per_run``;
   ``forecast_wall_s_per_draw`` (null for PARC; both null when reused forecasts recorded no time; the
   wall time of forecasting all test runs, posterior load included, divided by the runs (and draws); a
   re-run that reuses every forecast reports the time recorded in ``forecast_wall.json`` beside them);
@@ -772,8 +774,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     ``workers``: processes that run the benchmark's jobs side by side (a Dask LocalCluster, one torch
     thread each; default: :func:`default_workers`); 1 runs them one after the other in this process. The jobs are
     PARC, the micro fit of every ensemble member, the fit (adaptation / from scratch) of every (model, K,
-    subset, member), and the forecasts of the test runs of every (model, K, subset) (:func:`_run_jobs`). Every job is seeded on its own, so the numbers do not depend on
-    ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
+    subset, member), and the forecasts of the test runs of every (model, K, subset) (:func:`_run_jobs`). Every
+    job is seeded on its own, so the numbers do not depend on ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
     """
     from probtok.atomic import atomic_write_text
     from probtok.forecast import read_forecast

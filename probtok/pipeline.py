@@ -266,7 +266,8 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
                 "'scratch' = the same meso model fitted from scratch on the same K meso runs (no micro tokens); "
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped, in brackets its 90 % range with the held-out runs as the sample (the "
-                "frames of a run are covered nearly together; probtok.calibration.run_coverage_range); CRPS and RMSE of the median in the quantity's unit",
+                "frames of a run are covered nearly together; probtok.calibration.run_coverage_range); CRPS and "
+                "RMSE of the median in the quantity's unit",
         "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
         # the kappa each model's forecasts used (its own unless the config fixes one)
         "rollout_noise": {name: float(read_forecast(next(iter(result.files[f"forecasts/{name}"].values())))
