@@ -775,7 +775,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     thread each; default: :func:`default_workers`); 1 runs them one after the other in this process. The jobs are
     PARC, the micro fit of every ensemble member, the fit (adaptation / from scratch) of every (model, K,
     subset, member), and the forecasts of the test runs of every (model, K, subset) (:func:`_run_jobs`). Every
-    job is seeded on its own, so the numbers do not depend on ``workers``; each writes only its own folders, so an interrupted benchmark re-run reuses what finished.
+    job is seeded on its own, so the numbers do not depend on ``workers``; each writes only its own folders, so
+    an interrupted benchmark re-run reuses what finished.
     """
     from probtok.atomic import atomic_write_text
     from probtok.forecast import read_forecast
