@@ -705,7 +705,7 @@ def bench_markdown(bench: dict) -> str:
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}.", ""]
     ranges = [f"{r['model']} K={r['k']} subset {r['subset']}: " + ", ".join(
-        f"{q} {_fmt(r[c][q])} [{_fmt(r[c + '_range'][q][0])}-{_fmt(r[c + '_range'][q][1])}] at {lv}"
+        f"{q} {_cov(r[c][q])} [{_cov(r[c + '_range'][q][0])}-{_cov(r[c + '_range'][q][1])}] at {lv}"
         for c, lv in (("coverage90", "90 %"), ("coverage50", "50 %")) for q in SERIES)
         for r in bench["results"] if r.get("coverage90_range")]
     if ranges:  # what six test runs can tell of a coverage
@@ -754,6 +754,11 @@ def _stop_runs(parc: dict) -> str:
     if parc.get("val_on") == "val":
         return f"held-out pool runs {parc['val_runs']} (fitted on {parc['fit_runs']})"
     return "its training runs"
+
+
+def _cov(v) -> str:
+    """A coverage to two decimals (six test runs pin it down to about +-0.2), "n/a" for none."""
+    return "n/a" if v is None else f"{v:.2f}"
 
 
 def _fmt(v) -> str:
