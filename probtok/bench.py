@@ -86,7 +86,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   wall time of forecasting all test runs, posterior load included, divided by the runs (and draws); a
   re-run that reuses every forecast reports the time recorded in ``forecast_wall.json`` beside them);
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
-  ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage90_<quantity>``
+  ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage50_<quantity>``,
+  ``coverage90_<quantity>``
   (null for PARC), ``train_wall_s``;
 * ``plots``: {name: PNG path}: ``error_vs_k``, ``error_vs_time`` (:func:`error_vs_time_figure`),
   ``reliability`` (:func:`reliability_figure`) and
@@ -508,7 +509,7 @@ def summarize_results(results: list[dict]) -> list[dict]:
                "train_wall_s": float(np.mean([r["train_wall_s"] for r in rs]))}
         for q in QUANTITIES:
             row[f"rmse_{q}"] = float(np.mean([r["rmse"][q]["mean"] for r in rs]))
-            for key in ("crps", "coverage90"):
+            for key in ("crps", "coverage50", "coverage90"):
                 vals = [r[key][q] for r in rs if r[key] is not None and r[key][q] is not None]
                 row[f"{key}_{q}"] = float(np.mean(vals)) if vals else None
         for f in FIELD_METRICS:
@@ -662,15 +663,17 @@ def _subset_lines(bench: dict, several: set) -> list[str]:
         return []
     lines = ["", "Each training subset of the means above (a failed one is not in the mean):", "",
              "| model | K | subset | training runs | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | "
-             "cov90 T_hs | cov90 A_hs |", "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+             "cov90 T_hs | cov90 A_hs | cov50 T_hs | cov50 A_hs |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["model"], r["k"], r["subset"])):
         head = f"| {r['model']} | {r['k']} | {r['subset']} | {r['train_runs']} | "
         if "error" in r:
-            lines.append(head + "failed (see below) | | | | |")
+            lines.append(head + "failed (see below) | | | | | | |")
             continue
-        cov = r["coverage90"] or {}
+        cov, cov50 = r["coverage90"] or {}, r.get("coverage50") or {}
         lines.append(head + f"{_fmt(r['rmse']['T_hs']['mean'])} | {_fmt(r['rmse']['A_hs']['mean'])} | "
-                     f"{_fmt((r['crps'] or {}).get('T_hs'))} | {_fmt(cov.get('T_hs'))} | {_fmt(cov.get('A_hs'))} |")
+                     f"{_fmt((r['crps'] or {}).get('T_hs'))} | {_fmt(cov.get('T_hs'))} | {_fmt(cov.get('A_hs'))} | "
+                     f"{_fmt(cov50.get('T_hs'))} | {_fmt(cov50.get('A_hs'))} |")
     return lines
 
 
@@ -683,12 +686,13 @@ def bench_markdown(bench: dict) -> str:
              f"machine: {bench['machine']['platform']}, {bench['machine']['cpu_count']} CPUs.", "",
              "| model | K | subsets | RMSE T_hs [K] | RMSE A_hs [um^2] | RMSE dT_hs/dt [K/ns] | RMSE dA_hs/dt "
              "[um^2/ns] | field RMSE T [K] | field RMSE P [GPa] | CRPS T_hs [K] | cov90 T_hs | cov90 A_hs | "
-             "train [s] |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "cov50 T_hs | cov50 A_hs | train [s] |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in bench["summary"]:
         lines.append(f"| {r['model']} | {r['k']} | {r['n_subsets']} | " + " | ".join(
             _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
-                                 "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "train_wall_s"])) + " |")
+                                 "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "coverage50_T_hs",
+                                 "coverage50_A_hs", "train_wall_s"])) + " |")
     several = _several_subsets(bench)
     lines += _subset_lines(bench, several)
     fc = [(r["model"], r["k"] if (r["model"], r["k"]) not in several else f"{r['k']} subset {r['subset']}",

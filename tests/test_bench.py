@@ -426,9 +426,12 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
         row = next(s for s in b["summary"] if s["model"] == model)
         assert row["n_subsets"] == 2
         assert row["rmse_A_hs"] == pytest.approx(np.mean([r["rmse"]["A_hs"]["mean"] for r in rs]))
+        assert row["coverage50_T_hs"] == pytest.approx(np.mean([r["coverage50"]["T_hs"] for r in rs]))
         for r in rs:  # each subset's row in bench.md, with its own numbers
             assert (f"| {model} | 1 | {r['subset']} | {r['train_runs']} | {_fmt(r['rmse']['T_hs']['mean'])} | "
                     f"{_fmt(r['rmse']['A_hs']['mean'])} |") in md
+            assert (f"| {_fmt(r['coverage90']['A_hs'])} | {_fmt(r['coverage50']['T_hs'])} | "
+                    f"{_fmt(r['coverage50']['A_hs'])} |") in md
     assert "| micro-only | 0 | 0 |" not in md  # one subset: no per-subset row
     assert "adapted K=1 subset 1: " in md  # forecast times name the subset
     from probtok.bench import bench_markdown
