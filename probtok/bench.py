@@ -380,13 +380,9 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     ``trained``: a parc.pt written by this function before (e.g. by benchmarks/parc_convergence.py,
     trained to convergence outside the benchmark's time budget) is scored instead of training a new
     one; its recorded fit and validation runs must be this split's (ConfigError otherwise)."""
-    import torch
-
     from probtok.baselines import ParcConfig, load_parc, save_parc, train_parc
-    from probtok.calibration import horizon_slice
     from probtok.data import open_dataset
     from probtok.errors import DataError
-    from probtok.hotspots import hotspot_metrics
 
     with open_dataset(meso) as ds:
         missing = [f for f in list(state_fields) + ["u", "v"] if f not in ds.fields]
@@ -394,12 +390,9 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
             raise DataError("PARC needs the velocity and state fields", file=meso, field=missing[0],
                             hint=f"the file has {list(ds.fields)}")
         norm = ds.normaliser("minmax", list(state_fields) + ["u", "v"])
-        dt, dx, thr = float(ds.dt_frame_ns), float(ds.dx_um), float(ds.hotspot_threshold_K)
-        units = {f: ds.units[f] for f in FIELD_METRICS}
+        dt, n_frames = float(ds.dt_frame_ns), int(ds.n_frames)
     n_val = cfg.parc_val_runs if 0 < cfg.parc_val_runs < len(pool) else 0
     fit_runs, val_runs = pool[: len(pool) - n_val], pool[len(pool) - n_val:]
-    xt, vt = _parc_data(meso, test_runs, state_fields, norm)
-    n_frames = xt.shape[1]
     if trained is None:
         x, vel = _parc_data(meso, fit_runs, state_fields, norm)
         val = _parc_data(meso, val_runs, state_fields, norm) if val_runs else None
@@ -423,47 +416,76 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
                               hint="train it on this split: benchmarks/parc_convergence.py with the same data, "
                                    "--val-runs and --test-runs")
         train_s = float(hist.get("train_wall_s", hist.get("wall_s", float("nan"))))
-    m = cfg.first_frames
-    t0 = time.perf_counter()
-    with torch.no_grad():  # from frame m - 1 (the last given one), as the token models
-        px, pv = model.rollout(xt[:, m - 1], vt[:, m - 1], n_frames - m + 1, dt)
-    fc_s = time.perf_counter() - t0
-    px, pv = torch.cat([xt[:, : m - 1], px], 1), torch.cat([vt[:, : m - 1], pv], 1)
-    phys = norm.inverse(torch.cat([px, pv], 2), field_axis=2).numpy().astype(float)
-    truth = norm.inverse(torch.cat([xt, vt], 2), field_axis=2).numpy().astype(float)
     info = {"n_parameters": int(hist["n_parameters"]), "epochs": len(hist["epoch"]), "stopped": hist["stopped"],
             "best_val_loss": hist["best_val_loss"], "val_on": hist["val_on"], "val_runs": [int(r) for r in val_runs],
             "fit_runs": [int(r) for r in fit_runs], "state_fields": list(state_fields),
             "config": hist["config"], "trained_by": "this benchmark" if trained is None else str(trained),
             "val_loss_last": [float(v) for v in hist["val_loss"][-10:]]}
-    bad = [int(r) for i, r in enumerate(test_runs) if not np.isfinite(phys[i, m:]).all()]
-    if bad:  # a diverged rollout is a failure, as for the token models, not an infinite score
+    sc = score_parc(model, meso, test_runs, cfg.first_frames, state_fields, norm=norm)
+    if sc["diverged"]:  # a diverged rollout is a failure, as for the token models, not an infinite score
         return {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
                 "train_wall_s": train_s,
-                "error": f"the rollout reached non-finite values on test run(s) {bad}"}, info
+                "error": f"the rollout reached non-finite values on test run(s) {sc['diverged']}"}, info
+    info["series"] = sc["series"]
+    entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
+             "probabilistic": False, "n_draws": None, "rmse": sc["rmse"], "field_rmse": sc["field_rmse"],
+             "crps": None, "coverage50": None, "coverage90": None,
+             "train_wall_s": train_s, "forecast_wall_s_per_run": sc["forecast_wall_s"] / len(test_runs),
+             "forecast_wall_s_per_draw": None}
+    return entry, info
+
+
+def score_parc(model, data, runs, first_frames: int, state_fields, norm=None) -> dict:
+    """Roll a trained PARC out on ``runs`` of the file ``data`` from frame ``first_frames`` - 1 (the last given
+    one, as the token models) and score it as :func:`forecast_scores` scores a token model, with the file's
+    hot-spot threshold: {"rmse", "field_rmse" (as in a result entry), "series" ({"runs", "T_hs", "A_hs"}: its
+    forecast series, the given frames the truth's), "diverged" (runs whose forecast frames have non-finite
+    values; then no scores), "forecast_wall_s"}. ``norm``: the normaliser of the inputs (default: PARC's own,
+    the one it was trained with), so that runs of another file than the training one are scored alike."""
+    import torch
+
+    from probtok.calibration import horizon_slice
+    from probtok.data import open_dataset
+    from probtok.data.normalize import Normaliser
+    from probtok.hotspots import hotspot_metrics
+
+    fields = list(state_fields) + ["u", "v"]
+    if norm is None:
+        norm = Normaliser(tuple(fields), model.field_shift.double().numpy(), model.field_scale.double().numpy())
+    with open_dataset(data) as ds:
+        dt, dx, thr = float(ds.dt_frame_ns), float(ds.dx_um), float(ds.hotspot_threshold_K)
+        units = {f: ds.units[f] for f in FIELD_METRICS}
+    xt, vt = _parc_data(data, runs, state_fields, norm)
+    n_frames, m = xt.shape[1], int(first_frames)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        px, pv = model.rollout(xt[:, m - 1], vt[:, m - 1], n_frames - m + 1, dt)
+    fc_s = time.perf_counter() - t0
+    px, pv = torch.cat([xt[:, : m - 1], px], 1), torch.cat([vt[:, : m - 1], pv], 1)
+    phys = norm.inverse(torch.cat([px, pv], 2), field_axis=2).numpy().astype(float)
+    truth = norm.inverse(torch.cat([xt, vt], 2), field_axis=2).numpy().astype(float)
+    out = {"diverged": [int(r) for i, r in enumerate(runs) if not np.isfinite(phys[i, m:]).all()],
+           "forecast_wall_s": fc_s}
+    if out["diverged"]:
+        return out
     ti = list(state_fields).index("T")
     keeps = {q: horizon_slice(m, "frame" if q in ("T_hs", "A_hs") else "interval") for q in QUANTITIES}
     errs = {q: [] for q in QUANTITIES}
     per_field = {f: [] for f in FIELD_METRICS}
-    info["series"] = {"runs": [int(r) for r in test_runs], **{q: [] for q in SERIES}}
-    for i in range(len(test_runs)):
+    series = {"runs": [int(r) for r in runs], **{q: [] for q in SERIES}}
+    for i in range(len(runs)):
         mp, mt = hotspot_metrics(phys[i, :, ti], dx, dt, thr), hotspot_metrics(truth[i, :, ti], dx, dt, thr)
         for q in SERIES:
-            info["series"][q].append([float(v) for v in mp[q]])
+            series[q].append([float(v) for v in mp[q]])
         for q, keep in keeps.items():  # the forecast horizon only, as forecast_scores
             errs[q].append(np.asarray(mp[q][keep], float) - np.asarray(mt[q][keep], float))
         keep = horizon_slice(m, "frame")
         for f in FIELD_METRICS:
             j = list(state_fields).index(f)
             per_field[f].append(float(np.sqrt(np.mean((phys[i, keep, j] - truth[i, keep, j]) ** 2))))
-    entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
-             "probabilistic": False, "n_draws": None,
-             "rmse": {q: _error_block(errs[q], QUANTITY_UNITS[q], keeps[q].start) for q in QUANTITIES},
-             "field_rmse": {f: _metric_block(per_field[f], units[f]) for f in FIELD_METRICS},
-             "crps": None, "coverage50": None, "coverage90": None,
-             "train_wall_s": train_s, "forecast_wall_s_per_run": fc_s / len(test_runs),
-             "forecast_wall_s_per_draw": None}
-    return entry, info
+    out.update(rmse={q: _error_block(errs[q], QUANTITY_UNITS[q], keeps[q].start) for q in QUANTITIES},
+               field_rmse={f: _metric_block(per_field[f], units[f]) for f in FIELD_METRICS}, series=series)
+    return out
 
 
 def _time_ns(meso) -> np.ndarray:

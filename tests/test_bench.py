@@ -554,3 +554,25 @@ def test_every_coverage_has_its_range_over_the_test_runs(bench_out):
             for q in ("T_hs", "A_hs"):
                 assert r[c + "_range"][q] == pytest.approx(run_coverage_range(r[c][q], 2))  # 2 test runs
     assert "Coverages with their 90 % ranges (the 2 test runs as the sample" in md
+
+
+def test_parc_scores_runs_of_another_file_with_its_own_normaliser(bench_out, tmp_path):
+    """The benchmark's test runs 3 and 4 written alone into a new file (whose min-max normaliser differs):
+    PARC scored there with the normaliser it was trained with gives the benchmark's scores."""
+    from probtok.baselines import load_parc
+    from probtok.bench import score_parc
+    from probtok.data import open_dataset
+
+    d = bench_out.parent
+    write_dataset(tmp_path / "two.h5", hotspot_runs(5, 5, 8, 12, 1)[3:], np.arange(5) * MESO_DT, fields=FIELDS,
+                  units=UNITS, dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0)
+    with open_dataset(tmp_path / "two.h5") as a, open_dataset(d / "meso.h5") as b:
+        assert not np.allclose(a.normaliser("minmax", list(FIELDS)).shift, b.normaliser("minmax", list(FIELDS)).shift)
+    b = json.loads((bench_out / "bench.json").read_text())
+    (parc,) = [r for r in b["results"] if r["model"] == "parc"]
+    sc = score_parc(load_parc(bench_out / "parc" / "parc.pt"), tmp_path / "two.h5", [0, 1], 2, ("T", "P", "mu"))
+    assert sc["diverged"] == []
+    for q in ("T_hs", "A_hs", "dT_hs_dt"):
+        assert sc["rmse"][q]["per_run"] == pytest.approx(parc["rmse"][q]["per_run"], rel=1e-5, abs=1e-9), q
+    assert sc["field_rmse"]["P"]["per_run"] == pytest.approx(parc["field_rmse"]["P"]["per_run"], rel=1e-4)
+    np.testing.assert_allclose(sc["series"]["T_hs"], b["parc"]["series"]["T_hs"], rtol=1e-5)
