@@ -269,10 +269,9 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
                                                                               for r in runs]}
     for q in quantities:
         parts = [point_scores(*_quantity_arrays(fc, q, i), levels, rng) for i, fc in enumerate(forecasts)]
-        table["quantities"][q] = {"units": UNITS.get(q, ""), **aggregate(parts, levels, drop_trivial),
-                                  "coverage_range": {}}
-        cov = table["quantities"][q]["coverage"]
-        table["quantities"][q]["coverage_range"] = {k: run_coverage_range(v, len(forecasts)) for k, v in cov.items()}
+        agg = aggregate(parts, levels, drop_trivial)
+        table["quantities"][q] = {"units": UNITS.get(q, ""), **agg, "coverage_range": {
+            k: run_coverage_range(v, len(forecasts)) for k, v in agg["coverage"].items()}}
         for row, part in zip(table["per_run"], parts):
             row["quantities"][q] = aggregate([part], levels, drop_trivial)
     return table
