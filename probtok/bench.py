@@ -275,7 +275,7 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     kappas = [cfg.rollout_noise if cfg.rollout_noise is not None else model_rollout_noise(
         load_checkpoint(d)["meta"]) for d in members]
     attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws,
-                                     cfg.new_task, kappas) for r in test_runs]
+                                     cfg.new_task, kappas, data=meso) for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON

@@ -37,6 +37,11 @@ Global attributes: ``format = "probtok-forecast"``, ``format_version``,
 ``run_id``, ``hotspot_threshold_K``, ``dx_um``, ``dt_frame_ns``, ``n_draws``,
 ``has_truth`` (0/1), ``fields``/``field_units`` (JSON), ``probtok_version``,
 ``created`` (UTC ISO 8601). Every data variable has ``units`` and ``long_name``.
+Forecasts made by :func:`probtok.predict.forecast_run` add what they came from: the model
+(``model_dir``, ``model_digest``, ``model_weights_digest``, ``model_kind``, ``rollout_noise``,
+``task_latent``, ``ensemble_size``), the data (``data``, ``truth_digest``: see
+:func:`probtok.predict.truth_digest`, ``param_<name>``: the run's parameters) and the settings
+(``first_frames``, ``new_task_c``, ``observation_noise``, ``forecast_wall_s``).
 """
 
 from __future__ import annotations

@@ -532,7 +532,8 @@ def forecast_run(post: Posterior | list[Posterior], data, run: int, *, first_fra
                  "task_latent": "; ".join(f"model {m}: {h}" for m, h in enumerate(how)),
                  "rollout_noise": _ensemble_kappas(kappas),
                  "ensemble_draws": ", ".join(str(n) for n in counts)}
-    attrs.update({"data": str(data), "first_frames": int(first_frames), "ensemble_size": len(posts),
+    attrs.update({"data": str(data), "truth_digest": truth_digest(truth, meta["threshold"], meta["dx_um"]),
+                  "first_frames": int(first_frames), "ensemble_size": len(posts),
                   "new_task_c": new_task, "observation_noise": int(observation_noise)})
     for k, v in meta["params"].items():
         if isinstance(v, (int, float, str, np.integer, np.floating)):
@@ -585,7 +586,8 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
         path = out_dir / f"run_{r:04d}.nc"
-        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, kappas)):
+        if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, kappas,
+                                                 data=data)):
             ds = forecast_run(posts, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
                               observation_noise=observation_noise, seed=seed + r, new_task=new_task,
                               rollout_noise=rollout_noise)
@@ -596,21 +598,35 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
     return files
 
 
+def truth_digest(truth, threshold_K: float, dx_um: float) -> str:
+    """SHA-256 (first 16 hex digits) of a run's true frames as a forecast read them (any shape, as float32)
+    and of the hot-spot threshold [K] and cell size [um] its metrics used: a forecast file records it, so that
+    a forecast of a run that was simulated again, or of a file whose threshold changed, is not reused."""
+    import hashlib
+
+    h = hashlib.sha256(np.ascontiguousarray(truth, dtype=np.float32).tobytes())
+    h.update(f"threshold_K={float(threshold_K):.9g};dx_um={float(dx_um):.9g}".encode())
+    return h.hexdigest()[:16]
+
+
 def _same_forecast(path: Path, model_dir, first_frames: int, n_draws: int, new_task: str = "prior",
-                   rollout_noise=None) -> bool:
+                   rollout_noise=None, data=None) -> bool:
     """True when ``path`` is a readable forecast of the same model (not refitted since), first frames,
-    number of draws, new-task rule and rollout noise."""
-    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task, rollout_noise) is not None
+    number of draws, new-task rule, rollout noise and (``data`` given) true frames."""
+    return reusable_forecast_attrs(path, model_dir, first_frames, n_draws, new_task, rollout_noise,
+                                   data=data) is not None
 
 
 def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: int,
-                            new_task: str = "prior", rollout_noise=None) -> dict | None:
+                            new_task: str = "prior", rollout_noise=None, data=None) -> dict | None:
     """The attributes of ``path`` when it is a readable forecast of the same fitted model, first frames,
     number of draws, new-task rule and rollout noise (a file written before the rule was recorded drew c
     from the prior; one written before the rollout noise was recorded used kappa = 1); else None. The same model: the same checkpoint content (``model_digest``), so a copied or moved
     folder still matches and a refit does not; files from before the digest was recorded match by path and
     must be newer than the checkpoint. ``rollout_noise``: None (the kappa each model records), one kappa, or
-    a list of one per model.
+    a list of one per model. ``data`` (the run file the forecast is for): its run must have the true frames,
+    threshold and cell size the forecast recorded (:func:`truth_digest`; files written before the digest was
+    recorded are not checked).
 
     ``model_dir`` may be a list of fit directories: an ensemble forecast of the same models in the same order."""
     from probtok.checkpoint import CHECKPOINT_NAME, checkpoint_digest, load_checkpoint
@@ -626,10 +642,13 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
         except ProbtokError:
             return None
     try:
-        a = dict(read_forecast(path).attrs)
+        fc = read_forecast(path)
     except ProbtokError:
         return None
+    a = dict(fc.attrs)
     if int(a.get("ensemble_size", 1)) != len(dirs):
+        return None
+    if data is not None and a.get("truth_digest") and a["truth_digest"] != _data_truth_digest(data, fc):
         return None
     if len(dirs) > 1:  # ensembles are recorded with digests only
         same_model = a.get("model_digest") == ",".join(checkpoint_digest(d) or "" for d in dirs)
@@ -646,6 +665,20 @@ def reusable_forecast_attrs(path: Path, model_dir, first_frames: int, n_draws: i
     same = (same_model and same_kappa and int(a.get("first_frames", -1)) == int(first_frames)
             and int(a.get("n_draws", -1)) == int(n_draws) and a.get("new_task_c", "prior") == new_task)
     return a if same else None
+
+
+def _data_truth_digest(data, fc) -> str | None:
+    """:func:`truth_digest` of the run of forecast ``fc`` as the file ``data`` holds it now (its fields and
+    frames); None when the file or run cannot be read."""
+    from probtok.data import open_dataset
+
+    try:
+        with open_dataset(data) as ds:
+            truth = ds.frames(int(fc.attrs["run_id"]), [str(f) for f in fc["field"].values],
+                              frames=slice(0, int(fc.sizes["frame"])))
+            return truth_digest(truth, ds.hotspot_threshold_K, ds.dx_um)
+    except (ProbtokError, KeyError, IndexError, ValueError):
+        return None
 
 
 def check_runs(data, runs, fields) -> None:

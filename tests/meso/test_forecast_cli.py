@@ -426,3 +426,40 @@ def test_an_ensemble_forecast_pools_the_draws_of_its_models(files, capsys):
                "--draws", "3", "--no-plots", "--out", str(d / "fc_ens3")])
     err = capsys.readouterr().err
     assert rc == 2 and "each model needs at least 2" in err and "Traceback" not in err
+
+
+def test_a_forecast_of_a_run_simulated_again_is_not_reused(files, tmp_path):
+    """skip_existing reuses a forecast only for the same true frames and threshold: the same data reuses it;
+    the file's threshold changed, or the run simulated again with other values, makes a new forecast."""
+    import shutil
+
+    import h5py
+
+    from probtok.predict import forecast_files, truth_digest
+
+    data = tmp_path / "meso.h5"
+    shutil.copy(files / "meso.h5", data)
+    out = tmp_path / "fc"
+
+    def forecast():
+        return forecast_files(files / "micro_fit", data, [2], out, n_draws=4, plots=False, progress=False,
+                              skip_existing=True)[2]
+
+    path = forecast()
+    first = read_forecast(path).attrs["truth_digest"]
+    with open_dataset(data) as ds:
+        assert first == truth_digest(ds.frames(2, list(TOY_FIELDS)), ds.hotspot_threshold_K, ds.dx_um)
+    stamp = path.stat().st_mtime_ns
+    assert forecast().stat().st_mtime_ns == stamp  # the same data: reused
+    with h5py.File(data, "r+") as f:  # another threshold: other hot-spot series
+        f.attrs["hotspot_threshold_K"] = float(f.attrs["hotspot_threshold_K"]) + 50.0
+    assert forecast().stat().st_mtime_ns != stamp
+    second = read_forecast(path).attrs["truth_digest"]
+    assert second != first
+    runs = toy_hotspot_runs(4, 5, 8, 12, 2, seed=1)
+    runs[2] *= 1.01  # run 2 simulated again, a little hotter
+    write_dataset(data, runs, np.arange(5) * MESO_DT, fields=TOY_FIELDS, units=TOY_UNITS, dx_um=0.1,
+                  dt_frame_ns=MESO_DT, setup="toy")
+    stamp = path.stat().st_mtime_ns
+    assert forecast().stat().st_mtime_ns != stamp
+    assert read_forecast(path).attrs["truth_digest"] not in (first, second)
