@@ -24,7 +24,7 @@ import time
 import torch
 import xarray as xr
 
-from probtok.calibration import calibration_table
+from probtok.calibration import calibration_table, coverage_text
 from probtok.cli import _parse_runs
 from probtok.predict import ENSEMBLE_SEED_STRIDE, forecast_run, load_posterior
 
@@ -38,14 +38,10 @@ def pooled(forecasts: list) -> xr.Dataset:
 def line(name: str, table: dict) -> str:
     q = table["quantities"]
     return f"{name}: " + " | ".join(
-        f"{n}: cov50 {_cov(q[n], '0.5')} cov90 {_cov(q[n], '0.9')} RMSE {q[n]['rmse_median']:.4g} "
+        f"{n}: cov50 {coverage_text(q[n]['coverage']['0.5'], q[n]['coverage_range']['0.5'])} "
+        f"cov90 {coverage_text(q[n]['coverage']['0.9'], q[n]['coverage_range']['0.9'])} RMSE {q[n]['rmse_median']:.4g} "
         f"CRPS {q[n]['crps']:.4g} {q[n]['units']}" for n in ("T_hs", "A_hs"))
 
-
-def _cov(q: dict, level: str) -> str:
-    """A coverage with its 90 % range over the runs (probtok.calibration.run_coverage_range)."""
-    lo, hi = q["coverage_range"][level]
-    return f"{q['coverage'][level]:.2f} [{lo:.2f}-{hi:.2f}]"
 
 
 def main() -> None:

@@ -730,8 +730,10 @@ def bench_markdown(bench: dict) -> str:
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}.", ""]
+    from probtok.calibration import coverage_text
+
     ranges = [f"{r['model']} K={r['k']} subset {r['subset']}: " + ", ".join(
-        f"{q} {_cov(r[c][q])} [{_cov(r[c + '_range'][q][0])}-{_cov(r[c + '_range'][q][1])}] at {lv}"
+        f"{q} {coverage_text(r[c][q], r[c + '_range'][q])} at {lv}"
         for c, lv in (("coverage90", "90 %"), ("coverage50", "50 %")) for q in SERIES)
         for r in bench["results"] if r.get("coverage90_range")]
     if ranges:  # what six test runs can tell of a coverage
@@ -780,11 +782,6 @@ def _stop_runs(parc: dict) -> str:
     if parc.get("val_on") == "val":
         return f"held-out pool runs {parc['val_runs']} (fitted on {parc['fit_runs']})"
     return "its training runs"
-
-
-def _cov(v) -> str:
-    """A coverage to two decimals (six test runs pin it down to about +-0.2), "n/a" for none."""
-    return "n/a" if v is None else f"{v:.2f}"
 
 
 def _fmt(v) -> str:
@@ -879,14 +876,23 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
              "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro[0]["wall_s"],
                            "task_covariate": micro_ckpt["spec_obj"].task_covariate,
                            "weights_digest": weights_digest(micro_ckpt),
-                           "members": [{"dir": m["dir"], "seed": m["seed"], "wall_s": m["wall_s"],
-                                        "weights_digest": weights_digest(Path(m["dir"]))} for m in micro]},
+                           "members": [_micro_member(m) for m in micro]},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
              "plots": {k: str(v) for k, v in plots.items()}}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
     atomic_write_text(out / "bench.md", bench_markdown(bench))
     echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'} ({bench['wall_s'] / 60:.1f} min)")
     return bench
+
+
+def _micro_member(micro: dict) -> dict:
+    """bench.json's record of one micro fit (a :func:`_job_micro` result), with the seed its checkpoint says it
+    was fitted with (so also for a fit an earlier run made)."""
+    from probtok.checkpoint import load_checkpoint, weights_digest
+
+    ckpt = load_checkpoint(Path(micro["dir"]) / "checkpoint.pt")
+    return {"dir": micro["dir"], "seed": int(ckpt["fit_config"]["seed"]), "wall_s": micro["wall_s"],
+            "weights_digest": weights_digest(ckpt)}
 
 
 #: Memory one worker may need: the largest process of the default benchmark peaked at 8.5 GB (100-draw
@@ -914,28 +920,28 @@ def member_name(base: str, member: int) -> str:
     return base if member == 0 else f"{base}-m{member}"
 
 
-def member_seed(config_seed: int, member: int) -> int | None:
-    """The [fit] seed of ensemble member ``member``: the config's own plus ``member`` (None for member 0: the
-    config's, unchanged)."""
-    return None if member == 0 else int(config_seed) + int(member)
+def member_seed(demo, member: int) -> int | None:
+    """The [fit] seed of ensemble member ``member``: the seed of the config ``demo`` names plus ``member``
+    (None for member 0: the config's, unchanged, as in a single-model benchmark)."""
+    from probtok.model_spec import load_config
+    from probtok.pipeline import _config_path
+
+    return None if member == 0 else int(load_config(_config_path(demo)).fit.seed) + int(member)
 
 
 def _job_micro(member: int, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
-    """Micro fit ``member`` (resumed / reused under out/micro-fit[-m<member>]): {dir, wall_s, seed, logs}."""
+    """Micro fit ``member`` (resumed / reused under out/micro-fit[-m<member>]): {dir, wall_s, logs}."""
     import torch
 
-    from probtok.model_spec import load_config
-    from probtok.pipeline import DemoResult, _config_path, stage_fit_micro
+    from probtok.pipeline import DemoResult, stage_fit_micro
 
     torch.set_num_threads(cfg.torch_threads)
     logs: list[str] = []
     state = DemoResult(out=out, files={"data/micro": micro_data, "data/meso": meso_data})
-    config_seed = load_config(_config_path(demo)).fit.seed
-    seed, name = member_seed(config_seed, member), member_name("micro-fit", member)
+    seed, name = member_seed(demo, member), member_name("micro-fit", member)
     wall = _timed_fit(out / name / "fit.json", 0,
                       lambda: stage_fit_micro(out, demo, state, echo=logs.append, seed=seed, name=name))
-    return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs,
-            "seed": int(config_seed if seed is None else seed)}
+    return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs}
 
 
 def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, test, cfg: BenchConfig,
@@ -945,8 +951,7 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
     import torch
 
     from probtok.adapt import AdaptConfig, adapt_files
-    from probtok.model_spec import load_config
-    from probtok.pipeline import DemoResult, _config_path, stage_scratch
+    from probtok.pipeline import DemoResult, stage_scratch
 
     torch.set_num_threads(cfg.torch_threads)
     name, k, s, train = job
@@ -963,7 +968,7 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
         sc_state = DemoResult(out=out / "models" / tag,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
                               reports={"split": {"train": train, "held_out": test}})
-        seed = member_seed(load_config(_config_path(demo)).fit.seed, member)
+        seed = member_seed(demo, member)
         sc_name = member_name("meso-scratch", member)
         wall = _timed_fit(out / "models" / tag / sc_name / "fit.json", demo.scratch_steps,
                           lambda: stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append, seed=seed,
@@ -1010,8 +1015,16 @@ def _job_label(job: tuple) -> str:
     return name if name == "micro-only" else f"{name} K = {k} subset {s} (runs {train})"
 
 
-def _member_label(job: tuple, member: int, n_members: int) -> str:
-    return f"{_job_label(job)} fit" + (f", member {member}" if n_members > 1 else "")
+def _member_label(job: tuple | None, member: int, n_members: int) -> str:
+    """The progress label of a fit job: micro fit (``job`` None) or a model's fit, and its member."""
+    head = "micro fit" if job is None else f"{_job_label(job)} fit"
+    return head + (f", member {member}" if n_members > 1 else "")
+
+
+def _forecast_members(i: int, job: tuple, micro: list, fits: dict, n_members: int) -> list:
+    """The fits (results, or Dask futures of them) model ``i`` forecasts with: micro only's are the micro
+    fits, the other models' their own fits (``fits[i, member]``)."""
+    return list(micro) if job[0] == "micro-only" else [fits[i, m] for m in range(n_members)]
 
 
 def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: int, echo):
@@ -1033,7 +1046,7 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
             for m in range(n_members):
                 micro.append(_job_micro(m, **common))
                 n += 1
-                _echo_job(echo, n, n_jobs, "micro fit" + (f", member {m}" if n_members > 1 else ""), micro[-1])
+                _echo_job(echo, n, n_jobs, _member_label(None, m, n_members), micro[-1])
             fits: dict = {}
             for i, m in fit_jobs:
                 fits[i, m] = _job_fit(micro[m], models[i], m, **common)
@@ -1041,8 +1054,7 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
                 _echo_job(echo, n, n_jobs, _member_label(models[i], m, n_members), fits[i, m])
             done = {}
             for i, job in enumerate(models):
-                members = micro if job[0] == "micro-only" else [fits[i, m] for m in range(n_members)]
-                done[i] = _job_forecast(members, job, **common)
+                done[i] = _job_forecast(_forecast_members(i, job, micro, fits, n_members), job, **common)
                 n += 1
                 _echo_job(echo, n, n_jobs, f"{_job_label(job)} forecasts", done[i])
             parc = _job_parc(*parc_args)
@@ -1062,11 +1074,11 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
         fit_f = {(i, m): client.submit(_job_fit, micro_f[m], models[i], m, **common, priority=models[i][1],
                                        pure=False, key=f"bench-fit-{models[i][0]}-K{models[i][1]}-s{models[i][2]}-m{m}")
                  for i, m in fit_jobs}
-        fc_f = [client.submit(_job_forecast, micro_f if job[0] == "micro-only" else
-                              [fit_f[i, m] for m in range(n_members)], job, **common, priority=job[1], pure=False,
-                              key=f"bench-{job[0]}-K{job[1]}-s{job[2]}") for i, job in enumerate(models)]
+        fc_f = [client.submit(_job_forecast, _forecast_members(i, job, micro_f, fit_f, n_members), job, **common,
+                              priority=job[1], pure=False, key=f"bench-{job[0]}-K{job[1]}-s{job[2]}")
+                for i, job in enumerate(models)]
         labels = {parc_f.key: None}
-        labels.update({f.key: "micro fit" + (f", member {m}" if n_members > 1 else "") for m, f in enumerate(micro_f)})
+        labels.update({f.key: _member_label(None, m, n_members) for m, f in enumerate(micro_f)})
         labels.update({f.key: _member_label(models[i], m, n_members) for (i, m), f in fit_f.items()})
         labels.update({f.key: f"{_job_label(models[i])} forecasts" for i, f in enumerate(fc_f)})
         index = {f.key: i for i, f in enumerate(fc_f)}

@@ -204,6 +204,15 @@ def run_coverage_range(coverage: float, n_runs: int, confidence: float = RANGE_C
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
+def coverage_text(coverage, rng=None) -> str:
+    """A coverage to two decimals with its range (:func:`run_coverage_range`), "0.86 [0.52-0.97]"; "n/a" for
+    none; without the range when there is none to show."""
+    if coverage is None or not math.isfinite(coverage):
+        return "n/a"
+    ok = rng is not None and all(v is not None and math.isfinite(v) for v in rng)
+    return f"{coverage:.2f}" + (f" [{rng[0]:.2f}-{rng[1]:.2f}]" if ok else "")
+
+
 def _key(level: float) -> str:
     return f"{float(level):g}"
 

@@ -285,6 +285,8 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
 
 def summary_markdown(summary: dict) -> str:
     """The report's Markdown table (one row per model and quantity)."""
+    from probtok.calibration import coverage_text
+
     split = summary["split"]
     lines = [
         "# probtok demo: few-shot meso forecasts",
@@ -299,8 +301,10 @@ def summary_markdown(summary: dict) -> str:
     ]
     for model, rows in summary["models"].items():
         for q, r in rows.items():
-            lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | {_cov(r, 'cov50')} | "
-                         f"{_cov(r, 'cov90')} | {_f(r['crps'], '.4g')} | {_f(r['rmse_median'], '.4g')} |")
+            lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | "
+                         f"{coverage_text(r['cov50'], r.get('cov50_range'))} | "
+                         f"{coverage_text(r['cov90'], r.get('cov90_range'))} | {_f(r['crps'], '.4g')} | "
+                         f"{_f(r['rmse_median'], '.4g')} |")
     timings = ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
     lines += ["", summary["note"], "", f"Stage timings of the last session [s] (about 0 = reused): {timings}", ""]
     lines += [f"![{k}]({Path(v).relative_to(Path(v).parents[1])})" for k, v in summary["plots"].items()]
@@ -331,12 +335,6 @@ def _show(echo, renderable) -> None:
 def _f(v, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
-
-def _cov(row: dict, key: str) -> str:
-    """A coverage and its range over runs, "0.86 [0.55-0.97]" (no range: a report written before it was)."""
-    rng = row.get(f"{key}_range")
-    ok = rng is not None and all(v is not None and v == v for v in rng)
-    return _f(row[key], ".2f") + (f" [{rng[0]:.2f}-{rng[1]:.2f}]" if ok else "")
 
 
 STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_adapt), ("scratch", stage_scratch),
