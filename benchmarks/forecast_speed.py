@@ -21,7 +21,8 @@ as wall and process CPU seconds (JAX may use more than one thread: the CPU secon
     python benchmarks/forecast_speed.py --data meso.h5 --run 24 --models BENCH/models/K4_s0/meso-adapt \\
         BENCH/micro-fit --draws 200 [--kappa-choice]
 
-``--kappa-choice`` also times each adapted model's choice of its rollout noise kappa (part of the
+``--ensemble`` also times one forecast pooling all the models (an ensemble, :func:`probtok.predict.forecast_run`
+given them, ``--draws`` split among them). ``--kappa-choice`` also times each adapted model's choice of its rollout noise kappa (part of the
 adaptation's time: issue 4's target is <= 10 minutes for the adaptation).
 """
 
@@ -39,8 +40,8 @@ import torch
 
 from probtok.data import open_dataset
 from probtok.forecast import DrawStatistics, summarize_forecast
-from probtok.predict import (default_draw_batch, fewest_first_frames, forecast_guide, forecast_model, forecast_trace,
-                             load_posterior, task_posterior, torch_device)
+from probtok.predict import (default_draw_batch, fewest_first_frames, forecast_guide, forecast_model, forecast_run,
+                             forecast_trace, load_posterior, task_posterior, torch_device)
 
 
 class Clock:
@@ -129,6 +130,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="where the forecast runs: cpu or cuda[:N]")
     ap.add_argument("--old-batch", type=int, default=100, help="draws per batch of the Predictive path (its default)")
     ap.add_argument("--no-old", action="store_true", help="skip the Predictive path")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also time one forecast pooling all --models (probtok.predict.forecast_run given them; "
+                         "the draws split among them), conditioning and summary included")
     ap.add_argument("--kappa-choice", action="store_true",
                     help="also time the choice of kappa (probtok.rollout_noise.choose_rollout_noise, its defaults) "
                          "of each adapted model on its training runs, as the adaptation makes it")
@@ -185,6 +189,20 @@ def main() -> None:
                   f"{t[-1]:.2f} |")
         if device.type == "cuda":
             print(f"peak GPU memory of the last forecast: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB")
+
+    if args.ensemble:
+        if len(args.models) < 2:
+            raise SystemExit("--ensemble needs two or more --models")
+        posts = [load_posterior(model, device) for model in args.models]
+        forecast_run(posts, args.data, args.run, n_draws=2 * len(posts), seed=args.run)  # untimed: as above
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        with Clock(device) as c:
+            fc = forecast_run(posts, args.data, args.run, n_draws=args.draws, seed=args.run)
+        print(f"\nensemble of the {len(posts)} models ({fc.attrs['ensemble_draws']} draws), "
+              f"probtok.predict.forecast_run, {default_draw_batch(device)} a batch: {c.wall:.2f} s wall, "
+              f"{c.cpu:.2f} s CPU" + (f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+                                      if device.type == "cuda" else ""))
 
     if args.kappa_choice:
         from probtok.rollout_noise import choose_rollout_noise

@@ -348,8 +348,8 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line_before_any_work(file
 def test_a_forecast_on_the_gpu_draws_from_the_distribution_of_the_cpu_one(files):
     """The same adapted model forecast on the CPU and on the GPU (other random numbers): per-frame means of
     T_hs, A_hs and of the fields agree within 5 standard errors over 2000 draws each; the task latent of a
-    new run is conditioned on the GPU too."""
-    from probtok.predict import forecast_run, load_posterior, task_posterior
+    new run is conditioned on the GPU too; an ensemble forecasts on the GPU (API and CLI)."""
+    from probtok.predict import ENSEMBLE_SEED_STRIDE, forecast_run, load_posterior, task_posterior
 
     d = files
     assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
@@ -376,6 +376,19 @@ def test_a_forecast_on_the_gpu_draws_from_the_distribution_of_the_cpu_one(files)
     assert "frames" in how and loc.device.type == "cuda" and torch.isfinite(loc).all() and (scale > 0).all()
     c = forecast_run(gpu, d / "meso.h5", 3, first_frames=3, n_draws=50, seed=3)
     assert np.isfinite(c["T_hs_draws"].values).all() and c.attrs["task_latent"].startswith("q(c | frames")
+    # an ensemble on the GPU (adapted + micro fit): its draws are its members' GPU forecasts, one after the
+    # other, and the CLI writes one file for it
+    micro = load_posterior(d / "micro_fit", "cuda")
+    ens = forecast_run([gpu, micro], d / "meso.h5", 3, first_frames=2, n_draws=40, seed=5)
+    one = [forecast_run(gpu, d / "meso.h5", 3, first_frames=2, n_draws=20, seed=5),
+           forecast_run(micro, d / "meso.h5", 3, first_frames=2, n_draws=20, seed=5 + ENSEMBLE_SEED_STRIDE)]
+    for name in ("T_hs_draws", "A_hs_draws"):
+        np.testing.assert_allclose(ens[name].values, np.concatenate([f[name].values for f in one]), rtol=1e-5)
+    assert ens.attrs["ensemble_size"] == 2
+    out = d / "fc_gpu_ens"
+    assert main(["forecast", "--model", str(d / "meso_fit_gpu"), "--model", str(d / "micro_fit"), "--data",
+                 str(d / "meso.h5"), "--run", "3", "--draws", "8", "--out", str(out), "--device", "cuda"]) == 0
+    assert read_forecast(out / "run_0003.nc").attrs["ensemble_size"] == 2
 
 
 def test_an_ensemble_forecast_pools_the_draws_of_its_models(files, capsys):
