@@ -75,6 +75,30 @@ def test_fit_micro_then_evaluate_beats_persistence(toy_file):
     assert len(res["hotspots"]["mae"]["mean_only"]["T_hs_K"]) == 10
     assert len(res["hotspots"]["mae"]["model"]["dA_hs_dt_um2_per_ns"]) == 9
     assert res["hotspots"]["mae"]["persistence"]["A_hs_um2"][0] == 0.0  # frame 0 is the truth itself
+    # the tokenizer's ceiling: every true frame encoded and decoded, in kelvin and um^2, as computed here
+    # from the fit's own networks; it sees every frame, so it beats persistence (which sees frame 0 only)
+    import torch
+
+    from probtok.checkpoint import load_fitted
+    from probtok.data import open_dataset
+    from probtok.data.normalize import Normaliser
+    from probtok.evaluate import _reconstruct
+    from probtok.hotspots import hotspot_area, hotspot_temperature
+
+    model, guide, ckpt = load_fitted(d / "fit")
+    norm = Normaliser.from_dict(ckpt["normalisation"])
+    err_T, err_A = [], []
+    with open_dataset(d / "toy.h5") as ds, torch.no_grad():
+        for r in res["runs"]:
+            x = torch.as_tensor(ds.frames(r, ("T", "P", "mu")))
+            T_rec = norm.inverse(_reconstruct(guide, model, norm.forward(x)))[:, 0]
+            thr = ds.hotspot_threshold_K
+            err_T.append(np.abs(hotspot_temperature(T_rec, thr).numpy() - hotspot_temperature(x[:, 0], thr).numpy()))
+            err_A.append(np.abs(hotspot_area(T_rec, 0.1, thr).numpy() - hotspot_area(x[:, 0], 0.1, thr).numpy()))
+    rec = res["hotspots"]["mae"]["reconstruction"]
+    np.testing.assert_allclose(rec["T_hs_K"], np.mean(err_T, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rec["A_hs_um2"], np.mean(err_A, 0), rtol=1e-5, atol=1e-6)
+    assert np.mean(rec["T_hs_K"][1:]) < np.mean(res["hotspots"]["mae"]["persistence"]["T_hs_K"][1:])
 
 
 def test_cli_errors_are_clear(toy_file, capsys):
