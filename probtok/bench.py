@@ -267,25 +267,29 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
     are reused when their model was not refitted since (their wall time is then the recorded one)."""
     from probtok.checkpoint import load_checkpoint
-    from probtok.predict import _members, forecast_files, reusable_forecast_attrs
+    from probtok.predict import _members, forecast_files, forecast_path, reusable_forecast_attrs
     from probtok.rollout_noise import model_rollout_noise
 
     # each member's own kappa, read once (None would make every reuse check below load the checkpoints again)
     members = _members(model_dir)
     kappas = [cfg.rollout_noise if cfg.rollout_noise is not None else model_rollout_noise(
         load_checkpoint(d)["meta"]) for d in members]
-    attrs = [reusable_forecast_attrs(Path(out_dir) / f"run_{r:04d}.nc", model_dir, cfg.first_frames, cfg.n_draws,
+    attrs = [reusable_forecast_attrs(forecast_path(out_dir, r), model_dir, cfg.first_frames, cfg.n_draws,
                                      cfg.new_task, kappas, data=meso) for r in test_runs]
     reused = [a for a in attrs if a is not None]
     walls = [a.get("forecast_wall_s") for a in reused]
     record = Path(out_dir) / FORECAST_WALL_JSON
     key = {"runs": [int(r) for r in test_runs], "n_draws": int(cfg.n_draws), "first_frames": int(cfg.first_frames),
            "new_task": cfg.new_task, "rollout_noise": kappas[0] if len(kappas) == 1 else kappas}
+    # only the runs without a reusable file (each run's seed is cfg.seed + run, whichever runs are made)
+    todo = [int(r) for r, a in zip(test_runs, attrs) if a is None]
     t0 = time.perf_counter()
-    files = forecast_files(model_dir, meso, test_runs, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
-                           seed=cfg.seed, plots=False, skip_existing=True, progress=False, new_task=cfg.new_task,
-                           rollout_noise=cfg.rollout_noise)
+    if todo:
+        forecast_files(model_dir, meso, todo, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
+                       seed=cfg.seed, plots=False, skip_existing=False, progress=False, new_task=cfg.new_task,
+                       rollout_noise=cfg.rollout_noise)
     wall = time.perf_counter() - t0
+    files = {int(r): forecast_path(out_dir, r) for r in test_runs}
     if len(reused) == len(test_runs) and (recorded := _recorded_forecast_wall(record, key)) is not None:
         return files, recorded  # all reused: what the run that made them measured (posterior load included)
     if reused and all(w is not None for w in walls):

@@ -585,7 +585,7 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
 
         iterator = track(runs, f"forecast ({n_draws} draws/run)")
     for r in iterator:
-        path = out_dir / f"run_{r:04d}.nc"
+        path = forecast_path(out_dir, r)
         if not (skip_existing and _same_forecast(path, model_dir, first_frames, n_draws, new_task, kappas,
                                                  data=data)):
             ds = forecast_run(posts, data, r, first_frames=first_frames, n_draws=n_draws, n_frames=n_frames,
@@ -596,6 +596,11 @@ def forecast_files(model_dir, data, runs, out_dir, *, first_frames: int | None =
                 write_forecast_plots(ds, out_dir / f"run_{r:04d}")
         files[r] = path
     return files
+
+
+def forecast_path(out_dir, run: int) -> Path:
+    """Where :func:`forecast_files` writes the forecast of ``run``: out_dir/run_NNNN.nc."""
+    return Path(out_dir) / f"run_{int(run):04d}.nc"
 
 
 def truth_digest(truth, threshold_K: float, dx_um: float) -> str:
