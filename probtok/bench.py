@@ -426,17 +426,22 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
             "config": hist["config"], "trained_by": "this benchmark" if trained is None else str(trained),
             "val_loss_last": [float(v) for v in hist["val_loss"][-10:]]}
     sc = score_parc(model, meso, test_runs, cfg.first_frames, state_fields, norm=norm)
-    if sc["diverged"]:  # a diverged rollout is a failure, as for the token models, not an infinite score
-        return {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
-                "train_wall_s": train_s,
-                "error": f"the rollout reached non-finite values on test run(s) {sc['diverged']}"}, info
-    info["series"] = sc["series"]
-    entry = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool],
-             "probabilistic": False, "n_draws": None, "rmse": sc["rmse"], "field_rmse": sc["field_rmse"],
-             "crps": None, "coverage50": None, "coverage90": None,
-             "train_wall_s": train_s, "forecast_wall_s_per_run": sc["forecast_wall_s"] / len(test_runs),
-             "forecast_wall_s_per_draw": None}
-    return entry, info
+    if not sc["diverged"]:
+        info["series"] = sc["series"]
+    return parc_entry(sc, pool, train_s, len(test_runs)), info
+
+
+def parc_entry(sc: dict, pool, train_s: float, n_runs: int) -> dict:
+    """PARC's result entry from its scores ``sc`` (:func:`score_parc`) on ``n_runs`` runs; a failed entry
+    (with ``error``) when its rollout diverged: a failure, as for the token models, not an infinite score."""
+    head = {"model": "parc", "k": len(pool), "subset": 0, "train_runs": [int(r) for r in pool]}
+    if sc["diverged"]:
+        return {**head, "train_wall_s": train_s,
+                "error": f"the rollout reached non-finite values on test run(s) {sc['diverged']}"}
+    return {**head, "probabilistic": False, "n_draws": None, "rmse": sc["rmse"], "field_rmse": sc["field_rmse"],
+            "crps": None, "coverage50": None, "coverage90": None,
+            "train_wall_s": train_s, "forecast_wall_s_per_run": sc["forecast_wall_s"] / n_runs,
+            "forecast_wall_s_per_draw": None}
 
 
 def score_parc(model, data, runs, first_frames: int, state_fields, norm=None) -> dict:
@@ -707,9 +712,19 @@ def bench_markdown(bench: dict) -> str:
     """bench.md: one row per model and K (means over subsets)."""
     d = bench["data"]
     sim = bench["simulator"]
-    lines = ["# probtok bench fewshot" + (" (--quick: smoke-test budgets, not results)" if bench["quick"] else ""),
-             "", f"Test runs {d['test_runs']}, training pool {d['train_pool']}, K = {d['k_values']}; "
-             f"machine: {bench['machine']['platform']}, {bench['machine']['cpu_count']} CPUs.", "",
+    quick = " (--quick: smoke-test budgets, not results)" if bench["quick"] else ""
+    rescored = bench.get("rescored")
+    if rescored:  # probtok.rescore: the benchmark's models on other runs
+        head = [f"# probtok bench rescore{quick}", "",
+                f"The fitted models of the benchmark {rescored['bench']} (training pool {d['train_pool']} of "
+                f"{rescored['bench_data']}, K = {d['k_values']}; its test runs were {rescored['bench_test_runs']}) "
+                f"scored on runs {d['test_runs']} of {d['test_data']}; machine: {bench['machine']['platform']}, "
+                f"{bench['machine']['cpu_count']} CPUs."]
+    else:
+        head = [f"# probtok bench fewshot{quick}", "",
+                f"Test runs {d['test_runs']}, training pool {d['train_pool']}, K = {d['k_values']}; "
+                f"machine: {bench['machine']['platform']}, {bench['machine']['cpu_count']} CPUs."]
+    lines = [*head, "",
              "| model | K | subsets | RMSE T_hs [K] | RMSE A_hs [um^2] | RMSE dT_hs/dt [K/ns] | RMSE dA_hs/dt "
              "[um^2/ns] | field RMSE T [K] | field RMSE P [GPa] | CRPS T_hs [K] | cov90 T_hs | cov90 A_hs | "
              "cov50 T_hs | cov50 A_hs | train [s] |",
@@ -727,7 +742,8 @@ def bench_markdown(bench: dict) -> str:
         f"{m} K={k}: {_fmt(a)} / {_fmt(b)}" for m, k, a, b in fc),
         "", f"Simulator wall time per run: {_fmt(sim['wall_s_per_run'])} s ({sim['note']}).",
         _micro_fit_text(bench),
-        f"Whole benchmark: {_fmt(bench['wall_s'] / 60)} min on {bench['machine']['workers']} worker(s) of "
+        f"{'Rescoring' if rescored else 'Whole benchmark'}: {_fmt(bench['wall_s'] / 60)} min on "
+        f"{bench['machine']['workers']} worker(s) of "
         f"{bench['machine']['torch_threads']} torch thread(s).",
         f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
@@ -811,10 +827,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     an interrupted benchmark re-run reuses what finished.
     """
     from probtok.atomic import atomic_write_text
-    from probtok.forecast import read_forecast
     from probtok.model_spec import load_config
     from probtok.pipeline import DemoConfig, _config_path
-    from probtok.plots import fan_chart, save_png
 
     cfg = cfg or BenchConfig()
     if int(cfg.ensemble) < 1:
@@ -845,33 +859,25 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     echo(f"bench: {n_fits + len(models) + 1} jobs (PARC, {n_fits} fits, forecasts of {len(models)} models"
          f"{f' of {cfg.ensemble} fits each' if cfg.ensemble > 1 else ''}) on {n_workers} worker(s); "
          f"test runs {test}, training pool {pool}")
-    micro, done, (parc_entry, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
-    fan = fan_run(meso_data, test)
+    micro, done, (parc_res, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
 
-    results, failed, fan_files = [], [], {}
+    results, failed, forecasts = [], [], {}
     for i, job in enumerate(models):  # the order above, whatever order the jobs finished in
         res = done[i]
         if res["entry"] is not None:
             results.append(res["entry"])
-            fan_files[job[0]] = res["forecasts"][fan]
+            forecasts[job[0]] = res["forecasts"]  # the fan charts: each model's last (largest K, last subset)
         else:
             failed.append(res["failed"])
-    (failed if "error" in parc_entry else results).append(parc_entry)
+    (failed if "error" in parc_res else results).append(parc_res)
     summary = summarize_results(results)
-    plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png"),
-             "reliability": save_png(reliability_figure(results), out / "reliability.png"),
-             "error_vs_time": save_png(error_vs_time_figure(results, _time_ns(meso_data)),
-                                       out / "error_vs_time.png")}
-    for name, path in fan_files.items():
-        fc = read_forecast(path)
-        plots[f"fan_{name}"] = save_png(fan_chart(fc, reference=parc_reference(parc_info, fc.attrs["run_id"])),
-                                        out / f"fan_{name}.png")
+    figures = bench_plots(results, summary, parc_info, forecasts, meso_data, test, out)
     from probtok.checkpoint import load_checkpoint, weights_digest
 
     micro_dir = Path(micro[0]["dir"])
     micro_ckpt = load_checkpoint(micro_dir / "checkpoint.pt")
     bench = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": asdict(cfg), "quick": cfg.quick,
-             "fan_run": fan,
+             "fan_run": figures["fan_run"],
              "machine": _machine(cfg.torch_threads, n_workers),  # the threads and workers the benchmark ran with
              "wall_s": time.perf_counter() - t_start,
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
@@ -882,11 +888,30 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
                            "weights_digest": weights_digest(micro_ckpt),
                            "members": [_micro_member(m) for m in micro]},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,
-             "plots": {k: str(v) for k, v in plots.items()}}
+             "plots": figures["plots"]}
     atomic_write_text(out / "bench.json", json.dumps(bench, indent=1, default=_json_default))
     atomic_write_text(out / "bench.md", bench_markdown(bench))
     echo(f"bench: {out / 'bench.json'}, {out / 'bench.md'} ({bench['wall_s'] / 60:.1f} min)")
     return bench
+
+
+def bench_plots(results: list[dict], summary: list[dict], parc_info: dict, forecasts: dict, data, runs,
+                out: Path) -> dict:
+    """The benchmark's PNGs in ``out`` from its ``results``, ``summary`` and PARC info, and the fan charts of
+    one run (:func:`fan_run`) from ``forecasts`` {model: {run: forecast file}}: {"plots": {name: path},
+    "fan_run": run}."""
+    from probtok.forecast import read_forecast
+    from probtok.plots import fan_chart, save_png
+
+    fan = fan_run(data, runs)
+    plots = {"error_vs_k": save_png(error_vs_k_figure(summary, results), out / "error_vs_k.png"),
+             "reliability": save_png(reliability_figure(results), out / "reliability.png"),
+             "error_vs_time": save_png(error_vs_time_figure(results, _time_ns(data)), out / "error_vs_time.png")}
+    for name, files in forecasts.items():
+        fc = read_forecast(files[fan])
+        plots[f"fan_{name}"] = save_png(fan_chart(fc, reference=parc_reference(parc_info, fc.attrs["run_id"])),
+                                        out / f"fan_{name}.png")
+    return {"plots": {k: str(v) for k, v in plots.items()}, "fan_run": fan}
 
 
 def _micro_member(micro: dict) -> dict:
@@ -924,6 +949,17 @@ def member_name(base: str, member: int) -> str:
     return base if member == 0 else f"{base}-m{member}"
 
 
+def fit_dir(out, job: tuple, member: int) -> Path:
+    """The folder of ensemble member ``member`` of model ``job`` = (model, K, subset, training runs) in the
+    benchmark folder ``out``: micro-fit[-m<m>] (micro only: the micro fits), models/K<k>_s<s>/meso-adapt[-m<m>]
+    (adapted) or models/K<k>_s<s>/meso-scratch[-m<m>] (from scratch)."""
+    name, k, s = job[:3]
+    if name == "micro-only":
+        return Path(out) / member_name("micro-fit", member)
+    base = "meso-adapt" if name == "adapted" else "meso-scratch"
+    return Path(out) / "models" / f"K{k}_s{s}" / member_name(base, member)
+
+
 def member_seed(demo, member: int) -> int | None:
     """The [fit] seed of ensemble member ``member``: the seed of the config ``demo`` names plus ``member``
     (None for member 0: the config's, unchanged, as in a single-model benchmark)."""
@@ -942,7 +978,7 @@ def _job_micro(member: int, out, micro_data, meso_data, test, cfg: BenchConfig, 
     torch.set_num_threads(cfg.torch_threads)
     logs: list[str] = []
     state = DemoResult(out=out, files={"data/micro": micro_data, "data/meso": meso_data})
-    seed, name = member_seed(demo, member), member_name("micro-fit", member)
+    seed, name = member_seed(demo, member), fit_dir(out, ("micro-only", 0, 0, []), member).name
     wall = _timed_fit(out / name / "fit.json", 0,
                       lambda: stage_fit_micro(out, demo, state, echo=logs.append, seed=seed, name=name))
     return {"dir": str(state.files["micro-fit"]), "wall_s": wall, "logs": logs}
@@ -959,25 +995,22 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
 
     torch.set_num_threads(cfg.torch_threads)
     name, k, s, train = job
-    tag = f"K{k}_s{s}"
     logs: list[str] = []
     micro_dir = Path(micro["dir"])
+    model_dir = fit_dir(out, job, member)
     if name == "adapted":
-        model_dir = out / "models" / tag / member_name("meso-adapt", member)
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
         wall = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
             micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True,
             progress=False))
     else:
-        sc_state = DemoResult(out=out / "models" / tag,
+        sc_state = DemoResult(out=model_dir.parent,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
                               reports={"split": {"train": train, "held_out": test}})
         seed = member_seed(demo, member)
-        sc_name = member_name("meso-scratch", member)
-        wall = _timed_fit(out / "models" / tag / sc_name / "fit.json", demo.scratch_steps,
-                          lambda: stage_scratch(out / "models" / tag, demo, sc_state, echo=logs.append, seed=seed,
-                                                name=sc_name))
-        model_dir = sc_state.files["meso-scratch"]
+        wall = _timed_fit(model_dir / "fit.json", demo.scratch_steps,
+                          lambda: stage_scratch(model_dir.parent, demo, sc_state, echo=logs.append, seed=seed,
+                                                name=model_dir.name))
     return {"dir": str(model_dir), "wall_s": wall, "logs": logs}
 
 
@@ -1108,11 +1141,11 @@ def _echo_parc(echo, n: int, n_jobs: int, parc_args: tuple, res: tuple) -> None:
          f"({res[0]['train_wall_s']:.0f} s{', trained: ' + str(trained) if trained else ''})")
 
 
-def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict) -> None:
+def _echo_job(echo, n: int, n_jobs: int, label: str, res: dict, prefix: str = "bench") -> None:
     for line in res.get("logs", []):
-        echo(f"bench: {line}")
+        echo(f"{prefix}: {line}")
     wall = f" ({res['wall_s']:.0f} s)" if res.get("wall_s") is not None else ""
-    echo(f"bench: [{n}/{n_jobs}] {label} {'done' if res.get('failed') is None else 'FAILED'}{wall}")
+    echo(f"{prefix}: [{n}/{n_jobs}] {label} {'done' if res.get('failed') is None else 'FAILED'}{wall}")
 
 
 def _timed_fit(summary_json: Path, steps, fit) -> float:

@@ -541,6 +541,24 @@ def bench_fewshot(
               workers=workers)
 
 
+@bench_app.command("rescore")
+def bench_rescore(
+    bench: Path = typer.Option(..., "--bench", help="Folder of a finished `probtok bench fewshot` (its --out)."),
+    data: Path = typer.Option(..., "--data", help="Meso run file (HDF5) with the runs to score, e.g. further "
+                              "runs from `probtok simulate --preset meso --seed 1`."),
+    out: Path = typer.Option(..., "--out", help="Folder for rescore.json, rescore.md, PNGs and the forecasts."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="Runs, e.g. 0-29 (default: every ok run of the file)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Models forecast side by side, one process "
+                                          "each (default: as the benchmark; 1: one after the other)."),
+):
+    """Score a finished benchmark's fitted models (and its PARC) on other runs, with its settings and no
+    refitting: the same tables and plots as the benchmark."""
+    from probtok.rescore import rescore_bench
+
+    rescore_bench(bench, data, _parse_runs(runs), out, workers=workers,
+                  echo=lambda s: console.print(s, highlight=False))
+
+
 def _click_errors() -> tuple[tuple, tuple]:
     """(usage-error classes, abort classes) of click and of the click copy that typer >= 0.20 vendors."""
     import click

@@ -576,3 +576,73 @@ def test_parc_scores_runs_of_another_file_with_its_own_normaliser(bench_out, tmp
         assert sc["rmse"][q]["per_run"] == pytest.approx(parc["rmse"][q]["per_run"], rel=1e-5, abs=1e-9), q
     assert sc["field_rmse"]["P"]["per_run"] == pytest.approx(parc["field_rmse"]["P"]["per_run"], rel=1e-4)
     np.testing.assert_allclose(sc["series"]["T_hs"], b["parc"]["series"]["T_hs"], rtol=1e-5)
+
+
+def _scores(r: dict) -> dict:
+    keys = ("rmse", "field_rmse", "crps", "coverage50", "coverage90", "weights_digest", "rollout_noise")
+    return {k: r.get(k) for k in keys}
+
+
+def test_rescore_on_the_benchmarks_own_test_runs_gives_its_scores(bench_out, tmp_path):
+    """`probtok bench rescore` with the benchmark's meso file and test runs: the fitted models found from the
+    folder, forecast with the benchmark's settings and seeds, give exactly the benchmark's scores (PARC's
+    too), in a record of the bench.json schema with a rescore.md and plots."""
+    d = bench_out.parent
+    out = tmp_path / "again"
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(d / "meso.h5"), "--runs", "3-4",
+                 "--out", str(out), "--workers", "1"]) == 0
+    b = json.loads((bench_out / "bench.json").read_text())
+    r = json.loads((out / "rescore.json").read_text())
+    assert r["schema"] == b["schema"] and r["data"]["test_runs"] == [3, 4]
+    assert r["data"]["test_data"] == str(d / "meso.h5") and r["rescored"]["bench"] == str(bench_out)
+    assert [(e["model"], e["k"], e["subset"]) for e in r["results"]] == \
+        [(e["model"], e["k"], e["subset"]) for e in b["results"]]
+    for mine, theirs in zip(r["results"], b["results"]):
+        if mine["model"] == "parc":  # its own normaliser against the training file's: the same up to rounding
+            for q in ("T_hs", "A_hs", "dT_hs_dt", "dA_hs_dt"):
+                assert mine["rmse"][q]["per_run"] == pytest.approx(theirs["rmse"][q]["per_run"], rel=1e-5, abs=1e-9)
+        else:
+            assert _scores(mine) == _scores(theirs), mine["model"]
+        assert mine["train_wall_s"] == pytest.approx(theirs["train_wall_s"])
+    probabilistic = [s for s in b["summary"] if s["model"] != "parc"]
+    assert [s for s in r["summary"] if s["model"] != "parc"] == probabilistic
+    md = (out / "rescore.md").read_text()
+    assert md.startswith("# probtok bench rescore") and "scored on runs [3, 4]" in md
+    assert all((out / f"{name}.png").exists() for name in ("error_vs_k", "reliability", "error_vs_time"))
+    assert (out / "forecasts" / "adapted" / "K2_s0" / "run_0004.nc").exists()
+
+
+def test_rescore_scores_the_runs_of_another_file_and_refuses_what_is_missing(bench_out, tmp_path, capsys):
+    """Three new runs in another file: every model is scored on all three (Dask workers), each forecast of
+    that file's runs; a missing benchmark record, model folder or run is one clear error before any work."""
+    from probtok.forecast import read_forecast
+
+    write_dataset(tmp_path / "new.h5", hotspot_runs(3, 5, 8, 12, 7), np.arange(5) * MESO_DT, fields=FIELDS,
+                  units=UNITS, dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0)
+    out = tmp_path / "new"
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(tmp_path / "new.h5"),
+                 "--out", str(out), "--workers", "2"]) == 0
+    r = json.loads((out / "rescore.json").read_text())
+    assert r["data"]["test_runs"] == [0, 1, 2] and r["machine"]["workers"] == 2
+    assert {e["model"] for e in r["results"]} == {"micro-only", "adapted", "scratch", "parc"}
+    for e in r["results"]:
+        assert len(e["rmse"]["T_hs"]["per_run"]) == 3
+    fc = read_forecast(out / "forecasts" / "micro-only" / "run_0002.nc")
+    assert fc.attrs["data"] == str(tmp_path / "new.h5") and fc.attrs["run_id"] == 2
+    capsys.readouterr()
+    assert main(["bench", "rescore", "--bench", str(tmp_path), "--data", str(tmp_path / "new.h5"),
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "no bench.json: not a finished benchmark folder" in capsys.readouterr().err
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(tmp_path / "new.h5"), "--runs", "5",
+                 "--out", str(tmp_path / "x")]) == 2
+    assert "run" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bench_out, copy)
+    shutil.rmtree(copy / "models" / "K1_s0" / "meso-scratch")
+    assert main(["bench", "rescore", "--bench", str(copy), "--data", str(tmp_path / "new.h5"),
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "the benchmark's scratch fit (K = 1, subset 0) is not there" in err and "meso-scratch" in err
+    assert not (tmp_path / "x").exists()
