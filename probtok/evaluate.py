@@ -33,12 +33,11 @@ from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
 from probtok.fit import check_start_frame
 
+#: the methods scored, on the fields and on the hot spots. "reconstruction" (every true frame encoded, then
+#: decoded) is the tokenizer's own error: a forecast decodes the same tokens without seeing the frames, so it
+#: seldom does better. On the benchmark's test runs 24-29 its mean |error| of T_hs was 305 K for the tiny
+#: tokenizer and 179 K for micro-s4 (README, "The tiny tokenizer reads hot spots cold").
 METHODS = ("model", "mean_only", "persistence", "reconstruction")
-#: methods whose hot-spot metrics are scored. "reconstruction" (every true frame encoded, then decoded) is the
-#: tokenizer's own error: a forecast decodes the same tokens without seeing the frames, so it seldom does
-#: better. On the benchmark's test runs 24-29 (README, "Where the T_hs error comes from") its mean |error| of
-#: T_hs was 305 K for the tiny tokenizer and 179 K for micro-s4.
-HOTSPOT_METHODS = ("model", "mean_only", "persistence", "reconstruction")
 
 
 def _reconstruct(guide, model, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +106,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
         sq = {m: np.zeros((T - start, spec.n_fields)) for m in METHODS}
         has_T = "T" in spec.fields
         iT = spec.fields.index("T") if has_T else None
-        hs = {k: {m: [] for m in ("truth", *HOTSPOT_METHODS)} for k in ("T_hs", "A_hs")}
+        hs = {k: {m: [] for m in ("truth", *METHODS)} for k in ("T_hs", "A_hs")}
         from probtok.progress import track
 
         iterator = track(runs, "evaluate") if progress else runs
@@ -150,7 +149,7 @@ def evaluate(model_dir, data, runs=None, *, n_draws: int = 20, n_frames: int | N
         from probtok.hotspots import rates
 
         mae = {}
-        for m in HOTSPOT_METHODS:
+        for m in METHODS:
             if hs["T_hs"][m]:
                 pT, pA = np.stack(hs["T_hs"][m]), np.stack(hs["A_hs"][m])
                 mae[m] = {"T_hs_K": np.abs(pT - truth_T).mean(0).tolist(),

@@ -1,7 +1,7 @@
 """`probtok bench rescore`: the fitted models of a finished benchmark scored on other runs.
 
 A benchmark (:mod:`probtok.bench`) scores its models on its few test runs (6 by default), and a coverage
-over six runs is known to about +-0.3 (:func:`probtok.calibration.run_coverage_range`). Simulating more runs
+over six runs is known to about +-0.2 (:func:`probtok.calibration.run_coverage_range`). Simulating more runs
 is cheap (``probtok simulate --preset meso --runs 30 --seed 1``); refitting is not. This scores every model
 of the benchmark folder as it was fitted (its ensemble members, its kappa, the benchmark's draws, first
 frames and new-task rule; :func:`probtok.bench.run_forecasts`) and its PARC (:func:`probtok.bench.score_parc`,
