@@ -549,7 +549,8 @@ def bench_rescore(
     out: Path = typer.Option(..., "--out", help="Folder for rescore.json, rescore.md, PNGs and the forecasts."),
     runs: Optional[str] = typer.Option(None, "--runs", help="Runs, e.g. 0-29 (default: every ok run of the file)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Models forecast side by side, one process "
-                                          "each (default: as the benchmark; 1: one after the other)."),
+                                          "each (default: the CPU count, at most one per 10 GB of RAM; 1: one "
+                                          "after the other)."),
 ):
     """Score a finished benchmark's fitted models (and its PARC) on other runs, with its settings and no
     refitting: the same tables and plots as the benchmark."""
