@@ -263,9 +263,11 @@ def _float_or_none(v) -> float | None:
 FORECAST_WALL_JSON = "forecast_wall.json"  # beside a model's forecasts: the benchmark-level wall time
 
 
-def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tuple[dict[int, Path], float]:
+def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig,
+                  progress: bool = False) -> tuple[dict[int, Path], float]:
     """Forecast every test run; (files, wall seconds). Forecasts of an interrupted earlier run of the benchmark
-    are reused when their model was not refitted since (their wall time is then the recorded one)."""
+    are reused when their model was not refitted since (their wall time is then the recorded one).
+    ``progress``: a progress bar over the runs to forecast (not in Dask workers)."""
     from probtok.checkpoint import load_checkpoint
     from probtok.predict import _members, forecast_files, forecast_path, reusable_forecast_attrs
     from probtok.rollout_noise import model_rollout_noise
@@ -286,7 +288,7 @@ def run_forecasts(model_dir, meso, test_runs, out_dir, cfg: BenchConfig) -> tupl
     t0 = time.perf_counter()
     if todo:
         forecast_files(model_dir, meso, todo, out_dir, first_frames=cfg.first_frames, n_draws=cfg.n_draws,
-                       seed=cfg.seed, plots=False, skip_existing=False, progress=False, new_task=cfg.new_task,
+                       seed=cfg.seed, plots=False, skip_existing=False, progress=progress, new_task=cfg.new_task,
                        rollout_noise=cfg.rollout_noise)
     wall = time.perf_counter() - t0
     files = {int(r): forecast_path(out_dir, r) for r in test_runs}
@@ -1014,7 +1016,8 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
     return {"dir": str(model_dir), "wall_s": wall, "logs": logs}
 
 
-def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo) -> dict:
+def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo,
+                  progress: bool = False) -> dict:
     """Forecast and score the test runs with one model: its ensemble members ``fits`` (the results of
     :func:`_job_micro` for micro only, else of :func:`_job_fit`; one: a single model):
     {entry, failed, forecasts ({test run: file})}; a ProbtokError (e.g. diverged draws) gives ``failed``
@@ -1031,7 +1034,7 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
     dirs = [Path(f["dir"]) for f in fits]
     train_s = float(np.sum([f["wall_s"] for f in fits]))  # the cost of all the members
     try:
-        files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg)
+        files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg, progress)
         entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
@@ -1091,7 +1094,8 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
                 _echo_job(echo, n, n_jobs, _member_label(models[i], m, n_members), fits[i, m])
             done = {}
             for i, job in enumerate(models):
-                done[i] = _job_forecast(_forecast_members(i, job, micro, fits, n_members), job, **common)
+                done[i] = _job_forecast(_forecast_members(i, job, micro, fits, n_members), job, **common,
+                                        progress=True)
                 n += 1
                 _echo_job(echo, n, n_jobs, f"{_job_label(job)} forecasts", done[i])
             parc = _job_parc(*parc_args)

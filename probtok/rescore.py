@@ -143,7 +143,7 @@ def _run(jobs, fits, parc_args, common, n_workers: int, echo) -> tuple[dict, tup
             torch.set_num_threads(common["cfg"].torch_threads)
             done = {}
             for i, job in enumerate(jobs):
-                done[i] = _job_forecast(fits[i], job, **common)
+                done[i] = _job_forecast(fits[i], job, **common, progress=True)
                 _echo_job(echo, i + 1, n_jobs, f"{_job_label(job)} forecasts", done[i], "rescore")
             parc = _job_parc(*parc_args) if parc_args else None
         finally:

@@ -283,10 +283,10 @@ def test_a_model_whose_forecasts_fail_is_recorded_and_the_benchmark_goes_on(benc
 
     real = bench_mod.run_forecasts
 
-    def diverging_scratch(model_dir, meso, test_runs, out_dir, cfg):
+    def diverging_scratch(model_dir, meso, test_runs, out_dir, cfg, progress=False):
         if "meso-scratch" in str(model_dir):
             raise DataError("3 draw(s) hold non-finite values (first: draw 0, frame 4)", run=test_runs[0])
-        return real(model_dir, meso, test_runs, out_dir, cfg)
+        return real(model_dir, meso, test_runs, out_dir, cfg, progress)
 
     monkeypatch.setattr(bench_mod, "run_forecasts", diverging_scratch)
     d = bench_out.parent
