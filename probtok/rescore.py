@@ -39,28 +39,30 @@ def read_bench(bench_dir) -> dict:
     return bench
 
 
-def model_fits(bench_dir, bench: dict, job: tuple) -> list[dict]:
+def model_fits(bench_dir, job: tuple, train_wall_s: float, n_members: int) -> list[dict]:
     """The fits model ``job`` = (model, K, subset, training runs) of a benchmark forecast with, as its jobs
     made them (:func:`probtok.bench.fit_dir`): [{dir, wall_s}] per ensemble member, ``wall_s`` the result's
     ``train_wall_s`` shared out so that the members sum to it. A ConfigError names a missing folder."""
     from probtok.bench import fit_dir
     from probtok.checkpoint import CHECKPOINT_NAME
 
-    n = int(bench["config"].get("ensemble", 1))
-    result = next(r for r in bench["results"] if (r["model"], r["k"], r["subset"]) == job[:3])
-    dirs = [fit_dir(bench_dir, job, m) for m in range(n)]
+    dirs = [fit_dir(bench_dir, job, m) for m in range(n_members)]
     for d in dirs:
         if not (d / CHECKPOINT_NAME).exists():
             raise ConfigError(f"the benchmark's {job[0]} fit (K = {job[1]}, subset {job[2]}) is not there",
                               file=d, hint="rescore the folder the benchmark wrote, with its models/ and micro-fit*")
-    return [{"dir": str(d), "wall_s": float(result["train_wall_s"]) / n} for d in dirs]
+    return [{"dir": str(d), "wall_s": float(train_wall_s) / n_members} for d in dirs]
 
 
-def _job_parc(parc_path, data, runs, first_frames: int, state_fields, pool, train_s) -> tuple[dict, dict]:
+def _job_parc(parc_path, data, runs, first_frames: int, state_fields, pool, train_s,
+              torch_threads: int) -> tuple[dict, dict]:
     """(result entry or failed entry, {"series": ...}) of the benchmark's PARC on ``runs`` of ``data``."""
+    import torch
+
     from probtok.baselines import load_parc
     from probtok.bench import parc_entry, score_parc
 
+    torch.set_num_threads(torch_threads)  # as the benchmark's jobs
     model = load_parc(parc_path)
     sc = score_parc(model, data, runs, first_frames, state_fields)
     return parc_entry(sc, pool, train_s, len(runs)), {"series": sc.get("series")}
@@ -88,14 +90,16 @@ def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, ech
     if not runs:
         raise DataError("no runs to score", file=data, hint="give --runs, or a file with ok runs")
     check_runs(data, runs, ("T",))  # a missing file, run index or failed run: before any work
-    jobs = [(r["model"], r["k"], r["subset"], r["train_runs"]) for r in bench["results"] if r["model"] != "parc"]
-    fits = [model_fits(bench_dir, bench, job) for job in jobs]  # every folder checked before any work
+    scored = [r for r in bench["results"] if r["model"] != "parc"]
+    jobs = [(r["model"], r["k"], r["subset"], r["train_runs"]) for r in scored]
+    # every folder checked before any work
+    fits = [model_fits(bench_dir, job, r["train_wall_s"], cfg.ensemble) for job, r in zip(jobs, scored)]
     parc_path = bench_dir / "parc" / "parc.pt"
     parc_res = next((r for r in bench["results"] if r["model"] == "parc"), None)
     parc_args = None
     if parc_res is not None and parc_path.exists():
         parc_args = (parc_path, Path(data), runs, cfg.first_frames, tuple(bench["parc"]["state_fields"]),
-                     list(bench["data"]["train_pool"]), float(parc_res["train_wall_s"]))
+                     list(bench["data"]["train_pool"]), float(parc_res["train_wall_s"]), cfg.torch_threads)
     common = dict(out=out, micro_data=None, meso_data=Path(data), test=runs, cfg=cfg, demo=None)
     n_workers = max(1, int(workers)) if workers is not None else default_workers(len(jobs) + 1)
     echo(f"rescore: {len(jobs)} models{' and PARC' if parc_args else ''} of {bench_dir} on runs {runs} of {data}, "
@@ -138,9 +142,8 @@ def _run(jobs, fits, parc_args, common, n_workers: int, echo) -> tuple[dict, tup
     if n_workers == 1:
         import torch
 
-        threads = torch.get_num_threads()
+        threads = torch.get_num_threads()  # each job sets its own: restored after
         try:
-            torch.set_num_threads(common["cfg"].torch_threads)
             done = {}
             for i, job in enumerate(jobs):
                 done[i] = _job_forecast(fits[i], job, **common, progress=True)
