@@ -406,7 +406,7 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
                           max_time_s=cfg.parc_max_time_s, horizon_max=min(6, n_frames - 1),
                           batch_size=min(4, len(fit_runs)))
         t0 = time.perf_counter()
-        model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, progress=False, normaliser=norm)
+        model, hist = train_parc(x, vel, dt, pcfg, val=val, seed=cfg.seed, normaliser=norm)
         train_s = time.perf_counter() - t0
         hist = dict(hist, fit_runs=[int(r) for r in fit_runs], val_runs=[int(r) for r in val_runs],
                     data=Path(str(meso)).name, train_wall_s=train_s)
@@ -1003,8 +1003,7 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
     if name == "adapted":
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
         wall = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
-            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True,
-            progress=False))
+            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True))
     else:
         sc_state = DemoResult(out=model_dir.parent,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
@@ -1108,14 +1107,20 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
 
     from probtok.sim.campaign import dask_client
 
-    with dask_client(None, n_workers, n_jobs) as client:
-        parc_f = client.submit(_job_parc, *parc_args, priority=1000, pure=False, key="bench-parc")
-        micro_f = [client.submit(_job_micro, m, **common, priority=999, pure=False, key=f"bench-micro-fit-m{m}")
-                   for m in range(n_members)]
-        fit_f = {(i, m): client.submit(_job_fit, micro_f[m], models[i], m, **common, priority=models[i][1],
-                                       pure=False, key=f"bench-fit-{models[i][0]}-K{models[i][1]}-s{models[i][2]}-m{m}")
+    from probtok.progress import client_progress, run_forwarded
+
+    with dask_client(None, n_workers, n_jobs) as client, client_progress(client):
+        # run_forwarded: each job's progress bars (fit steps, forecast runs) are drawn here, labelled
+        parc_f = client.submit(run_forwarded, "PARC", _job_parc, *parc_args, priority=1000, pure=False,
+                               key="bench-parc")
+        micro_f = [client.submit(run_forwarded, _member_label(None, m, n_members), _job_micro, m, **common,
+                                 priority=999, pure=False, key=f"bench-micro-fit-m{m}") for m in range(n_members)]
+        fit_f = {(i, m): client.submit(run_forwarded, _member_label(models[i], m, n_members), _job_fit, micro_f[m],
+                                       models[i], m, **common, priority=models[i][1], pure=False,
+                                       key=f"bench-fit-{models[i][0]}-K{models[i][1]}-s{models[i][2]}-m{m}")
                  for i, m in fit_jobs}
-        fc_f = [client.submit(_job_forecast, _forecast_members(i, job, micro_f, fit_f, n_members), job, **common,
+        fc_f = [client.submit(run_forwarded, f"{_job_label(job)} forecasts", _job_forecast,
+                              _forecast_members(i, job, micro_f, fit_f, n_members), job, **common, progress=True,
                               priority=job[1], pure=False, key=f"bench-{job[0]}-K{job[1]}-s{job[2]}")
                 for i, job in enumerate(models)]
         labels = {parc_f.key: None}

@@ -159,9 +159,13 @@ def _run(jobs, fits, parc_args, common, n_workers: int, echo) -> tuple[dict, tup
 
     from probtok.sim.campaign import dask_client
 
-    with dask_client(None, n_workers, n_jobs) as client:
-        futures = [client.submit(_job_forecast, fits[i], job, **common, pure=False,
-                                 key=f"rescore-{job[0]}-K{job[1]}-s{job[2]}") for i, job in enumerate(jobs)]
+    from probtok.progress import client_progress, run_forwarded
+
+    with dask_client(None, n_workers, n_jobs) as client, client_progress(client):
+        # run_forwarded: each job's bar over its runs is drawn here, labelled
+        futures = [client.submit(run_forwarded, f"{_job_label(job)} forecasts", _job_forecast, fits[i], job, **common,
+                                 progress=True, pure=False, key=f"rescore-{job[0]}-K{job[1]}-s{job[2]}")
+                   for i, job in enumerate(jobs)]
         by_key = {f.key: i for i, f in enumerate(futures)}
         parc_f = client.submit(_job_parc, *parc_args, pure=False, key="rescore-parc") if parc_args else None
         done, parc, n = {}, None, 0
