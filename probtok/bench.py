@@ -15,7 +15,8 @@ on its training runs when it was fitted, :mod:`probtok.rollout_noise`; 1 for mic
 One micro fit (``models/<config>``) on the micro file; the ok meso runs are split into a fixed
 held-out test set (the LAST ``test_runs`` ok runs) and a training pool (the others). For every
 K in ``k_values`` ("all" = the whole pool) and every subset (subset 0 = the first K pool runs,
-further subsets random K-subsets of the pool, seeded), four models forecast every test run from
+further subsets random K-subsets of the pool, seeded; with ``stratify`` = a run parameter, one run from
+each of K strata of that parameter, :func:`subset_runs`), four models forecast every test run from
 its first m frames:
 
 * ``adapted``: the micro fit adapted on the K runs (:func:`probtok.adapt.adapt_files`);
@@ -138,6 +139,7 @@ class BenchConfig:
     ensemble: int = 1  # fits per token model, pooled in its forecasts (module doc); 1: single models
     first_frames: int = 2  # frames given to every model (frame 0 is the unshocked state, see the module doc)
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
+    stratify: str | None = None  # a run parameter (e.g. "up_kms"): K-subsets span its range (subset_runs)
     rollout_noise: float | None = None  # kappa on every token model's rollout noise; None: each model's own
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
@@ -194,12 +196,34 @@ def split_runs(meso_file, n_test: int, k_values) -> tuple[list[int], list[int], 
     return test, pool, ks
 
 
-def subset_runs(pool: list[int], k: int, subset: int, seed: int) -> list[int]:
-    """Subset 0: the first k pool runs; subset s > 0: a random k-subset (seeded by seed, k, s)."""
-    if subset == 0 or k == len(pool):
-        return pool[:k]
+def subset_runs(pool: list[int], k: int, subset: int, seed: int, values=None) -> list[int]:
+    """The training runs of subset ``subset`` of size k. Without ``values``: subset 0 the first k pool runs,
+    subset s > 0 a random k-subset (seeded by seed, k, s). With ``values`` (a run parameter of each pool run,
+    e.g. the piston velocity): stratified, so that the k runs span the parameter's range. The pool sorted by
+    the parameter is cut into k strata of (nearly) equal size; subset 0 takes each stratum's middle run,
+    subset s > 0 a random run of each (seeded likewise)."""
+    if k == len(pool):
+        return list(pool)
+    if values is None:
+        if subset == 0:
+            return pool[:k]
+        rng = np.random.default_rng([seed, k, subset])
+        return sorted(int(r) for r in rng.choice(pool, size=k, replace=False))
+    order = np.asarray(pool)[np.argsort(np.asarray(values, dtype=float), kind="stable")]
+    strata = np.array_split(order, k)
+    if subset == 0:
+        return sorted(int(st[len(st) // 2]) for st in strata)
     rng = np.random.default_rng([seed, k, subset])
-    return sorted(int(r) for r in rng.choice(pool, size=k, replace=False))
+    return sorted(int(rng.choice(st)) for st in strata)
+
+
+def stratify_values(meso_file, name: str, pool: list[int]) -> np.ndarray:
+    """The run parameter ``name`` of the pool runs (for :func:`subset_runs`), or a DataError."""
+    from probtok.covariate import parameter_values
+    from probtok.data import open_dataset
+
+    with open_dataset(meso_file) as ds:
+        return parameter_values(ds, name, pool, meso_file)
 
 
 def _metric_block(per_run: list[float], units: str) -> dict:
@@ -723,8 +747,10 @@ def bench_markdown(bench: dict) -> str:
                 f"scored on runs {d['test_runs']} of {d['test_data']}; machine: {bench['machine']['platform']}, "
                 f"{bench['machine']['cpu_count']} CPUs."]
     else:
+        strat = bench["config"].get("stratify")
         head = [f"# probtok bench fewshot{quick}", "",
-                f"Test runs {d['test_runs']}, training pool {d['train_pool']}, K = {d['k_values']}; "
+                f"Test runs {d['test_runs']}, training pool {d['train_pool']}, K = {d['k_values']}"
+                f"{f' (subsets stratified by {strat})' if strat else ''}; "
                 f"machine: {bench['machine']['platform']}, {bench['machine']['cpu_count']} CPUs."]
     lines = [*head, "",
              "| model | K | subsets | RMSE T_hs [K] | RMSE A_hs [um^2] | RMSE dT_hs/dt [K/ns] | RMSE dA_hs/dt "
@@ -844,6 +870,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     test, pool, ks = split_runs(meso_data, cfg.test_runs, cfg.k_values)
+    strata = None if cfg.stratify is None else stratify_values(meso_data, cfg.stratify, pool)  # before any fit
     demo = DemoConfig(model_config=cfg.model_config, micro_steps=cfg.micro_steps, seed=cfg.seed,
                       scratch_steps=cfg.adapt_steps if cfg.scratch_steps is None else cfg.scratch_steps,
                       n_draws=cfg.n_draws)
@@ -853,7 +880,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     models = [("micro-only", 0, 0, [])]
     for k in ks:
         for s in range(1 if k == len(pool) else cfg.subsets):
-            train = subset_runs(pool, k, s, cfg.seed)
+            train = subset_runs(pool, k, s, cfg.seed, strata)
             models += [("adapted", k, s, train), ("scratch", k, s, train)]
     parc_args = (meso_data, pool, test, out, cfg, tuple(spec.fields), parc_model)
     n_fits = cfg.ensemble * len(models)  # micro fits (micro only's members) and the adapted / scratch fits

@@ -489,6 +489,10 @@ def bench_fewshot(
     out: Path = typer.Option(..., "--out", help="Folder for bench.json, bench.md, PNGs and the models."),
     k: Optional[str] = typer.Option(None, "--k", help="Training-set sizes K (default 1,2,4,8,all; --quick: 1,2)."),
     subsets: Optional[int] = typer.Option(None, "--subsets", help="Random training subsets per K (default 1)."),
+    stratify: Optional[str] = typer.Option(None, "--stratify", help="A run parameter (e.g. up_kms): each "
+                                           "K-subset takes one run from each of K equal strata of it (subset 0: "
+                                           "each stratum's middle run; others: random), instead of subset 0 = "
+                                           "the first K pool runs and random subsets."),
     test_runs: Optional[int] = typer.Option(None, "--test-runs", help="Held-out test runs: the last N ok runs."),
     first_frames: int = typer.Option(2, "--first-frames", help="Frames given to every model before it forecasts "
                                      "(2: frame 0 is the unshocked state; the shock strength shows in frame 1)."),
@@ -518,6 +522,8 @@ def bench_fewshot(
     over = {} if k is None else {"k_values": parse_k(k)}
     if subsets is not None:
         over["subsets"] = subsets
+    if stratify is not None:
+        over["stratify"] = stratify
     if test_runs is not None:
         over["test_runs"] = test_runs
     if first_frames < 1:

@@ -646,3 +646,45 @@ def test_rescore_scores_the_runs_of_another_file_and_refuses_what_is_missing(ben
     err = capsys.readouterr().err
     assert "the benchmark's scratch fit (K = 1, subset 0) is not there" in err and "meso-scratch" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_stratified_subsets_take_one_run_from_each_stratum_of_the_parameter():
+    from probtok.bench import subset_runs
+
+    pool = list(range(10, 22))  # 12 runs; their parameter in a shuffled order
+    values = np.array([1.5, 1.0, 1.7, 1.2, 1.1, 1.6, 1.3, 1.05, 1.45, 1.25, 1.65, 1.35])
+    order = np.asarray(pool)[np.argsort(values)]
+    strata = [set(order[i:i + 3].tolist()) for i in range(0, 12, 3)]  # k = 4: four strata of three runs
+    for s in range(4):
+        runs = subset_runs(pool, 4, s, seed=0, values=values)
+        assert len(runs) == 4 and runs == sorted(runs)
+        assert all(len(st & set(runs)) == 1 for st in strata)  # one run of every stratum
+        assert runs == subset_runs(pool, 4, s, seed=0, values=values)  # seeded
+    # subset 0: each stratum's middle run (value rank 1, 4, 7, 10 of 0..11)
+    assert subset_runs(pool, 4, 0, 0, values) == sorted(order[[1, 4, 7, 10]].tolist())
+    assert len({tuple(subset_runs(pool, 4, s, 0, values)) for s in range(1, 6)}) > 1  # other subsets vary
+    assert subset_runs(pool, 12, 1, 0, values) == pool  # K = all: the pool
+    assert subset_runs(pool, 4, 0, 0) == pool[:4]  # without a parameter: the first K
+
+
+def test_bench_stratify_picks_its_training_runs_and_names_a_missing_parameter(tmp_path, monkeypatch, capsys):
+    import probtok.bench as bench
+
+    write_dataset(tmp_path / "meso.h5", hotspot_runs(5, 3, 8, 12, 1), np.arange(3) * MESO_DT, fields=FIELDS,
+                  units=UNITS, dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0,
+                  params={"up_kms": [1.0, 1.6, 1.2, 1.1, 1.7]})
+    seen = {}
+
+    def stop(models, *args, **kwargs):
+        seen["models"] = models
+        raise KeyboardInterrupt  # the choice of runs is all this test looks at: no fit (main reports it)
+
+    monkeypatch.setattr(bench, "_run_jobs", stop)
+    args = ["bench", "fewshot", "--micro-data", str(tmp_path / "meso.h5"), "--meso-data", str(tmp_path / "meso.h5"),
+            "--k", "2", "--test-runs", "2", "--quick", "--workers", "1"]
+    assert main(args + ["--out", str(tmp_path / "out"), "--stratify", "up_kms"]) != 0
+    # pool runs 0, 1, 2 with up 1.0, 1.6, 1.2: strata {0, 2} and {1}; their middle runs 2 and 1
+    assert {tuple(m[3]) for m in seen["models"] if m[0] != "micro-only"} == {(1, 2)}
+    rc = main(args + ["--out", str(tmp_path / "out2"), "--stratify", "porosity"])
+    assert rc != 0 and "porosity" in capsys.readouterr().err
+    assert not (tmp_path / "out2" / "micro-fit").exists()
