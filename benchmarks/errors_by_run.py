@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from probtok.calibration import calibration_table
+from probtok.cli import _parse_runs
 from probtok.forecast import read_forecast
 
 QUANTITIES = ("T_hs", "A_hs")
@@ -50,6 +51,7 @@ def main() -> None:
     ap.add_argument("--param", default="up_kms", help="run parameter to split by (a file attribute param_<name>)")
     ap.add_argument("--split", type=float, nargs="+", required=True, help="split values of the parameter")
     ap.add_argument("--per-run", action="store_true", help="also one line per run")
+    ap.add_argument("--runs", help="only these runs, e.g. 0-14 (default: every forecast file)")
     args = ap.parse_args()
     head = ("| model | runs | n | RMSE T_hs [K] | bias T_hs [K] | cov. 50 / 90 % T_hs | RMSE A_hs [um^2] "
             "| bias A_hs [um^2] | cov. 50 / 90 % A_hs |")
@@ -65,6 +67,11 @@ def main() -> None:
         files = sorted(Path(folder).glob("run_*.nc"))
         if not files:
             ap.error(f"no run_*.nc forecast files in {folder}")
+        if args.runs:
+            wanted = set(_parse_runs(args.runs))
+            files = [f for f in files if int(f.stem.split("_")[1]) in wanted]
+            if len(files) != len(wanted):
+                ap.error(f"{folder} lacks forecasts of some of runs {args.runs}")
         dss = {int(ds.attrs["run_id"]): ds for ds in map(read_forecast, files)}
         key = f"param_{args.param}"
         missing = [r for r, ds in dss.items() if key not in ds.attrs]
