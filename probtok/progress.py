@@ -148,6 +148,8 @@ class ForwardedProgress:
 
     def _send(self, task: int, force: bool, closed: bool = False) -> None:
         with self._lock:
+            if task not in self._tasks:  # removed while the timer's flush was on its way
+                return
             now = time.monotonic()
             wait = self.interval - (now - self._sent.get(task, -float("inf")))
             if not force and wait > 0:
