@@ -557,12 +557,15 @@ def bench_rescore(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Models forecast side by side, one process "
                                           "each (default: the CPU count, at most one per 10 GB of RAM; 1: one "
                                           "after the other)."),
+    model: Optional[list[str]] = typer.Option(None, "--model", help="Only this model of the benchmark "
+                                              "(adapted, scratch, micro-only, parc); repeat for several "
+                                              "(default: all)."),
 ):
     """Score a finished benchmark's fitted models (and its PARC) on other runs, with its settings and no
     refitting: the same tables and plots as the benchmark."""
     from probtok.rescore import rescore_bench
 
-    rescore_bench(bench, data, _parse_runs(runs), out, workers=workers,
+    rescore_bench(bench, data, _parse_runs(runs), out, workers=workers, models=model,
                   echo=lambda s: console.print(s, highlight=False))
 
 

@@ -68,11 +68,12 @@ def _job_parc(parc_path, data, runs, first_frames: int, state_fields, pool, trai
     return parc_entry(sc, pool, train_s, len(runs)), {"series": sc.get("series")}
 
 
-def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, echo=print) -> dict:
+def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, models=None, echo=print) -> dict:
     """Score the fitted models of the benchmark folder ``bench_dir`` on ``runs`` of the meso file ``data``
     (None: every ok run) into ``out`` (rescore.json, rescore.md, PNGs, forecasts/); returns the record.
     ``workers``: models forecast side by side (Dask, one process and ``torch_threads`` each; default
-    :func:`probtok.bench.default_workers`; 1: one after the other here)."""
+    :func:`probtok.bench.default_workers`; 1: one after the other here). ``models``: only these of the
+    benchmark's models ("adapted", "scratch", "micro-only", "parc"; None: all)."""
     from probtok.atomic import atomic_write_text
     from probtok.bench import (BenchConfig, _json_default, _machine, bench_markdown, bench_plots, default_workers,
                                simulator_timing, summarize_results)
@@ -90,14 +91,22 @@ def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, ech
     if not runs:
         raise DataError("no runs to score", file=data, hint="give --runs, or a file with ok runs")
     check_runs(data, runs, ("T",))  # a missing file, run index or failed run: before any work
-    scored = [r for r in bench["results"] if r["model"] != "parc"]
+    present = sorted({r["model"] for r in bench["results"]})
+    if models is not None:
+        models = list(dict.fromkeys(models))
+        unknown = [m for m in models if m not in present]
+        if unknown:
+            raise ConfigError(f"the benchmark scored no model {', '.join(map(repr, unknown))}",
+                              file=bench_dir / "bench.json", hint=f"its models: {', '.join(present)}")
+    wanted = set(present if models is None else models)
+    scored = [r for r in bench["results"] if r["model"] != "parc" and r["model"] in wanted]
     jobs = [(r["model"], r["k"], r["subset"], r["train_runs"]) for r in scored]
     # every folder checked before any work
     fits = [model_fits(bench_dir, job, r["train_wall_s"], cfg.ensemble) for job, r in zip(jobs, scored)]
     parc_path = bench_dir / "parc" / "parc.pt"
     parc_res = next((r for r in bench["results"] if r["model"] == "parc"), None)
     parc_args = None
-    if parc_res is not None and parc_path.exists():
+    if parc_res is not None and parc_path.exists() and "parc" in wanted:
         parc_args = (parc_path, Path(data), runs, cfg.first_frames, tuple(bench["parc"]["state_fields"]),
                      list(bench["data"]["train_pool"]), float(parc_res["train_wall_s"]), cfg.torch_threads)
     common = dict(out=out, micro_data=None, meso_data=Path(data), test=runs, cfg=cfg, demo=None)

@@ -648,6 +648,32 @@ def test_rescore_scores_the_runs_of_another_file_and_refuses_what_is_missing(ben
     assert not (tmp_path / "x").exists()
 
 
+def test_rescore_of_chosen_models_scores_only_those_with_the_full_rescores_numbers(bench_out, tmp_path, capsys):
+    d = bench_out.parent
+    full = tmp_path / "full"
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(d / "meso.h5"), "--runs", "4",
+                 "--out", str(full), "--workers", "1"]) == 0
+    some = tmp_path / "some"
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(d / "meso.h5"), "--runs", "4",
+                 "--out", str(some), "--workers", "1", "--model", "adapted", "--model", "parc"]) == 0
+    r_full = json.loads((full / "rescore.json").read_text())
+    r = json.loads((some / "rescore.json").read_text())
+    assert {e["model"] for e in r["results"]} == {"adapted", "parc"}
+    assert not (some / "forecasts" / "micro-only").exists() and not (some / "forecasts" / "scratch").exists()
+    for e in r["results"]:
+        twin = next(f for f in r_full["results"] if (f["model"], f["k"], f["subset"]) == (e["model"], e["k"],
+                                                                                         e["subset"]))
+        if e["model"] == "parc":
+            assert e["rmse"]["T_hs"]["per_run"] == twin["rmse"]["T_hs"]["per_run"]
+        else:
+            assert _scores(e) == _scores(twin)
+    capsys.readouterr()
+    assert main(["bench", "rescore", "--bench", str(bench_out), "--data", str(d / "meso.h5"), "--runs", "4",
+                 "--out", str(tmp_path / "x"), "--model", "adpated"]) == 2
+    err = capsys.readouterr().err
+    assert "'adpated'" in err and "adapted" in err.split("'adpated'")[1] and not (tmp_path / "x").exists()
+
+
 def test_stratified_subsets_take_one_run_from_each_stratum_of_the_parameter():
     from probtok.bench import subset_runs
 
