@@ -36,7 +36,7 @@ from probtok.checkpoint import CHECKPOINT_NAME, fit_start_frame, load_checkpoint
 from probtok.covariate import check_covariate, start_task_latents
 from probtok.data.validate import check_compatible, require_fields
 from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
-from probtok.fit import comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
+from probtok.fit import check_same_runs, comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 from probtok.rollout_noise import record_rollout_noise
@@ -238,6 +238,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         if ck["meta"].get("n_runs") != n_runs:
             raise CheckpointError(f"checkpoint was adapted on {ck['meta'].get('n_runs')} runs, not {n_runs}",
                                   file=ckpt_path, hint="use the same --train-runs or a fresh --out")
+        check_same_runs(ck, meta, ckpt_path)
         start, losses = restore_training_state(ck, model, guide, optim)
     resumed_from = start
 

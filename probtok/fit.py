@@ -108,6 +108,16 @@ def comparable_settings(cfg_dict: dict) -> dict:
             if k not in ("steps", "checkpoint_every") and not (k in before and v == before[k])}
 
 
+def check_same_runs(ckpt: dict, meta: dict | None, path) -> None:
+    """A CheckpointError when a checkpoint was fitted on other training runs than ``meta["train_runs"]`` (when
+    both record them): resuming it, or reusing it as complete, would pass it off as a fit on the new runs."""
+    old = (ckpt.get("meta") or {}).get("train_runs")
+    new = (meta or {}).get("train_runs")
+    if old is not None and new is not None and [int(r) for r in old] != [int(r) for r in new]:
+        raise CheckpointError(f"checkpoint was fitted on runs {[int(r) for r in old]}, not {[int(r) for r in new]}",
+                              file=path, hint="use the same training runs or a fresh --out")
+
+
 @torch.no_grad()
 def set_rest_state(model, x_first: torch.Tensor) -> None:
     """The rest state x_rest of a rest-centred model: per field, the median over the cells of the first
@@ -176,6 +186,7 @@ def fit(spec: ModelSpec, x, cfg: FitConfig, *, out_dir=None, normalisation: dict
         if comparable_settings(ckpt["fit_config"]) != comparable_settings(dataclasses.asdict(cfg)) or ckpt["level"] != level:
             raise CheckpointError("checkpoint was written with other fit settings", file=ckpt_path,
                                   hint="use the same [fit] table (only steps may change) or a fresh --out")
+        check_same_runs(ckpt, meta, ckpt_path)
         start, losses = restore_training_state(ckpt, model, guide, optim)
     resumed_from = start
 

@@ -83,12 +83,19 @@ def stage_data(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> No
         result.reports[f"data/{scale}"] = rep
 
 
-def _done_steps(fit_dir: Path) -> int:
-    """Steps stored in fit_dir/checkpoint.pt (0 when there is none)."""
+def _done_steps(fit_dir: Path, train_runs=None) -> int:
+    """Steps stored in fit_dir/checkpoint.pt (0 when there is none); a CheckpointError when ``train_runs`` are
+    given and the checkpoint records other ones (:func:`probtok.fit.check_same_runs`)."""
     from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from probtok.fit import check_same_runs
 
     path = fit_dir / CHECKPOINT_NAME
-    return int(load_checkpoint(path)["step"]) if path.exists() else 0
+    if not path.exists():
+        return 0
+    ckpt = load_checkpoint(path)
+    if train_runs is not None:
+        check_same_runs(ckpt, {"train_runs": list(train_runs)}, path)
+    return int(ckpt["step"])
 
 
 def _config_path(cfg: DemoConfig) -> Path:
@@ -145,7 +152,7 @@ def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> N
 
     train, held = demo_split(result.files["data/meso"], cfg.k_meso)
     ad_dir = out / "meso-adapt"
-    done = _done_steps(ad_dir)
+    done = _done_steps(ad_dir, train)
     if done >= cfg.adapt_steps:
         echo(f"adapt: reusing {ad_dir} ({done} steps)")
         # (a no-op when the fit records its kappa: an adaptation made before kappa was chosen gets one)
@@ -183,8 +190,8 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, *,
     steps = cfg.scratch_steps or mc.fit.steps
     sc_dir = out / name
     result.files["meso-scratch"] = sc_dir
-    done = _done_steps(sc_dir)
     split = result.reports["split"]
+    done = _done_steps(sc_dir, split["train"])
     if done >= steps:
         echo(f"scratch: reusing {sc_dir} ({done} steps)")
         record_rollout_noise(sc_dir, result.files["data/meso"], split["train"], progress=False, summary="fit.json")

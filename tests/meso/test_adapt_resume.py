@@ -68,3 +68,22 @@ def test_q_c_starts_at_c_init_scale_and_a_resume_must_keep_it(tmp_path):
     assert comparable_settings(old) == comparable_settings(dataclasses.asdict(AdaptConfig()))
     with pytest.raises(ConfigError, match="c_init_scale"):
         AdaptConfig(c_init_scale=0.0)
+
+
+def test_a_checkpoint_of_other_training_runs_is_neither_resumed_nor_reused(tmp_path):
+    """The same number of runs is not enough: an adaptation or from-scratch folder made on other runs stops
+    with an error naming both, in adapt() and in the pipeline's reuse check (a benchmark re-run with other
+    subsets, `probtok adapt --out` of another adaptation)."""
+    from probtok.pipeline import _done_steps
+
+    torch.manual_seed(0)
+    x = sample_meso(torch.randn(2, 3) * 0.5, torch.randn(3, 1), 4, (4, 4), seed=0)
+    cfg = AdaptConfig(steps=2, batch_runs=3)
+    adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path, progress=False, meta={"train_runs": [0, 1, 2]})
+    again = adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path, progress=False, meta={"train_runs": [0, 1, 2]})
+    assert again.resumed_from == 2  # the same runs: reused
+    with pytest.raises(CheckpointError, match=r"fitted on runs \[0, 1, 2\], not \[3, 7, 13\]"):
+        adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path, progress=False, meta={"train_runs": [3, 7, 13]})
+    assert _done_steps(tmp_path, [0, 1, 2]) == 2
+    with pytest.raises(CheckpointError, match=r"not \[3, 7, 13\]"):
+        _done_steps(tmp_path, [3, 7, 13])
