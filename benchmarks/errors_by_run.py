@@ -21,6 +21,7 @@ import numpy as np
 from probtok.calibration import calibration_table
 from probtok.cli import _parse_runs
 from probtok.forecast import read_forecast
+from probtok.predict import forecast_path
 
 QUANTITIES = ("T_hs", "A_hs")
 
@@ -64,14 +65,15 @@ def main() -> None:
         label, _, folder = spec.partition("=")
         if not folder:
             ap.error(f"give LABEL=FOLDER, not {spec!r}")
-        files = sorted(Path(folder).glob("run_*.nc"))
+        if args.runs:  # the files probtok forecast writes for these runs
+            files = [forecast_path(folder, r) for r in sorted(set(_parse_runs(args.runs)))]
+            lacking = [f.name for f in files if not f.exists()]
+            if lacking:
+                ap.error(f"{folder} has no {', '.join(lacking)}")
+        else:
+            files = sorted(Path(folder).glob("run_*.nc"))
         if not files:
             ap.error(f"no run_*.nc forecast files in {folder}")
-        if args.runs:
-            wanted = set(_parse_runs(args.runs))
-            files = [f for f in files if int(f.stem.split("_")[1]) in wanted]
-            if len(files) != len(wanted):
-                ap.error(f"{folder} lacks forecasts of some of runs {args.runs}")
         dss = {int(ds.attrs["run_id"]): ds for ds in map(read_forecast, files)}
         key = f"param_{args.param}"
         missing = [r for r, ds in dss.items() if key not in ds.attrs]
