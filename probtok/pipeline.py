@@ -83,16 +83,17 @@ def stage_data(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> No
         result.reports[f"data/{scale}"] = rep
 
 
-def _done_steps(fit_dir: Path, train_runs=None) -> int:
+def _done_steps(fit_dir: Path, train_runs=None, spec=None) -> int:
     """Steps stored in fit_dir/checkpoint.pt (0 when there is none); a CheckpointError when ``train_runs`` are
-    given and the checkpoint records other ones (:func:`probtok.fit.check_same_runs`)."""
+    given and the checkpoint records other ones (:func:`probtok.fit.check_same_runs`), or when ``spec`` (a
+    ModelSpec) is given and the checkpoint is of another model config."""
     from probtok.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from probtok.fit import check_same_runs
 
     path = fit_dir / CHECKPOINT_NAME
     if not path.exists():
         return 0
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, expected_spec=spec)
     if train_runs is not None:
         check_same_runs(ckpt, {"train_runs": list(train_runs)}, path)
     return int(ckpt["step"])
@@ -118,14 +119,15 @@ def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, 
     from probtok.fit import fit_micro_files
     from probtok.model_spec import load_config
 
-    config = _config_path(cfg)
-    steps = cfg.micro_steps or load_config(config).fit.steps
+    mc = load_config(_config_path(cfg))
+    steps = cfg.micro_steps or mc.fit.steps
     fit_dir = out / name
-    done = _done_steps(fit_dir)
+    # a folder fitted with another config (e.g. a benchmark re-run with --config) is refused, not reused
+    done = _done_steps(fit_dir, spec=mc.spec)
     if done >= steps:
         echo(f"fit-micro: reusing {fit_dir} ({done} steps)")
     else:
-        res = fit_micro_files(result.files["data/micro"], config, fit_dir, steps=steps, holdout=cfg.micro_holdout,
+        res = fit_micro_files(result.files["data/micro"], _config_path(cfg), fit_dir, steps=steps, holdout=cfg.micro_holdout,
                               seed=seed)
         echo(f"fit-micro: {fit_dir} ({res.step} steps, {res.wall_s:.0f} s this session"
              f"{', resumed from ' + str(res.resumed_from) if res.resumed_from else ''})")
@@ -148,11 +150,13 @@ def demo_split(meso_file, k: int) -> tuple[list[int], list[int]]:
 def stage_adapt(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> None:
     """Adapt the micro fit to K meso runs (resumes / reuses out/meso-adapt), and choose its kappa."""
     from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.checkpoint import load_checkpoint
     from probtok.rollout_noise import record_rollout_noise
 
     train, held = demo_split(result.files["data/meso"], cfg.k_meso)
     ad_dir = out / "meso-adapt"
-    done = _done_steps(ad_dir, train)
+    # an adaptation keeps its micro fit's spec: one of another micro fit's config is refused, not reused
+    done = _done_steps(ad_dir, train, load_checkpoint(result.files["micro-fit"])["spec_obj"])
     if done >= cfg.adapt_steps:
         echo(f"adapt: reusing {ad_dir} ({done} steps)")
         # (a no-op when the fit records its kappa: an adaptation made before kappa was chosen gets one)
@@ -191,7 +195,7 @@ def stage_scratch(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, *,
     sc_dir = out / name
     result.files["meso-scratch"] = sc_dir
     split = result.reports["split"]
-    done = _done_steps(sc_dir, split["train"])
+    done = _done_steps(sc_dir, split["train"], mc.spec)
     if done >= steps:
         echo(f"scratch: reusing {sc_dir} ({done} steps)")
         record_rollout_noise(sc_dir, result.files["data/meso"], split["train"], progress=False, summary="fit.json")

@@ -67,6 +67,21 @@ def test_a_second_demo_run_reuses_everything_and_reports_the_same(demo_out):
     assert again["models"] == summary["models"] and again["split"] == summary["split"]
 
 
+def test_a_demo_folder_of_another_config_is_refused_not_reused(demo_out):
+    """Fits are reused by step count; one made with another model config (here tiny-up: the same micro
+    network, plus a task covariate at the meso level) stops with the differing spec entry instead of
+    being passed off as the new config's fit (a benchmark re-run with --config in an old folder)."""
+    import dataclasses
+
+    from probtok.errors import CheckpointError
+
+    out, _ = demo_out
+    before = (out / "micro-fit" / "checkpoint.pt").stat().st_mtime_ns
+    with pytest.raises(CheckpointError, match="another model config.*task_covariate"):
+        run_demo(out, dataclasses.replace(CFG, model_config="tiny-up"), echo=lambda *a, **k: None)
+    assert (out / "micro-fit" / "checkpoint.pt").stat().st_mtime_ns == before
+
+
 @pytest.mark.parametrize("given", ["micro-s4", "micro-s4.toml"])
 def test_shipped_config_by_name(given):
     """`--config micro-s4` and `--config micro-s4.toml` both mean models/micro-s4.toml."""
