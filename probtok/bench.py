@@ -722,8 +722,13 @@ def _subset_lines(bench: dict, several: set) -> list[str]:
              "| model | K | subset | training runs | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | "
              "cov90 T_hs | cov90 A_hs | cov50 T_hs | cov50 A_hs |",
              "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    values = bench["data"].get("stratify_values")  # {pool run: value} of a stratified benchmark
     for r in sorted(rows, key=lambda r: (r["model"], r["k"], r["subset"])):
-        head = f"| {r['model']} | {r['k']} | {r['subset']} | {r['train_runs']} | "
+        runs = str(r["train_runs"])
+        if values and r["train_runs"] and all(str(t) in values for t in r["train_runs"]):
+            runs += (f" ({bench['config']['stratify']} "
+                     f"{', '.join(f'{values[str(t)]:.3g}' for t in r['train_runs'])})")
+        head = f"| {r['model']} | {r['k']} | {r['subset']} | {runs} | "
         if "error" in r:
             lines.append(head + "failed (see below) | | | | | | |")
             continue
@@ -910,7 +915,10 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
              "machine": _machine(cfg.torch_threads, n_workers),  # the threads and workers the benchmark ran with
              "wall_s": time.perf_counter() - t_start,
              "data": {"micro": str(micro_data), "meso": str(meso_data), "test_runs": test, "train_pool": pool,
-                      "k_values": ks},
+                      "k_values": ks,
+                      # what the subsets were stratified by: {pool run: its value}, listed in bench.md
+                      **({} if strata is None else {"stratify_values": {
+                          str(r): float(v) for r, v in zip(pool, strata)}})},
              "simulator": simulator_timing(meso_data),
              "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro[0]["wall_s"],
                            "task_covariate": micro_ckpt["spec_obj"].task_covariate,

@@ -440,6 +440,12 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
     b["results"].remove(gone)  # as if its forecasts had failed: still listed, as failed
     b["failed"] = [{k: gone[k] for k in ("model", "k", "subset", "train_runs")} | {"error": "diverged"}]
     assert f"| scratch | 1 | 1 | {gone['train_runs']} | failed (see below) |" in bench_markdown(b)
+    # a stratified benchmark lists each subset's values of the parameter beside its runs
+    b["config"]["stratify"] = "up_kms"
+    b["data"]["stratify_values"] = {str(r): 1.0 + 0.125 * r for r in b["data"]["train_pool"]}
+    kept = next(r for r in b["results"] if r["model"] == "adapted" and r["subset"] == 1)
+    ups = ", ".join(f"{1.0 + 0.125 * t:.3g}" for t in kept["train_runs"])
+    assert f"| adapted | 1 | 1 | {kept['train_runs']} (up_kms {ups}) |" in bench_markdown(b)
 
 
 def test_a_parc_rollout_that_diverges_is_recorded_as_failed_not_scored(bench_out, monkeypatch):
