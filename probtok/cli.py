@@ -87,12 +87,24 @@ def simulate(
 def info(
     file: Path = typer.Argument(..., help="A probtok run file (HDF5)."),
     check: bool = typer.Option(False, "--check", help="Read and validate every run (slower)."),
+    runs: bool = typer.Option(False, "--runs", help="Also list every run: its status, parameters and "
+                              "hot-spot history (e.g. to pick --train-runs that span the piston velocity)."),
+    params: Optional[str] = typer.Option(None, "--params", help="With --runs: the parameter columns, e.g. "
+                                         "up_kms,porosity (default: up_kms, porosity, n_pores where present)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="With --runs: order the runs by this parameter."),
 ):
     """Summarise a run file: runs, grid, frames, fields with units and ranges, parameters, hot spots."""
-    from probtok.data.summary import render, summarize
+    from probtok.data.summary import render, render_runs, summarize, summarize_runs
+    from probtok.errors import ConfigError
 
+    if (params is not None or sort is not None) and not runs:
+        raise ConfigError("--params and --sort go with --runs", hint="add --runs")
+    names = None if params is None else [p.strip() for p in params.split(",") if p.strip()]
+    table = summarize_runs(file, names, sort) if runs else None  # a bad name fails before any output
     for part in render(summarize(file, check=check)):
         console.print(part)
+    if table is not None:
+        console.print(render_runs(table))
 
 
 @app.command("import-arrays")

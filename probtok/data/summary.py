@@ -56,6 +56,83 @@ def summarize(path, check: bool = False) -> dict:
     return s
 
 
+#: the per-run table's default parameter columns (``probtok info --runs``), those of them the file has
+DEFAULT_RUN_PARAMS = ("up_kms", "porosity", "n_pores")
+
+
+def summarize_runs(path, params=None, sort: str | None = None) -> dict:
+    """One row per run: {"params": [names], "sort": name or None, "hotspot_threshold_K",
+    "rows": [{"run", "status", "params": {name: value}, "peak_T_hs_K", "peak_A_hs_um2", "final_A_hs_um2",
+    "class"}]}; the hot-spot entries are None where the file stores no hot-spot series or the run failed.
+
+    ``params``: parameter names (default: those of :data:`DEFAULT_RUN_PARAMS` the file has, else its first
+    six); ``sort``: a parameter to order the rows by (ascending; default: run index). A name the file does
+    not have is a DataError listing the ones it has."""
+    from probtok.errors import DataError
+    from probtok.hotspots import growth_class
+
+    with open_dataset(path) as ds:
+        have = list(ds.params)
+        if params is None:
+            params = [p for p in DEFAULT_RUN_PARAMS if p in ds.params] or have[:6]
+        params = list(params)
+        for name in params + ([sort] if sort is not None else []):
+            if name not in ds.params:
+                raise DataError(f"the runs have no parameter {name!r}", file=path,
+                                hint=f"parameters in this file: {', '.join(sorted(have)) or 'none'}")
+        cols = {name: np.asarray(ds.params[name]) for name in params}
+        hs = ds.hotspots()
+        classes = growth_class(hs["A_hs"]) if hs is not None else None
+        rows = []
+        for r in range(ds.n_runs):
+            ok = str(ds.status[r]) == "ok"
+            row = {"run": r, "status": str(ds.status[r]),
+                   "params": {name: (col[r].item() if hasattr(col[r], "item") else col[r])
+                              for name, col in cols.items()},
+                   "peak_T_hs_K": None, "peak_A_hs_um2": None, "final_A_hs_um2": None, "class": None}
+            if hs is not None and ok:
+                row.update(peak_T_hs_K=float(hs["T_hs"][r].max()), peak_A_hs_um2=float(hs["A_hs"][r].max()),
+                           final_A_hs_um2=float(hs["A_hs"][r, -1]), **{"class": str(classes[r])})
+            rows.append(row)
+        if sort is not None:
+            key = np.asarray(ds.params[sort])
+            rows = [rows[i] for i in np.argsort(key, kind="stable")]
+        return {"path": str(ds.path), "params": params, "sort": sort,
+                "hotspot_threshold_K": ds.hotspot_threshold_K, "rows": rows}
+
+
+def render_runs(s: dict):
+    """A rich table of :func:`summarize_runs`."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    order = f", sorted by {s['sort']}" if s["sort"] else ""
+    # light borders: a row of three parameters and the hot-spot columns fits 80 columns uncut
+    t = Table(title=f"runs{order} (hot spots: T > {s['hotspot_threshold_K']:g} K)", title_justify="left",
+              box=box.SIMPLE_HEAD)
+    failed = any(row["status"] != "ok" for row in s["rows"])
+    t.add_column("run", justify="right")
+    if failed:  # a column of "ok" only when some run failed
+        t.add_column("status")
+    for name in s["params"]:  # names and values uncut; the hot-spot headers wrap instead
+        t.add_column(escape(name), justify="right", min_width=len(name), no_wrap=True)
+    for label in ("peak T_hs [K]", "peak A_hs [um^2]", "final A_hs [um^2]"):
+        t.add_column(escape(label), justify="right", min_width=6)
+    t.add_column("hot spot", min_width=6, no_wrap=True)
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else escape(str(v))  # ints (counts, seeds) in full
+
+    for row in s["rows"]:
+        t.add_row(str(row["run"]), *([escape(row["status"])] if failed else []),
+                  *(fmt(row["params"][n]) for n in s["params"]),
+                  *(fmt(row[k]) for k in ("peak_T_hs_K", "peak_A_hs_um2", "final_A_hs_um2", "class")))
+    return t
+
+
 def _q(x) -> dict:
     return {"min": float(np.min(x)), "median": float(np.median(x)), "max": float(np.max(x))}
 

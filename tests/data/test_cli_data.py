@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from probtok.cli import main
 from probtok.data import open_dataset
@@ -71,3 +72,33 @@ def test_hotspot_stats_script(tmp_path):
     assert [r["final_A_hs_um2"] for r in s["runs"]] == [1.0] * 3
     assert mod.main([str(tmp_path / "o.h5"), "--threshold-K", "2000", "--json", str(tmp_path / "t.json")]) == 0
     assert json.loads((tmp_path / "t.json").read_text())["counts"]["none"] == 3
+
+
+def test_info_runs_lists_each_run_sorted_by_a_parameter(tmp_path, capsys):
+    """`probtok info --runs`: one row per run with the chosen parameters and its stored hot-spot history
+    (every run of paper_npz has the same 4-cell, 1500 K hot spot from frame 2 on: 1 um^2 at 0.25 um^2 a
+    cell); --sort orders the runs; a parameter the file lacks is one error naming the ones it has."""
+    from probtok.data.summary import summarize_runs
+
+    paper_npz(tmp_path / "in.npz")
+    (tmp_path / "p.json").write_text(json.dumps({"porosity": [0.03, 0.01, 0.02]}))
+    assert main(["import-arrays", str(tmp_path / "in.npz"), "--fields", "T,mu", "--units", "K,1", "--dx-um", "0.5",
+                 "--dt-ns", "0.1", "--out", str(tmp_path / "o.h5"), "--params", str(tmp_path / "p.json")]) == 0
+    s = summarize_runs(tmp_path / "o.h5", sort="porosity")
+    assert s["params"] == ["up_kms", "porosity"]  # the defaults the file has
+    assert [r["run"] for r in s["rows"]] == [1, 2, 0]
+    assert [r["params"]["up_kms"] for r in s["rows"]] == [1.0, 1.5, 0.5]
+    for r in s["rows"]:
+        assert r["peak_T_hs_K"] == pytest.approx(1500.0) and r["peak_A_hs_um2"] == pytest.approx(1.0)
+        assert r["final_A_hs_um2"] == pytest.approx(1.0)
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "o.h5"), "--runs", "--params", "porosity", "--sort", "up_kms"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("runs, sorted by up_kms"):]
+    assert [line.split()[:2] for line in table.splitlines() if line.strip()[:1].isdigit()] == \
+        [["0", "0.03"], ["1", "0.01"], ["2", "0.02"]]
+    assert main(["info", str(tmp_path / "o.h5"), "--runs", "--sort", "Up"]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter 'Up'" in err and "porosity, up_kms" in err
+    assert main(["info", str(tmp_path / "o.h5"), "--sort", "up_kms"]) == 2  # --sort without --runs
+    assert "--runs" in capsys.readouterr().err
