@@ -119,7 +119,8 @@ def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, 
     from probtok.fit import fit_micro_files
     from probtok.model_spec import load_config
 
-    mc = load_config(_config_path(cfg))
+    config = _config_path(cfg)
+    mc = load_config(config)
     steps = cfg.micro_steps or mc.fit.steps
     fit_dir = out / name
     # a folder fitted with another config (e.g. a benchmark re-run with --config) is refused, not reused
@@ -127,7 +128,7 @@ def stage_fit_micro(out: Path, cfg: DemoConfig, result: DemoResult, echo=print, 
     if done >= steps:
         echo(f"fit-micro: reusing {fit_dir} ({done} steps)")
     else:
-        res = fit_micro_files(result.files["data/micro"], _config_path(cfg), fit_dir, steps=steps, holdout=cfg.micro_holdout,
+        res = fit_micro_files(result.files["data/micro"], config, fit_dir, steps=steps, holdout=cfg.micro_holdout,
                               seed=seed)
         echo(f"fit-micro: {fit_dir} ({res.step} steps, {res.wall_s:.0f} s this session"
              f"{', resumed from ' + str(res.resumed_from) if res.resumed_from else ''})")
