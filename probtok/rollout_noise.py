@@ -40,6 +40,14 @@ training subsets, test runs 24-29; 90 % coverage of T_hs / A_hs, then the RMSE o
 
 The noisy fits cover more on subset 1 but lose to micro only on both errors. So the fit keeps the mean
 rollout, and kappa is chosen after it.
+
+What one kappa per model cannot do (docs/bench-2026-11-28-stratified-up, ``tiny-up``, stratified K = 4
+ensembles, whose members chose 0.3, 0.3, 1 and 0.1). The noise makes hot cells. Strong shocks need them:
+forecast with kappa = 1 for every member, the strong-run ``T_hs`` bias on runs 24-29 goes from -165 to
++7 K. Quenching runs must not get them: their bias goes from -43 to +495 K, and the pooled errors rise
+(``T_hs`` 491 -> 576 K, ``A_hs`` 17 -> 35 um^2). The score above weighs the two quantities: in one
+member's choice the ``T_hs`` CRPS is lowest at 1 (290 K, 366 at 0.3) and the ``A_hs`` CRPS at 0.3 (6.7
+um^2, 32.4 at 1).
 """
 
 from __future__ import annotations
