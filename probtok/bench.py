@@ -223,7 +223,7 @@ def stratify_values(meso_file, name: str, pool: list[int]) -> np.ndarray:
     from probtok.data import open_dataset
 
     with open_dataset(meso_file) as ds:
-        return parameter_values(ds, name, pool, meso_file)
+        return parameter_values(ds, name, pool, meso_file, role="--stratify")
 
 
 def _metric_block(per_run: list[float], units: str) -> dict:

@@ -46,17 +46,15 @@ class TaskCovariate:
         return cls(str(d["name"]), float(d["loc"]), float(d["scale"]))
 
 
-def parameter_values(ds, name: str, runs, path) -> np.ndarray:
-    """The float values of run parameter ``name`` for ``runs`` of an open dataset, or a DataError."""
-    if name not in ds.params:
-        raise DataError(f"the runs have no parameter {name!r} (the model's [meso] task_covariate)", file=path,
-                        hint=f"parameters in this file: {sorted(ds.params) or 'none'}")
-    col = np.asarray(ds.params[name])
+def parameter_values(ds, name: str, runs, path, role: str = "the model's [meso] task_covariate") -> np.ndarray:
+    """The float values of run parameter ``name`` for ``runs`` of an open dataset, or a DataError; ``role``:
+    what asked for it, for the messages."""
+    col = ds.param(name, role)
     try:
         values = col[np.asarray(runs, dtype=int)].astype(np.float64)
     except (TypeError, ValueError):
         raise DataError(f"run parameter {name!r} is not a number", file=path,
-                        hint="a task covariate must be a numeric run parameter such as up_kms") from None
+                        hint=f"{role} needs a numeric run parameter such as up_kms") from None
     bad = [int(r) for r, v in zip(runs, values) if not math.isfinite(v)]
     if bad:
         raise DataError(f"run parameter {name!r} is not finite for runs {bad}", file=path)

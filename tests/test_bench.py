@@ -718,5 +718,5 @@ def test_bench_stratify_picks_its_training_runs_and_names_a_missing_parameter(tm
     # pool runs 0, 1, 2 with up 1.0, 1.6, 1.2: strata {0, 2} and {1}; their middle runs 2 and 1
     assert {tuple(m[3]) for m in seen["models"] if m[0] != "micro-only"} == {(1, 2)}
     rc = main(args + ["--out", str(tmp_path / "out2"), "--stratify", "porosity"])
-    assert rc != 0 and "porosity" in capsys.readouterr().err
+    assert rc != 0 and "no parameter 'porosity' (--stratify)" in capsys.readouterr().err
     assert not (tmp_path / "out2" / "micro-fit").exists()

@@ -330,6 +330,14 @@ class RunDataset:
         """Indices of the runs with status "ok"."""
         return np.flatnonzero(self.status == STATUS_OK)
 
+    def param(self, name: str, role: str | None = None) -> np.ndarray:
+        """Run parameter ``name`` (run,), or a DataError naming the file's parameters; ``role`` says in the
+        message what asked for it (e.g. "--stratify")."""
+        if name not in self.params:
+            raise DataError(f"the runs have no parameter {name!r}{f' ({role})' if role else ''}", file=self.path,
+                            hint=f"parameters in this file: {', '.join(sorted(self.params)) or 'none'}")
+        return np.asarray(self.params[name])
+
     @property
     def attrs(self) -> dict:
         """All root attributes (strings decoded)."""

@@ -67,20 +67,14 @@ def summarize_runs(path, params=None, sort: str | None = None) -> dict:
 
     ``params``: parameter names (default: those of :data:`DEFAULT_RUN_PARAMS` the file has, else its first
     six); ``sort``: a parameter to order the rows by (ascending; default: run index). A name the file does
-    not have is a DataError listing the ones it has."""
-    from probtok.errors import DataError
+    not have is a DataError listing the ones it has (:meth:`RunDataset.param`)."""
     from probtok.hotspots import growth_class
 
     with open_dataset(path) as ds:
-        have = list(ds.params)
         if params is None:
-            params = [p for p in DEFAULT_RUN_PARAMS if p in ds.params] or have[:6]
-        params = list(params)
-        for name in params + ([sort] if sort is not None else []):
-            if name not in ds.params:
-                raise DataError(f"the runs have no parameter {name!r}", file=path,
-                                hint=f"parameters in this file: {', '.join(sorted(have)) or 'none'}")
-        cols = {name: np.asarray(ds.params[name]) for name in params}
+            params = [p for p in DEFAULT_RUN_PARAMS if p in ds.params] or list(ds.params)[:6]
+        cols = {name: ds.param(name) for name in params}
+        key = None if sort is None else ds.param(sort, "--sort")
         hs = ds.hotspots()
         classes = growth_class(hs["A_hs"]) if hs is not None else None
         rows = []
@@ -94,10 +88,9 @@ def summarize_runs(path, params=None, sort: str | None = None) -> dict:
                 row.update(peak_T_hs_K=float(hs["T_hs"][r].max()), peak_A_hs_um2=float(hs["A_hs"][r].max()),
                            final_A_hs_um2=float(hs["A_hs"][r, -1]), **{"class": str(classes[r])})
             rows.append(row)
-        if sort is not None:
-            key = np.asarray(ds.params[sort])
+        if key is not None:
             rows = [rows[i] for i in np.argsort(key, kind="stable")]
-        return {"path": str(ds.path), "params": params, "sort": sort,
+        return {"path": str(ds.path), "params": list(params), "sort": sort,
                 "hotspot_threshold_K": ds.hotspot_threshold_K, "rows": rows}
 
 
