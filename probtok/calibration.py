@@ -15,6 +15,21 @@ dx^2) have ties; :func:`pit_values` is the randomized PIT of Czado, Gneiting &
 Held (2009): ``u = F(y-) + V (F(y) - F(y-))``, V ~ U(0, 1), which is uniform
 for a calibrated forecast even with ties.
 
+*Atoms: interval coverage is not nominal there, PIT coverage is.* ``T_hs`` and
+``A_hs`` are exactly 0 while no cell is hot, and a forecast puts a point mass
+(an atom) there. When the atom holds more than (1 - level) / 2 of the draws the
+central interval starts at 0, so it holds more than ``level`` of the forecast's
+own mass (:func:`interval_content`), and a *calibrated* forecast covers the truth
+that often: with an atom of 0.3 at 0, a calibrated forecast's 50 % interval covers
+0.75 of the truths (``tests/test_calibration.py``). So interval coverage
+(:func:`coverage`, the literal "fraction inside the 50 % interval") overstates the
+spread wherever the forecast has an atom. :func:`pit_coverage` is the coverage of
+the randomized central interval: the fraction of points whose randomized PIT lies
+in [(1 - level) / 2, (1 + level) / 2]. It equals ``level`` in expectation for a
+calibrated forecast, atoms or not, and equals the interval coverage where the
+forecast has no ties. Tables report both; compare the interval coverage with the
+interval's own content, the PIT coverage with the nominal level.
+
 *Correlation.* Frames of one run are strongly correlated, so the effective
 number of independent points is closer to the number of runs than to
 runs x frames; read coverages over few runs with that in mind.
@@ -92,6 +107,35 @@ def coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True) -> 
     return {float(lv): float(covered(x, y, lv).mean()) for lv in levels}
 
 
+def interval_content(draws, level: float) -> np.ndarray:
+    """The forecast's own probability of its central ``level`` interval (bounds inclusive): the fraction of the
+    draws inside it, shape of the point dims. About ``level`` for a continuous forecast, more where the draws
+    have an atom (e.g. 1 where all of them are 0); the interval coverage a calibrated forecast has."""
+    x = np.asarray(draws, dtype=np.float64)
+    lo, hi = central_interval(x, level)
+    return ((x >= lo[None]) & (x <= hi[None])).mean(axis=0)
+
+
+def pit_covered(pit, level: float) -> np.ndarray:
+    """Whether each randomized PIT value lies in the central band [(1 - level) / 2, (1 + level) / 2]: the point is
+    inside the randomized central ``level`` interval. Probability ``level`` for a calibrated forecast, with ties or
+    atoms (:func:`pit_values`); NaN PIT counts as not covered."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    u = np.asarray(pit, dtype=np.float64)
+    return np.abs(u - 0.5) <= level / 2
+
+
+def pit_coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, rng=None) -> dict[float, float]:
+    """Coverage {level: fraction of points} of the randomized central intervals (:func:`pit_covered`); NaN without
+    points. ``rng`` seeds the randomized PIT (:func:`pit_values`)."""
+    x, y, _ = _select(draws, truth, drop_trivial)
+    if y.size == 0:
+        return {float(lv): float("nan") for lv in levels}
+    u = pit_values(x, y, rng)
+    return {float(lv): float(pit_covered(u, lv).mean()) for lv in levels}
+
+
 def crps_samples(draws, truth, fair: bool = False) -> np.ndarray:
     """CRPS of the sample forecast at every point, same shape as ``truth``, in the truth's unit.
 
@@ -145,7 +189,8 @@ def rmse_median(draws, truth) -> float:
 
 def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
     """Per-point ingredients of every score (points with finite truth, flattened):
-    {"trivial": bool, "covered": {level: bool}, "crps", "pit", "err_median" (median - truth)}.
+    {"trivial": bool, "covered": {level: bool}, "content": {level: the interval's own probability}, "crps", "pit",
+    "err_median" (median - truth)}.
 
     Scores of different forecasts (even with different numbers of draws) pool by concatenation.
     """
@@ -153,6 +198,7 @@ def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
     return {
         "trivial": np.all(x == y[None, :], axis=0),
         "covered": {float(lv): covered(x, y, lv) for lv in levels},
+        "content": {float(lv): interval_content(x, lv) for lv in levels},
         "crps": crps_samples(x, y),
         "pit": pit_values(x, y, rng),
         "err_median": np.median(x, axis=0) - y,
@@ -162,19 +208,28 @@ def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
 def aggregate(parts, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins: int = 10) -> dict:
     """Pool :func:`point_scores` of several forecasts into one JSON-ready dict.
 
-    Keys: n_points (scored), n_trivial (dropped), coverage {"0.5": ..}, crps (mean),
-    pit_histogram (counts in ``pit_bins`` equal bins), rmse_median, bias_median (mean of
-    median - truth). Coverage, CRPS and PIT use the non-trivial points (all if not
+    Keys: n_points (scored), n_trivial (dropped), coverage {"0.5": ..} (of the central intervals),
+    interval_content {"0.5": ..} (their mean own probability: the coverage a calibrated forecast has),
+    coverage_pit {"0.5": ..} (of the randomized central intervals: ``level`` for a calibrated forecast),
+    crps (mean), pit_histogram (counts in ``pit_bins`` equal bins), rmse_median, bias_median (mean of
+    median - truth). Coverages, content, CRPS and PIT use the non-trivial points (all if not
     ``drop_trivial``); RMSE and bias of the median use every point with finite truth.
     """
     cat = {k: np.concatenate([p[k] for p in parts]) for k in ("trivial", "crps", "pit", "err_median")}
     keep = ~cat["trivial"] if drop_trivial else np.ones_like(cat["trivial"])
     n = int(keep.sum())
-    cov = {_key(lv): float(np.concatenate([p["covered"][float(lv)] for p in parts])[keep].mean()) if n
-           else float("nan") for lv in levels}
+
+    def pooled_mean(key):
+        return {_key(lv): float(np.concatenate([p[key][float(lv)] for p in parts])[keep].mean()) if n
+                else float("nan") for lv in levels}
+
+    cov, content = pooled_mean("covered"), pooled_mean("content")
+    cov_pit = {_key(lv): float(pit_covered(cat["pit"][keep], float(lv)).mean()) if n else float("nan")
+               for lv in levels}
     err = cat["err_median"]
     return {
-        "n_points": n, "n_trivial": int(cat["trivial"].size - n), "coverage": cov,
+        "n_points": n, "n_trivial": int(cat["trivial"].size - n), "coverage": cov, "interval_content": content,
+        "coverage_pit": cov_pit,
         "crps": float(cat["crps"][keep].mean()) if n else float("nan"),
         "pit_histogram": np.histogram(cat["pit"][keep], bins=pit_bins, range=(0.0, 1.0))[0].tolist(),
         "rmse_median": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
@@ -263,9 +318,10 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
 
     Returns {"runs": [...], "n_runs", "levels": [...], "drop_trivial", "quantities":
     {q: {"units", "n_points", "n_trivial", "coverage": {"0.5", "0.9"}, "coverage_range": {"0.5": [lo, hi],
-    "0.9": ...}, "crps", "pit_histogram", "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q:
-    {the same keys but coverage_range}}}]}. ``coverage_range``: the 90 % range of each pooled coverage
-    with the number of runs as the sample size (:func:`run_coverage_range`).
+    "0.9": ...}, "interval_content", "coverage_pit", "coverage_pit_range", "crps", "pit_histogram",
+    "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q: {the same keys but the ranges}}}]}
+    (keys as in :func:`aggregate`). The ranges: the 90 % range of each pooled coverage with the number of
+    runs as the sample size (:func:`run_coverage_range`).
     CRPS, RMSE and bias are in the quantity's unit. ``rng`` seeds the randomized PIT.
     """
     forecasts = list(forecasts)
@@ -279,8 +335,9 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
     for q in quantities:
         parts = [point_scores(*_quantity_arrays(fc, q, i), levels, rng) for i, fc in enumerate(forecasts)]
         agg = aggregate(parts, levels, drop_trivial)
-        table["quantities"][q] = {"units": UNITS.get(q, ""), **agg, "coverage_range": {
-            k: run_coverage_range(v, len(forecasts)) for k, v in agg["coverage"].items()}}
+        table["quantities"][q] = {"units": UNITS.get(q, ""), **agg, **{
+            f"{key}_range": {k: run_coverage_range(v, len(forecasts)) for k, v in agg[key].items()}
+            for key in ("coverage", "coverage_pit")}}
         for row, part in zip(table["per_run"], parts):
             row["quantities"][q] = aggregate([part], levels, drop_trivial)
     return table
@@ -326,24 +383,29 @@ def render_table(table: dict, label: str | None = None):
     levels = table["levels"]
     title = f"calibration over {table['n_runs']} run(s)"
     t = Table(title=f"{label}: {title}" if label else title, title_justify="left", box=box.SIMPLE_HEAD,
-              pad_edge=False, collapse_padding=True,
-              caption="n: points scored; triv: points dropped (every draw equals the truth); "
+              pad_edge=False, padding=(0, 0), collapse_padding=True,
+              caption="n: points scored, below it those dropped (triv: every draw equals the truth); "
               "cov: coverage of central intervals, below it its 90 % range with the runs counted as the sample; "
-              "CRPS, RMSE and bias of the median in the unit shown",
+              "own: the intervals' own probability under the forecast (above the level where draws tie at 0: "
+              "the coverage a calibrated forecast has); PIT: coverage of the randomized central intervals "
+              "(the level, for a calibrated forecast); CRPS, RMSE and bias of the median in the unit shown",
               caption_justify="left")
-    t.add_column("quantity", no_wrap=True)
-    t.add_column("unit", no_wrap=True)
+    t.add_column("quantity", no_wrap=True)  # its unit on a second line: the table fits 80 columns
     t.add_column("n", justify="right", no_wrap=True)
-    t.add_column("triv", justify="right", no_wrap=True)
     for lv in levels:
         t.add_column(f"cov {100 * lv:g} %", justify="right", no_wrap=True)
-    for name in ("CRPS", "RMSE med", "bias med"):
+    for lv in levels:
+        t.add_column(f"PIT {100 * lv:g} %", justify="right", no_wrap=True)
+    for name in ("CRPS", "RMSE\nmed", "bias\nmed"):
         t.add_column(name, justify="right", no_wrap=True)
     for q, s in table["quantities"].items():
+        # the interval coverage, its range, and the intervals' own content (what a calibrated forecast covers)
         cov = [_fmt(s["coverage"][_key(lv)], ".2f") + _range_text(s.get("coverage_range", {}).get(_key(lv)))
+               + f"\n[dim]own {_fmt(s['interval_content'][_key(lv)], '.2f')}[/dim]" for lv in levels]
+        pit = [_fmt(s["coverage_pit"][_key(lv)], ".2f") + _range_text(s.get("coverage_pit_range", {}).get(_key(lv)))
                for lv in levels]
-        t.add_row(q, s["units"], str(s["n_points"]), str(s["n_trivial"]),
-                  *cov, *[_fmt(s[k], ".4g") for k in ("crps", "rmse_median", "bias_median")])
+        t.add_row(f"{q}\n[dim]{s['units']}[/dim]", f"{s['n_points']}\n[dim]{s['n_trivial']} triv[/dim]",
+                  *cov, *pit, *[_fmt(s[k], ".4g") for k in ("crps", "rmse_median", "bias_median")])
     return t
 
 

@@ -14,6 +14,8 @@ from probtok.calibration import (
     coverage,
     covered,
     crps_samples,
+    interval_content,
+    pit_coverage,
     pit_values,
     point_scores,
     reliability_curve,
@@ -129,6 +131,42 @@ def test_pit_is_uniform_when_calibrated_even_with_ties():
     assert np.mean((u < 0.1) | (u > 0.9)) > 0.4
 
 
+def _zero_inflated_points(rng, scale_factor=1.0):
+    """Hot-spot-like points: 0 with probability p_i in [0.3, 0.6] (no hot cell), else exponential with scale s_i;
+    truth and draws from the same law (calibrated) unless ``scale_factor`` shrinks the draws' non-zero part."""
+    p0 = rng.uniform(0.3, 0.6, N_POINTS)
+    s = rng.uniform(10, 100, N_POINTS)
+
+    def sample(shape, factor):
+        return np.where(rng.uniform(size=shape) < p0, 0.0, rng.exponential(factor * s, size=shape))
+
+    return sample((N_DRAWS, N_POINTS), scale_factor), sample(N_POINTS, 1.0), p0
+
+
+def test_interval_coverage_exceeds_the_level_of_a_calibrated_forecast_with_an_atom_and_pit_coverage_does_not():
+    """With P(0) >= 0.3 the central 50 % interval is [0, q75]: a calibrated forecast covers the truth with
+    probability F(q75) = 0.75, its own content, not 0.5. The randomized interval covers 0.5."""
+    draws, truth, p0 = _zero_inflated_points(np.random.default_rng(11))
+    for level in (0.5, 0.9):
+        content = interval_content(draws, level).mean()
+        assert abs(content - (1 + level) / 2) < 0.01, (level, content)  # [0, q_(1+level)/2] holds F of its top
+        cov = coverage(draws, truth, levels=(level,))[level]
+        assert abs(cov - content) < _binomial_tol(content, N_POINTS) and cov > level + 0.04, (level, cov)
+        pit = pit_coverage(draws, truth, levels=(level,), rng=3)[level]
+        assert abs(pit - level) < _binomial_tol(level, N_POINTS), (level, pit)
+    # too narrow: the non-zero part shrunk 3x; the PIT coverage falls well below the level
+    narrow, truth, _ = _zero_inflated_points(np.random.default_rng(12), scale_factor=1 / 3)
+    assert pit_coverage(narrow, truth, levels=(0.9,))[0.9] < 0.75
+
+
+def test_without_ties_pit_coverage_is_the_interval_coverage_and_the_content_the_level():
+    draws, truth = _normal_points(np.random.default_rng(13))
+    for level in (0.5, 0.9):
+        cov, pit = coverage(draws, truth, (level,))[level], pit_coverage(draws, truth, (level,))[level]
+        assert abs(cov - pit) < 0.01, (level, cov, pit)  # they differ only where truth sits between two draws
+        assert interval_content(draws, level).mean() == pytest.approx(level, abs=2 / N_DRAWS)
+
+
 def test_rmse_of_the_median():
     draws = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # medians 2, 20
     assert rmse_median(draws, np.array([5.0, 16.0])) == pytest.approx(np.sqrt((9 + 16) / 2))
@@ -163,6 +201,10 @@ def test_calibration_table_from_arrays_json_and_printout():
     console.print(render_table(table))
     text = console.export_text()
     assert "T_hs" in text and "cov 90 %" in text and f"{t_hs['coverage']['0.9']:.2f}" in text
+    assert "PIT 90 %" in text and f"{t_hs['coverage_pit']['0.9']:.2f}" in text
+    assert t_hs["coverage_pit"]["0.9"] == pytest.approx(t_hs["coverage"]["0.9"], abs=0.01)  # no ties here
+    assert t_hs["interval_content"]["0.5"] == pytest.approx(0.5, abs=0.01)
+    assert t_hs["coverage_pit_range"]["0.9"] == run_coverage_range(t_hs["coverage_pit"]["0.9"], 4)
 
 
 def test_reliability_curve_tracks_the_diagonal_when_calibrated():
