@@ -74,7 +74,10 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``field_rmse`` {``T``, ``P``: ``mean``, ``per_run``, ``units``};
   ``crps``, ``coverage50``, ``coverage90`` {quantity: float} (null for PARC); ``coverage50_range``,
   ``coverage90_range`` {quantity: [lo, hi]} (not for PARC: the 90 % range of that coverage with the test runs
-  as the sample, :func:`probtok.calibration.run_coverage_range`); ``reliability`` (not for PARC)
+  as the sample, :func:`probtok.calibration.run_coverage_range`); ``coverage50_pit``, ``coverage90_pit``
+  {quantity: float} (null for PARC; the coverage of the randomized central intervals, nominal for a
+  calibrated forecast even where its draws tie at 0: :mod:`probtok.calibration`; absent in records from
+  before 2026-11-28) and their ``_range``s (not for PARC); ``reliability`` (not for PARC)
   {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
   pooled over test runs and frames like ``coverage90``), ``n_points``}};
   ``rollout_noise`` (kappa of the forecasts: one number, or one per ensemble member; not for PARC);
@@ -88,7 +91,7 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   re-run that reuses every forecast reports the time recorded in ``forecast_wall.json`` beside them);
 * ``summary``: one entry per model and K: ``model``, ``k``, ``n_subsets`` and the mean over subsets of
   ``rmse_<quantity>``, ``field_rmse_T``, ``field_rmse_P``, ``crps_<quantity>``, ``coverage50_<quantity>``,
-  ``coverage90_<quantity>``
+  ``coverage90_<quantity>``, ``coverage50_pit_<quantity>``, ``coverage90_pit_<quantity>``
   (null for PARC), ``train_wall_s``;
 * ``plots``: {name: PNG path}: ``error_vs_k``, ``error_vs_time`` (:func:`error_vs_time_figure`),
   ``reliability`` (:func:`reliability_figure`) and
@@ -277,6 +280,10 @@ def forecast_scores(files: list[Path]) -> dict:
             "coverage90": {q: qs[q]["coverage"]["0.9"] for q in QUANTITIES},
             "coverage50_range": {q: qs[q]["coverage_range"]["0.5"] for q in QUANTITIES},
             "coverage90_range": {q: qs[q]["coverage_range"]["0.9"] for q in QUANTITIES},
+            "coverage50_pit": {q: qs[q]["coverage_pit"]["0.5"] for q in QUANTITIES},
+            "coverage90_pit": {q: qs[q]["coverage_pit"]["0.9"] for q in QUANTITIES},
+            "coverage50_pit_range": {q: qs[q]["coverage_pit_range"]["0.5"] for q in QUANTITIES},
+            "coverage90_pit_range": {q: qs[q]["coverage_pit_range"]["0.9"] for q in QUANTITIES},
             "reliability": reliability}
 
 
@@ -465,7 +472,7 @@ def parc_entry(sc: dict, pool, train_s: float, n_runs: int) -> dict:
         return {**head, "train_wall_s": train_s,
                 "error": f"the rollout reached non-finite values on test run(s) {sc['diverged']}"}
     return {**head, "probabilistic": False, "n_draws": None, "rmse": sc["rmse"], "field_rmse": sc["field_rmse"],
-            "crps": None, "coverage50": None, "coverage90": None,
+            "crps": None, "coverage50": None, "coverage90": None, "coverage50_pit": None, "coverage90_pit": None,
             "train_wall_s": train_s, "forecast_wall_s_per_run": sc["forecast_wall_s"] / n_runs,
             "forecast_wall_s_per_draw": None}
 
@@ -566,8 +573,9 @@ def summarize_results(results: list[dict]) -> list[dict]:
                "train_wall_s": float(np.mean([r["train_wall_s"] for r in rs]))}
         for q in QUANTITIES:
             row[f"rmse_{q}"] = float(np.mean([r["rmse"][q]["mean"] for r in rs]))
-            for key in ("crps", "coverage50", "coverage90"):
-                vals = [r[key][q] for r in rs if r[key] is not None and r[key][q] is not None]
+            for key in ("crps", "coverage50", "coverage90", "coverage50_pit", "coverage90_pit"):
+                # records from before the PIT coverage have no such key
+                vals = [r[key][q] for r in rs if r.get(key) is not None and r[key][q] is not None]
                 row[f"{key}_{q}"] = float(np.mean(vals)) if vals else None
         for f in FIELD_METRICS:
             row[f"field_rmse_{f}"] = float(np.mean([r["field_rmse"][f]["mean"] for r in rs]))
@@ -720,8 +728,9 @@ def _subset_lines(bench: dict, several: set) -> list[str]:
         return []
     lines = ["", "Each training subset of the means above (a failed one is not in the mean):", "",
              "| model | K | subset | training runs | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | "
-             "cov90 T_hs | cov90 A_hs | cov50 T_hs | cov50 A_hs |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "cov90 T_hs | cov90 A_hs | cov50 T_hs | cov50 A_hs | PIT90 T_hs | PIT90 A_hs | PIT50 T_hs | "
+             "PIT50 A_hs |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     values = bench["data"].get("stratify_values")  # {pool run: value} of a stratified benchmark
     for r in sorted(rows, key=lambda r: (r["model"], r["k"], r["subset"])):
         runs = str(r["train_runs"])
@@ -730,12 +739,12 @@ def _subset_lines(bench: dict, several: set) -> list[str]:
                      f"{', '.join(f'{values[str(t)]:.3g}' for t in r['train_runs'])})")
         head = f"| {r['model']} | {r['k']} | {r['subset']} | {runs} | "
         if "error" in r:
-            lines.append(head + "failed (see below) | | | | | | |")
+            lines.append(head + "failed (see below) | | | | | | | | | | |")
             continue
-        cov, cov50 = r["coverage90"] or {}, r.get("coverage50") or {}
+        covs = " | ".join(_fmt((r.get(c) or {}).get(q)) for c in ("coverage90", "coverage50", "coverage90_pit",
+                                                                   "coverage50_pit") for q in SERIES)
         lines.append(head + f"{_fmt(r['rmse']['T_hs']['mean'])} | {_fmt(r['rmse']['A_hs']['mean'])} | "
-                     f"{_fmt((r['crps'] or {}).get('T_hs'))} | {_fmt(cov.get('T_hs'))} | {_fmt(cov.get('A_hs'))} | "
-                     f"{_fmt(cov50.get('T_hs'))} | {_fmt(cov50.get('A_hs'))} |")
+                     f"{_fmt((r['crps'] or {}).get('T_hs'))} | {covs} |")
     return lines
 
 
@@ -760,13 +769,14 @@ def bench_markdown(bench: dict) -> str:
     lines = [*head, "",
              "| model | K | subsets | RMSE T_hs [K] | RMSE A_hs [um^2] | RMSE dT_hs/dt [K/ns] | RMSE dA_hs/dt "
              "[um^2/ns] | field RMSE T [K] | field RMSE P [GPa] | CRPS T_hs [K] | cov90 T_hs | cov90 A_hs | "
-             "cov50 T_hs | cov50 A_hs | train [s] |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "cov50 T_hs | cov50 A_hs | PIT90 T_hs | PIT90 A_hs | PIT50 T_hs | PIT50 A_hs | train [s] |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in bench["summary"]:
         lines.append(f"| {r['model']} | {r['k']} | {r['n_subsets']} | " + " | ".join(
-            _fmt(r[k]) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
-                                 "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "coverage50_T_hs",
-                                 "coverage50_A_hs", "train_wall_s"])) + " |")
+            _fmt(r.get(k)) for k in ([f"rmse_{q}" for q in QUANTITIES] + ["field_rmse_T", "field_rmse_P",
+                                     "crps_T_hs", "coverage90_T_hs", "coverage90_A_hs", "coverage50_T_hs",
+                                     "coverage50_A_hs", "coverage90_pit_T_hs", "coverage90_pit_A_hs",
+                                     "coverage50_pit_T_hs", "coverage50_pit_A_hs", "train_wall_s"])) + " |")
     several = _several_subsets(bench)
     lines += _subset_lines(bench, several)
     fc = [(r["model"], r["k"] if (r["model"], r["k"]) not in several else f"{r['k']} subset {r['subset']}",
@@ -782,7 +792,11 @@ def bench_markdown(bench: dict) -> str:
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
-        f"rollout: {_kappa_text(bench)}.", ""]
+        f"rollout: {_kappa_text(bench)}.",
+        "cov90, cov50: the fraction of (run, frame) points inside the central interval; PIT90, PIT50: inside the "
+        "randomized central interval (its randomized PIT in the central band), which a calibrated forecast holds "
+        "at the nominal level even where its draws tie at 0 (no hot cell), where the interval coverage is above it "
+        "(probtok.calibration).", ""]
     from probtok.calibration import coverage_text
 
     ranges = [f"{r['model']} K={r['k']} subset {r['subset']}: " + ", ".join(

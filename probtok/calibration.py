@@ -343,11 +343,15 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
     return table
 
 
-def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True):
-    """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts."""
-    parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels) for i, fc in enumerate(forecasts)]
+def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True,
+                      randomized: bool = False, rng=0):
+    """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts;
+    ``randomized``: of the randomized central intervals (PIT coverage, on the diagonal for a calibrated
+    forecast even where its draws tie at 0; ``rng`` seeds the PIT)."""
+    rng = np.random.default_rng(rng)
+    parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels, rng) for i, fc in enumerate(forecasts)]
     agg = aggregate(parts, levels, drop_trivial)
-    emp = np.array([agg["coverage"][_key(lv)] for lv in levels])
+    emp = np.array([agg["coverage_pit" if randomized else "coverage"][_key(lv)] for lv in levels])
     return np.asarray(levels, dtype=np.float64), emp, agg["n_points"]
 
 

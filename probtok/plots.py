@@ -221,10 +221,12 @@ def field_snapshots(ds, field: str = "T", frames=None):
     return fig
 
 
-def reliability_plot(curves: dict, title: str = "reliability of central intervals"):
+def reliability_plot(curves: dict, title: str = "reliability of central intervals", dashed: dict | None = None):
     """Nominal vs empirical coverage, one line per quantity, with the diagonal.
 
-    curves : {quantity: (levels, empirical, n_points)} (see ``probtok.calibration.reliability_curve``).
+    curves : {quantity: (levels, empirical, n_points)} (see ``probtok.calibration.reliability_curve``);
+    ``dashed`` (the same form): drawn thin and dashed in the colour of the quantity of the same name in
+    ``curves`` (the interval coverage beside the PIT coverage).
     The grey band is the 95 % binomial range of the empirical coverage of a perfectly calibrated
     forecast for the smallest n_points, valid if points were independent (frames of one run are not,
     so the true sampling spread is wider).
@@ -240,8 +242,11 @@ def reliability_plot(curves: dict, title: str = "reliability of central interval
                         label=f"95 % binomial range, n = {min(ns)} (if independent)")
     markers = "osD^v"
     for i, (name, (lv, emp, n)) in enumerate(curves.items()):
-        ax.plot(lv, emp, marker=markers[i % len(markers)], ms=4, lw=1.5,
-                label=f"{NAMES_TEX.get(name, name)} (n = {int(n)})")
+        line, = ax.plot(lv, emp, marker=markers[i % len(markers)], ms=4, lw=1.5,
+                        label=f"{NAMES_TEX.get(name, name)} (n = {int(n)})")
+        if dashed and name in dashed:
+            ax.plot(dashed[name][0], dashed[name][1], ls="--", lw=0.9, color=line.get_color(),
+                    label=f"{NAMES_TEX.get(name, name)}, plain intervals")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
@@ -254,12 +259,15 @@ def reliability_plot(curves: dict, title: str = "reliability of central interval
 
 
 def reliability_from_forecasts(forecasts, quantities=("T_hs", "A_hs"), drop_trivial: bool = True):
-    """Reliability plot of forecast datasets (with truth), pooled over runs and frames."""
+    """Reliability plot of forecast datasets (with truth), pooled over runs and frames: the coverage of the
+    randomized central intervals (on the diagonal for a calibrated forecast, atoms at 0 included), and dashed
+    that of the plain intervals (above the diagonal where the draws tie at 0, even when calibrated)."""
     from probtok.calibration import reliability_curve
 
     forecasts = list(forecasts)
-    curves = {q: reliability_curve(forecasts, q, drop_trivial=drop_trivial) for q in quantities}
-    return reliability_plot(curves, title=f"reliability over {len(forecasts)} held-out run(s)")
+    curves = {q: reliability_curve(forecasts, q, drop_trivial=drop_trivial, randomized=True) for q in quantities}
+    plain = {q: reliability_curve(forecasts, q, drop_trivial=drop_trivial) for q in quantities}
+    return reliability_plot(curves, title=f"reliability (PIT) over {len(forecasts)} held-out run(s)", dashed=plain)
 
 
 def save_png(fig, path, dpi: int = 150) -> Path:

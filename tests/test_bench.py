@@ -111,7 +111,7 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
             assert r["forecast_wall_s_per_draw"] == pytest.approx(r["forecast_wall_s_per_run"] / 20)
             for q in ("T_hs", "A_hs"):
                 assert _finite(r["crps"][q]) and r["crps"][q] >= 0
-                for key in ("coverage50", "coverage90"):
+                for key in ("coverage50", "coverage90", "coverage50_pit", "coverage90_pit"):
                     assert r[key][q] is None or 0.0 <= r[key][q] <= 1.0
         else:
             assert r["crps"] is None and r["forecast_wall_s_per_draw"] is None
@@ -427,11 +427,14 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
         assert row["n_subsets"] == 2
         assert row["rmse_A_hs"] == pytest.approx(np.mean([r["rmse"]["A_hs"]["mean"] for r in rs]))
         assert row["coverage50_T_hs"] == pytest.approx(np.mean([r["coverage50"]["T_hs"] for r in rs]))
+        assert row["coverage90_pit_A_hs"] == pytest.approx(np.mean([r["coverage90_pit"]["A_hs"] for r in rs]))
         for r in rs:  # each subset's row in bench.md, with its own numbers
             assert (f"| {model} | 1 | {r['subset']} | {r['train_runs']} | {_fmt(r['rmse']['T_hs']['mean'])} | "
                     f"{_fmt(r['rmse']['A_hs']['mean'])} |") in md
             assert (f"| {_fmt(r['coverage90']['A_hs'])} | {_fmt(r['coverage50']['T_hs'])} | "
-                    f"{_fmt(r['coverage50']['A_hs'])} |") in md
+                    f"{_fmt(r['coverage50']['A_hs'])} | {_fmt(r['coverage90_pit']['T_hs'])} | "
+                    f"{_fmt(r['coverage90_pit']['A_hs'])} | {_fmt(r['coverage50_pit']['T_hs'])} | "
+                    f"{_fmt(r['coverage50_pit']['A_hs'])} |") in md
     assert "| micro-only | 0 | 0 |" not in md  # one subset: no per-subset row
     assert "adapted K=1 subset 1: " in md  # forecast times name the subset
     from probtok.bench import bench_markdown
@@ -446,6 +449,15 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
     kept = next(r for r in b["results"] if r["model"] == "adapted" and r["subset"] == 1)
     ups = ", ".join(f"{1.0 + 0.125 * t:.3g}" for t in kept["train_runs"])
     assert f"| adapted | 1 | 1 | {kept['train_runs']} (up_kms {ups}) |" in bench_markdown(b)
+    # a record from before the PIT coverage still renders, its PIT columns "n/a"
+    from probtok.bench import summarize_results
+
+    for r in b["results"]:
+        for key in ("coverage50_pit", "coverage90_pit", "coverage50_pit_range", "coverage90_pit_range"):
+            r.pop(key, None)
+    b["summary"] = summarize_results(b["results"])
+    old = bench_markdown(b)
+    assert f"| {_fmt(kept['coverage50']['A_hs'])} | n/a | n/a | n/a | n/a |" in old
 
 
 def test_a_parc_rollout_that_diverges_is_recorded_as_failed_not_scored(bench_out, monkeypatch):
@@ -518,6 +530,7 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
         for q in ("T_hs", "A_hs"):
             assert r["crps"][q] == pytest.approx(table["quantities"][q]["crps"], rel=1e-9)
             assert r["coverage90"][q] == table["quantities"][q]["coverage"]["0.9"]
+            assert r["coverage50_pit"][q] == table["quantities"][q]["coverage_pit"]["0.5"]  # same seeded PIT
     assert len({res[m]["weights_digest"] for m in dirs}) == 3
     assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
     # an ensemble's training time is all its fits'

@@ -159,6 +159,14 @@ def test_interval_coverage_exceeds_the_level_of_a_calibrated_forecast_with_an_at
     assert pit_coverage(narrow, truth, levels=(0.9,))[0.9] < 0.75
 
 
+def test_the_randomized_reliability_curve_is_the_diagonal_for_a_calibrated_forecast_with_an_atom():
+    draws, truth, _ = _zero_inflated_points(np.random.default_rng(14))
+    levels, pit, n = reliability_curve([{"A_hs": (draws, truth)}], "A_hs", randomized=True)
+    assert n == N_POINTS and np.all(np.abs(pit - levels) < _binomial_tol(0.5, N_POINTS))
+    _, plain, _ = reliability_curve([{"A_hs": (draws, truth)}], "A_hs")
+    assert np.all(plain[:5] > levels[:5] + 0.2)  # [0, q] intervals: 0.55-0.75 at levels 0.1-0.5
+
+
 def test_without_ties_pit_coverage_is_the_interval_coverage_and_the_content_the_level():
     draws, truth = _normal_points(np.random.default_rng(13))
     for level in (0.5, 0.9):

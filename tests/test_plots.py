@@ -142,11 +142,21 @@ def test_reliability_plot_lines_and_axes():
     assert len(ax.collections) == 1 and "n = 80" in ax.collections[0].get_label()
 
 
-def test_reliability_from_forecasts_uses_the_truth(ds):
+def test_reliability_from_forecasts_draws_the_pit_coverage_and_dashed_the_plain_intervals(ds):
+    from probtok.calibration import reliability_curve
+
     fig = reliability_from_forecasts([ds, ds])
     ax = fig.axes[0]
     assert "2 held-out run(s)" in ax.get_title()
-    assert len([ln for ln in ax.get_lines() if "hs" in ln.get_label()]) == 2
+    lines = {ln.get_label(): ln for ln in ax.get_lines() if "hs" in ln.get_label()}
+    assert len(lines) == 4
+    for q, tex in (("T_hs", "$T_\\mathrm{hs}$"), ("A_hs", "$A_\\mathrm{hs}$")):
+        lv, pit, n = reliability_curve([ds, ds], q, randomized=True)
+        _, plain, _ = reliability_curve([ds, ds], q)
+        np.testing.assert_allclose(lines[f"{tex} (n = {n})"].get_ydata(), pit)
+        dashed = lines[f"{tex}, plain intervals"]
+        np.testing.assert_allclose(dashed.get_ydata(), plain)
+        assert dashed.get_linestyle() == "--" and dashed.get_color() == lines[f"{tex} (n = {n})"].get_color()
 
 
 def test_pngs_are_written_atomically(ds, tmp_path):
