@@ -12,7 +12,9 @@ over its (run, frame) points of the forecast frames (:func:`probtok.calibration.
 * per quantity and level: the interval coverage, the intervals' own content (the interval coverage a
   calibrated forecast has), and the PIT coverage (the randomized interval's: the level, if calibrated);
 * how many of these four coverages lie in issue 4's target bands (50 %: [0.40, 0.60], 90 %: [0.85, 0.95]),
-  interval coverage / PIT coverage.
+  interval coverage / PIT coverage;
+* then, per folder, the benchmark's errors (:func:`probtok.bench.forecast_scores`: the RMSE of each run's
+  median, averaged over the runs, and the CRPS), to set calibration beside accuracy.
 
     python benchmarks/coverage_kinds.py adapted-s0=RESCORE/forecasts/adapted/K4_s0 \\
         adapted-s1=RESCORE/forecasts/adapted/K4_s1
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from probtok.bench import forecast_scores
 from probtok.calibration import _quantity_arrays, _select, calibration_table
 from probtok.forecast import read_forecast
 
@@ -50,11 +53,15 @@ def main() -> None:
     print("| forecasts | runs | points | truth 0 | atom >= 25 % / >= 5 % | "
           + " | ".join(f"{q} {lv} % cov / own / PIT" for q in QUANTITIES for lv in (50, 90)) + " | in band |")
     print("|---|---:|---:|---:|---|" + "---|" * (2 * len(QUANTITIES)) + "---|")
+    errors = []
     for spec in args.models:
         label, _, folder = spec.partition("=")
         files = sorted(Path(folder).glob("run_*.nc"))
         if not files:
             raise SystemExit(f"{folder}: no run_*.nc forecast files")
+        sc = forecast_scores(files)
+        errors.append(f"| {label} | {sc['rmse']['T_hs']['mean']:.0f} | {sc['rmse']['A_hs']['mean']:.1f} | "
+                      f"{sc['crps']['T_hs']:.0f} | {sc['crps']['A_hs']:.1f} |")
         dss = [read_forecast(f) for f in files]
         table = calibration_table(dss, quantities=QUANTITIES)
         zero, a25, a05 = atom_shares(dss)
@@ -69,6 +76,10 @@ def main() -> None:
         print(f"| {label} | {len(dss)} | {table['quantities']['A_hs']['n_points']} | {zero:.2f} | "
               f"{a25:.2f} / {a05:.2f} | " + " | ".join(cells) +
               f" | {n_in['coverage']} / {n_in['coverage_pit']} of {2 * len(QUANTITIES)} |")
+    print("\nerrors (the benchmark's: RMSE of each run's median, averaged over the runs; CRPS pooled)\n")
+    print("| forecasts | RMSE T_hs [K] | RMSE A_hs [um^2] | CRPS T_hs [K] | CRPS A_hs [um^2] |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(errors))
 
 
 if __name__ == "__main__":
