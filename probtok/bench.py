@@ -79,7 +79,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   calibrated forecast even where its draws tie at 0: :mod:`probtok.calibration`; absent in records from
   before 2026-11-28) and their ``_range``s (not for PARC); ``reliability`` (not for PARC)
   {``T_hs``, ``A_hs``: {``levels`` (nominal coverages 0.1..0.9 of central intervals), ``coverage`` (empirical,
-  pooled over test runs and frames like ``coverage90``), ``n_points``}};
+  pooled over test runs and frames like ``coverage90``), ``coverage_pit`` (the same of the randomized
+  intervals, like ``coverage90_pit``; absent in older records), ``n_points``}};
   ``rollout_noise`` (kappa of the forecasts: one number, or one per ensemble member; not for PARC);
   ``weights_digest`` (of the fitted model, comma-joined for an ensemble; not for PARC);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
@@ -272,8 +273,9 @@ def forecast_scores(files: list[Path]) -> dict:
     reliability = {}
     for q in SERIES:
         levels, emp, n = reliability_curve(dss, q)
+        _, emp_pit, _ = reliability_curve(dss, q, randomized=True)
         reliability[q] = {"levels": [float(v) for v in levels], "coverage": [_float_or_none(v) for v in emp],
-                          "n_points": int(n)}
+                          "coverage_pit": [_float_or_none(v) for v in emp_pit], "n_points": int(n)}
     return {"rmse": rmse, "field_rmse": field_rmse,
             "crps": {q: qs[q]["crps"] for q in QUANTITIES},
             "coverage50": {q: qs[q]["coverage"]["0.5"] for q in QUANTITIES},
@@ -622,34 +624,39 @@ def _k_colors(ks) -> dict:
     return {k: colormaps["viridis"](0.85 * i / max(1, len(ks) - 1)) for i, k in enumerate(ks)}
 
 
-def pooled_reliability(results: list[dict], model: str, k: int, quantity: str):
+def pooled_reliability(results: list[dict], model: str, k: int, quantity: str, key: str = "coverage"):
     """(levels, coverage, n_points) of ``model`` at ``k`` pooled over its training subsets: each level's
     coverage averaged with the subsets' numbers of scored points as weights (= the coverage of all their
-    points together); None when no entry of them has a reliability curve."""
+    points together); None when no entry of them has a reliability curve (of ``key``: "coverage", or
+    "coverage_pit" for the randomized intervals, which records from before 2026-11-28 lack)."""
     rows = [r["reliability"][quantity] for r in results if r["model"] == model and r["k"] == k
             and r.get("reliability") and r["reliability"][quantity]["n_points"] > 0]
-    if not rows:
+    if not rows or any(key not in r for r in rows):
         return None
     n = np.array([r["n_points"] for r in rows], dtype=float)
-    cov = np.array([[np.nan if c is None else c for c in r["coverage"]] for r in rows])
+    cov = np.array([[np.nan if c is None else c for c in r[key]] for r in rows])
     return np.asarray(rows[0]["levels"]), (cov * n[:, None]).sum(0) / n.sum(), int(n.sum())
 
 
 def reliability_figure(results: list[dict]):
-    """Calibration of every probabilistic model: empirical against nominal coverage of the central
-    intervals of ``T_hs`` and ``A_hs`` (one panel each), one line per model and K (pooled over subsets,
-    :func:`pooled_reliability`); PARC has no intervals and no line."""
+    """Calibration of every probabilistic model: empirical against nominal coverage of the randomized central
+    intervals (PIT coverage, :mod:`probtok.calibration`: on the diagonal for a calibrated forecast although
+    hot-spot series sit at 0) of ``T_hs`` and ``A_hs`` (one panel each), one line per model and K (pooled over
+    subsets, :func:`pooled_reliability`); of the plain intervals for records that have no PIT coverage.
+    PARC has no intervals and no line."""
     from probtok.plots import NAMES_TEX, _figure
 
     keys = sorted({(r["model"], r["k"]) for r in results if r.get("reliability")},
                   key=lambda mk: (PROBABILISTIC.index(mk[0]), mk[1]))
+    pit = all("coverage_pit" in r["reliability"][q] for r in results if r.get("reliability") for q in SERIES)
+    key = "coverage_pit" if pit else "coverage"
     shade = _k_colors({k for m, k in keys if m != "micro-only"})
     fig = _figure(figsize=(10, 5))
     axes = fig.subplots(1, len(SERIES))
     for ax, q in zip(np.atleast_1d(axes), SERIES):
         ax.plot([0, 1], [0, 1], color="0.3", ls="--", lw=1, label="perfect calibration")
         for model, k in keys:
-            curve = pooled_reliability(results, model, k, q)
+            curve = pooled_reliability(results, model, k, q, key)
             if curve is None:
                 continue
             lv, cov, n = curve
@@ -660,7 +667,7 @@ def reliability_figure(results: list[dict]):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
-        ax.set_xlabel("nominal coverage of central interval")
+        ax.set_xlabel("nominal coverage of " + ("randomized central interval (PIT)" if pit else "central interval"))
         ax.set_ylabel("empirical coverage")
         ax.set_title(NAMES_TEX.get(q, q))
         ax.grid(alpha=0.3, lw=0.5)

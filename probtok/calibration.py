@@ -322,18 +322,20 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
     "rmse_median", "bias_median"}}, "per_run": [{"run", "quantities": {q: {the same keys but the ranges}}}]}
     (keys as in :func:`aggregate`). The ranges: the 90 % range of each pooled coverage with the number of
     runs as the sample size (:func:`run_coverage_range`).
-    CRPS, RMSE and bias are in the quantity's unit. ``rng`` seeds the randomized PIT.
+    CRPS, RMSE and bias are in the quantity's unit. ``rng`` seeds the randomized PIT (each quantity's
+    afresh), or is the Generator to draw it from.
     """
     forecasts = list(forecasts)
     if not forecasts:
         raise DataError("no forecasts to evaluate", hint="give at least one held-out run with its truth")
-    rng = np.random.default_rng(rng)
     runs = _run_ids(forecasts)
     table = {"runs": runs, "n_runs": len(forecasts), "levels": [float(lv) for lv in levels],
              "drop_trivial": bool(drop_trivial), "quantities": {}, "per_run": [{"run": r, "quantities": {}}
                                                                               for r in runs]}
     for q in quantities:
-        parts = [point_scores(*_quantity_arrays(fc, q, i), levels, rng) for i, fc in enumerate(forecasts)]
+        # a seed starts every quantity's PIT afresh: the same numbers as reliability_curve(..., rng=seed)
+        q_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        parts = [point_scores(*_quantity_arrays(fc, q, i), levels, q_rng) for i, fc in enumerate(forecasts)]
         agg = aggregate(parts, levels, drop_trivial)
         table["quantities"][q] = {"units": UNITS.get(q, ""), **agg, **{
             f"{key}_range": {k: run_coverage_range(v, len(forecasts)) for k, v in agg[key].items()}

@@ -178,6 +178,8 @@ def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_p
             assert rel["levels"] == pytest.approx([0.1 * i for i in range(1, 10)])
             for level, key in ((0.5, "coverage50"), (0.9, "coverage90")):
                 assert rel["coverage"][rel["levels"].index(pytest.approx(level))] == pytest.approx(r[key][q])
+                assert rel["coverage_pit"][rel["levels"].index(pytest.approx(level))] == pytest.approx(
+                    r[key + "_pit"][q])  # the same seeded randomized PIT
     # two subsets of one K pool as all their points together: weights = numbers of points
     a = {"model": "adapted", "k": 4, "reliability": {"T_hs": {"levels": [0.5, 0.9], "coverage": [0.2, 0.6],
                                                               "n_points": 30}}}
@@ -189,8 +191,17 @@ def test_reliability_curves_agree_with_the_coverages_and_pool_subsets_by_their_p
     ax_T = reliability_figure(b["results"]).axes[0]
     (line,) = [ln for ln in ax_T.get_lines() if ln.get_label().startswith("adapted, K = 1 ")]
     (r1,) = [r for r in b["results"] if (r["model"], r["k"]) == ("adapted", 1)]
+    expected = [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage_pit"]]
+    np.testing.assert_allclose(line.get_ydata(), expected)  # the PIT coverage
+    assert "randomized" in ax_T.get_xlabel()
+    for r in b["results"]:  # a record from before the PIT coverage: the plain intervals' curves
+        for rel in (r.get("reliability") or {}).values():
+            rel.pop("coverage_pit")
+    ax_T = reliability_figure(b["results"]).axes[0]
+    (line,) = [ln for ln in ax_T.get_lines() if ln.get_label().startswith("adapted, K = 1 ")]
     expected = [np.nan if v is None else v for v in r1["reliability"]["T_hs"]["coverage"]]
     np.testing.assert_allclose(line.get_ydata(), expected)
+    assert "randomized" not in ax_T.get_xlabel()
 
 
 def test_fan_run_is_the_test_run_with_the_largest_final_hot_spot_area(tmp_path):
