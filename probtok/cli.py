@@ -164,7 +164,9 @@ def calibrate(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write a reliability plot (PNG) here."),
 ):
     """Calibration of forecasts against the truth, pooled over runs and frames: coverage of the
-    50 % and 90 % intervals, CRPS, RMSE and bias of the median, for T_hs, A_hs and their rates."""
+    50 % and 90 % intervals (with each interval's own content) and of the randomized intervals (PIT
+    coverage: the nominal level for a calibrated forecast, also where draws sit at 0 with no hot cell),
+    CRPS, RMSE and bias of the median, for T_hs, A_hs and their rates."""
     from probtok.calibration import calibration_table, render_table, write_calibration_json
     from probtok.errors import DataError
     from probtok.forecast import read_forecast
@@ -365,7 +367,8 @@ def forecast(
     draws: int = typer.Option(200, "--draws", help="Posterior-predictive draws per run."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Forecast length incl. frame 0 (default: all)."),
     evaluate: bool = typer.Option(False, "--evaluate", help="Also score the forecasts against the truth: "
-                                  "coverage of 50/90 % intervals, CRPS, RMSE of the median (OUT/calibration.json)."),
+                                  "coverage of 50/90 % intervals (plain and randomized: PIT), CRPS, RMSE of the median "
+                                  "(OUT/calibration.json)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
     observation_noise: bool = typer.Option(False, "--observation-noise", help="Add the iid per-cell noise "
                                            "sigma_x to every draw (default: decoder means; iid noise invents "
