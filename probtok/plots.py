@@ -231,7 +231,7 @@ def reliability_plot(curves: dict, title: str = "reliability of central interval
     forecast for the smallest n_points, valid if points were independent (frames of one run are not,
     so the true sampling spread is wider).
     """
-    fig = _figure(figsize=(4.6, 5.0))
+    fig = _figure(figsize=(4.6, 5.0 + (0.3 if dashed else 0.0)))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="0.3", ls="--", lw=1, label="perfect calibration")
     ns = [int(c[2]) for c in curves.values() if int(c[2]) > 0]
