@@ -3,7 +3,7 @@
 Issue 4's target: a 200-draw forecast of one meso run faster than simulating the run. Prints, for each
 model folder (an adapted meso model or a micro fit):
 
-* the forecast's phases as ``probtok.predict.forecast_run`` runs them, one torch thread: conditioning of
+* the forecast's phases as ``probtok.predict.forecast_run`` runs them, one torch thread (``--threads N``: N): conditioning of
   the task latent, the rollout of the token trajectories (:func:`probtok.predict.forecast_trace`),
   decoding to physical fields, the summary (each frame of each batch reduced into a
   :class:`probtok.forecast.DrawStatistics`, then :func:`probtok.forecast.summarize_forecast`); wall and
@@ -136,13 +136,15 @@ def main() -> None:
     ap.add_argument("--kappa-choice", action="store_true",
                     help="also time the choice of kappa (probtok.rollout_noise.choose_rollout_noise, its defaults) "
                          "of each adapted model on its training runs, as the adaptation makes it")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the forecast (default 1, as "
+                    "probtok forecast --threads)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     device = torch_device(args.device)
     batch = default_draw_batch(device) if args.batch is None else args.batch
     gpu = f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; torch "
-          f"{torch.__version__}, one CPU thread, forecasts on {device}{gpu}; run {args.run} of {args.data}, "
+          f"{torch.__version__}, {args.threads} CPU thread(s), forecasts on {device}{gpu}; run {args.run} of {args.data}, "
           f"{args.draws} draws")
     with open_dataset(args.data) as ds:
         seed, n_frames = int(ds.params["seed"][args.run]), ds.n_frames
