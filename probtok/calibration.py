@@ -25,9 +25,9 @@ that often: with an atom of 0.3 at 0, a calibrated forecast's 50 % interval cove
 (:func:`coverage`, the literal "fraction inside the 50 % interval") overstates the
 spread wherever the forecast has an atom. :func:`pit_coverage` is the coverage of
 the randomized central interval: the fraction of points whose randomized PIT lies
-in [(1 - level) / 2, (1 + level) / 2]. It equals ``level`` in expectation for a
-calibrated forecast, atoms or not, and equals the interval coverage where the
-forecast has no ties. Tables report both; compare the interval coverage with the
+in [(1 - level) / 2, (1 + level) / 2], averaged over the randomization (so it is
+deterministic). It equals ``level`` in expectation for a calibrated forecast,
+atoms or not, and equals the interval coverage where the forecast has no ties. Tables report both; compare the interval coverage with the
 interval's own content, the PIT coverage with the nominal level.
 
 *Correlation.* Frames of one run are strongly correlated, so the effective
@@ -116,24 +116,37 @@ def interval_content(draws, level: float) -> np.ndarray:
     return ((x >= lo[None]) & (x <= hi[None])).mean(axis=0)
 
 
-def pit_covered(pit, level: float) -> np.ndarray:
-    """Whether each randomized PIT value lies in the central band [(1 - level) / 2, (1 + level) / 2]: the point is
-    inside the randomized central ``level`` interval. Probability ``level`` for a calibrated forecast, with ties or
-    atoms (:func:`pit_values`); NaN PIT counts as not covered."""
+def pit_covered(draws, truth, level: float) -> np.ndarray:
+    """The probability that the randomized PIT of each point (:func:`pit_values`) lies in the central band
+    [(1 - level) / 2, (1 + level) / 2], i.e. that the truth lies inside the randomized central ``level``
+    interval; shape of ``truth``, NaN where the truth is. The expectation over the randomization V, not one
+    draw of it: the randomized PIT is uniform on [F(y-), F(y)], so this is the share of that range inside the
+    band (0 or 1 where no draw ties with the truth). Its mean over points is ``level`` in expectation for a
+    calibrated forecast, with ties or atoms, and has no randomization noise."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    u = np.asarray(pit, dtype=np.float64)
-    return np.abs(u - 0.5) <= level / 2
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(truth, dtype=np.float64)
+    if x.shape[1:] != y.shape:
+        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
+    n = x.shape[0]
+    lo = (x < y[None]).sum(axis=0) / n  # F(y-)
+    hi = (x <= y[None]).sum(axis=0) / n  # F(y)
+    a, b = (1 - level) / 2, (1 + level) / 2
+    inside = (a <= lo) & (lo <= b)  # no tie: u = F(y) = F(y-)
+    width = hi - lo
+    share = np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None) / np.where(width > 0, width, 1.0)
+    p = np.where(width > 0, share, inside.astype(np.float64))
+    return np.where(np.isfinite(y), p, np.nan)
 
 
-def pit_coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True, rng=None) -> dict[float, float]:
-    """Coverage {level: fraction of points} of the randomized central intervals (:func:`pit_covered`); NaN without
-    points. ``rng`` seeds the randomized PIT (:func:`pit_values`)."""
+def pit_coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True) -> dict[float, float]:
+    """Coverage {level: mean over points} of the randomized central intervals (:func:`pit_covered`); NaN without
+    points."""
     x, y, _ = _select(draws, truth, drop_trivial)
     if y.size == 0:
         return {float(lv): float("nan") for lv in levels}
-    u = pit_values(x, y, rng)
-    return {float(lv): float(pit_covered(u, lv).mean()) for lv in levels}
+    return {float(lv): float(pit_covered(x, y, lv).mean()) for lv in levels}
 
 
 def crps_samples(draws, truth, fair: bool = False) -> np.ndarray:
@@ -189,8 +202,8 @@ def rmse_median(draws, truth) -> float:
 
 def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
     """Per-point ingredients of every score (points with finite truth, flattened):
-    {"trivial": bool, "covered": {level: bool}, "content": {level: the interval's own probability}, "crps", "pit",
-    "err_median" (median - truth)}.
+    {"trivial": bool, "covered": {level: bool}, "content": {level: the interval's own probability}, "covered_pit":
+    {level: probability inside the randomized interval}, "crps", "pit", "err_median" (median - truth)}.
 
     Scores of different forecasts (even with different numbers of draws) pool by concatenation.
     """
@@ -199,6 +212,7 @@ def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
         "trivial": np.all(x == y[None, :], axis=0),
         "covered": {float(lv): covered(x, y, lv) for lv in levels},
         "content": {float(lv): interval_content(x, lv) for lv in levels},
+        "covered_pit": {float(lv): pit_covered(x, y, lv) for lv in levels},
         "crps": crps_samples(x, y),
         "pit": pit_values(x, y, rng),
         "err_median": np.median(x, axis=0) - y,
@@ -223,9 +237,7 @@ def aggregate(parts, levels=DEFAULT_LEVELS, drop_trivial: bool = True, pit_bins:
         return {_key(lv): float(np.concatenate([p[key][float(lv)] for p in parts])[keep].mean()) if n
                 else float("nan") for lv in levels}
 
-    cov, content = pooled_mean("covered"), pooled_mean("content")
-    cov_pit = {_key(lv): float(pit_covered(cat["pit"][keep], float(lv)).mean()) if n else float("nan")
-               for lv in levels}
+    cov, content, cov_pit = pooled_mean("covered"), pooled_mean("content"), pooled_mean("covered_pit")
     err = cat["err_median"]
     return {
         "n_points": n, "n_trivial": int(cat["trivial"].size - n), "coverage": cov, "interval_content": content,
@@ -333,7 +345,7 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
              "drop_trivial": bool(drop_trivial), "quantities": {}, "per_run": [{"run": r, "quantities": {}}
                                                                               for r in runs]}
     for q in quantities:
-        # a seed starts every quantity's PIT afresh: the same numbers as reliability_curve(..., rng=seed)
+        # a seed starts every quantity's randomized PIT (its histogram) afresh, as reliability_curve's
         q_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         parts = [point_scores(*_quantity_arrays(fc, q, i), levels, q_rng) for i, fc in enumerate(forecasts)]
         agg = aggregate(parts, levels, drop_trivial)
@@ -349,7 +361,7 @@ def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_
                       randomized: bool = False, rng=0):
     """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts;
     ``randomized``: of the randomized central intervals (PIT coverage, on the diagonal for a calibrated
-    forecast even where its draws tie at 0; ``rng`` seeds the PIT)."""
+    forecast even where its draws tie at 0)."""
     rng = np.random.default_rng(rng)
     parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels, rng) for i, fc in enumerate(forecasts)]
     agg = aggregate(parts, levels, drop_trivial)

@@ -16,6 +16,7 @@ from probtok.calibration import (
     crps_samples,
     interval_content,
     pit_coverage,
+    pit_covered,
     pit_values,
     point_scores,
     reliability_curve,
@@ -152,7 +153,7 @@ def test_interval_coverage_exceeds_the_level_of_a_calibrated_forecast_with_an_at
         assert abs(content - (1 + level) / 2) < 0.01, (level, content)  # [0, q_(1+level)/2] holds F of its top
         cov = coverage(draws, truth, levels=(level,))[level]
         assert abs(cov - content) < _binomial_tol(content, N_POINTS) and cov > level + 0.04, (level, cov)
-        pit = pit_coverage(draws, truth, levels=(level,), rng=3)[level]
+        pit = pit_coverage(draws, truth, levels=(level,))[level]
         assert abs(pit - level) < _binomial_tol(level, N_POINTS), (level, pit)
     # too narrow: the non-zero part shrunk 3x; the PIT coverage falls well below the level
     narrow, truth, _ = _zero_inflated_points(np.random.default_rng(12), scale_factor=1 / 3)
@@ -165,6 +166,18 @@ def test_the_randomized_reliability_curve_is_the_diagonal_for_a_calibrated_forec
     assert n == N_POINTS and np.all(np.abs(pit - levels) < _binomial_tol(0.5, N_POINTS))
     _, plain, _ = reliability_curve([{"A_hs": (draws, truth)}], "A_hs")
     assert np.all(plain[:5] > levels[:5] + 0.2)  # [0, q] intervals: 0.55-0.75 at levels 0.1-0.5
+
+
+def test_pit_coverage_is_the_mean_over_the_randomization_of_the_randomized_pit_in_the_band():
+    rng = np.random.default_rng(15)
+    draws = rng.poisson(2.0, size=(40, 300)).astype(float)  # many ties, an atom at 0
+    truth = rng.poisson(2.0, size=300).astype(float)
+    p = pit_covered(draws, truth, 0.5)
+    assert np.all((p >= 0) & (p <= 1)) and np.any((p > 0) & (p < 1))
+    hits = np.mean([np.abs(pit_values(draws, truth, rng=k) - 0.5) <= 0.25 for k in range(400)], axis=0)
+    np.testing.assert_allclose(p, hits, atol=0.1)  # 400 randomizations: binomial sd <= 0.025 per point
+    assert abs(p.mean() - hits.mean()) < 0.005
+    assert pit_coverage(draws, truth, (0.5,))[0.5] == pytest.approx(p[~trivial_mask(draws, truth)].mean())
 
 
 def test_without_ties_pit_coverage_is_the_interval_coverage_and_the_content_the_level():
