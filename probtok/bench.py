@@ -246,7 +246,7 @@ def _error_block(errors, units: str, start: int) -> dict:
 
 def forecast_scores(files: list[Path]) -> dict:
     """rmse / field_rmse / crps / coverage entries of a probabilistic model's forecast files (one per test run)."""
-    from probtok.calibration import calibration_table, reliability_curve, scored_index
+    from probtok.calibration import calibration_table, reliability_curves, scored_index
     from probtok.forecast import read_forecast
 
     dss = [read_forecast(p) for p in files]
@@ -272,8 +272,7 @@ def forecast_scores(files: list[Path]) -> dict:
     qs = table["quantities"]
     reliability = {}
     for q in SERIES:
-        levels, emp, n = reliability_curve(dss, q)
-        _, emp_pit, _ = reliability_curve(dss, q, randomized=True)
+        levels, emp, emp_pit, n = reliability_curves(dss, q)
         reliability[q] = {"levels": [float(v) for v in levels], "coverage": [_float_or_none(v) for v in emp],
                           "coverage_pit": [_float_or_none(v) for v in emp_pit], "n_points": int(n)}
     return {"rmse": rmse, "field_rmse": field_rmse,

@@ -116,6 +116,36 @@ def interval_content(draws, level: float) -> np.ndarray:
     return ((x >= lo[None]) & (x <= hi[None])).mean(axis=0)
 
 
+def _checked(draws, truth):
+    """(draws, truth) as float64 arrays, draws with one leading draw axis in front of the truth's shape."""
+    x = np.asarray(draws, dtype=np.float64)
+    y = np.asarray(truth, dtype=np.float64)
+    if x.shape[1:] != y.shape:
+        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
+    return x, y
+
+
+def _cdf_bounds(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F(y-), F(y)) of the draws' empirical CDF at the truth: the share of draws below it, at or below it."""
+    n = x.shape[0]
+    return (x < y[None]).sum(axis=0) / n, (x <= y[None]).sum(axis=0) / n
+
+
+def _band_share(below: np.ndarray, at_or_below: np.ndarray, level: float) -> np.ndarray:
+    """The probability that a PIT uniform on [below, at_or_below] lies in the central ``level`` band (the
+    indicator of ``below`` in the band where the two are equal: no tie)."""
+    a, b = (1 - level) / 2, (1 + level) / 2
+    width = at_or_below - below
+    share = np.clip(np.minimum(at_or_below, b) - np.maximum(below, a), 0, None) / np.where(width > 0, width, 1.0)
+    return np.where(width > 0, share, ((a <= below) & (below <= b)).astype(np.float64))
+
+
+def _interval_scores(x: np.ndarray, y: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(:func:`covered`, :func:`interval_content`) of the central ``level`` interval, its quantiles computed once."""
+    lo, hi = central_interval(x, level)
+    return (lo <= y) & (y <= hi), ((x >= lo[None]) & (x <= hi[None])).mean(axis=0)
+
+
 def pit_covered(draws, truth, level: float) -> np.ndarray:
     """The probability that the randomized PIT of each point (:func:`pit_values`) lies in the central band
     [(1 - level) / 2, (1 + level) / 2], i.e. that the truth lies inside the randomized central ``level``
@@ -125,19 +155,8 @@ def pit_covered(draws, truth, level: float) -> np.ndarray:
     calibrated forecast, with ties or atoms, and has no randomization noise."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    x = np.asarray(draws, dtype=np.float64)
-    y = np.asarray(truth, dtype=np.float64)
-    if x.shape[1:] != y.shape:
-        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
-    n = x.shape[0]
-    lo = (x < y[None]).sum(axis=0) / n  # F(y-)
-    hi = (x <= y[None]).sum(axis=0) / n  # F(y)
-    a, b = (1 - level) / 2, (1 + level) / 2
-    inside = (a <= lo) & (lo <= b)  # no tie: u = F(y) = F(y-)
-    width = hi - lo
-    share = np.clip(np.minimum(hi, b) - np.maximum(lo, a), 0, None) / np.where(width > 0, width, 1.0)
-    p = np.where(width > 0, share, inside.astype(np.float64))
-    return np.where(np.isfinite(y), p, np.nan)
+    x, y = _checked(draws, truth)
+    return np.where(np.isfinite(y), _band_share(*_cdf_bounds(x, y), level), np.nan)
 
 
 def pit_coverage(draws, truth, levels=DEFAULT_LEVELS, drop_trivial: bool = True) -> dict[float, float]:
@@ -159,10 +178,7 @@ def crps_samples(draws, truth, fair: bool = False) -> np.ndarray:
     ``fair=True`` divides the pair sum by n (n - 1) instead of n^2 (the unbiased "fair" CRPS
     of an n-member ensemble, Ferro 2014).
     """
-    x = np.asarray(draws, dtype=np.float64)
-    y = np.asarray(truth, dtype=np.float64)
-    if x.shape[1:] != y.shape:
-        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
+    x, y = _checked(draws, truth)
     n = x.shape[0]
     term1 = np.abs(x - y[None]).mean(axis=0)
     xs = np.sort(x, axis=0)
@@ -180,14 +196,17 @@ def pit_values(draws, truth, rng=None) -> np.ndarray:
     ``u = F(y-) + V (F(y) - F(y-))`` with ``F(y) = #(x <= y) / n``, ``F(y-) = #(x < y) / n``, V ~ U(0, 1)
     (seeded by ``rng``: a Generator or int seed; default seed 0 so results are reproducible).
     """
-    x = np.asarray(draws, dtype=np.float64)
-    y = np.asarray(truth, dtype=np.float64)
-    if x.shape[1:] != y.shape:
-        raise DataError(f"draws of shape {x.shape} do not match truth of shape {y.shape}")
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
-    n = x.shape[0]
-    below = (x < y[None]).sum(axis=0) / n
-    at_or_below = (x <= y[None]).sum(axis=0) / n
+    x, y = _checked(draws, truth)
+    rng = _generator(rng)
+    return _randomized_pit(*_cdf_bounds(x, y), y, rng)
+
+
+def _generator(rng) -> np.random.Generator:
+    """``rng`` if a Generator, else one seeded by it (seed 0 for None: reproducible by default)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(0 if rng is None else rng)
+
+
+def _randomized_pit(below: np.ndarray, at_or_below: np.ndarray, y: np.ndarray, rng) -> np.ndarray:
     u = below + rng.uniform(size=y.shape) * (at_or_below - below)
     return np.where(np.isfinite(y), u, np.nan)
 
@@ -208,13 +227,16 @@ def point_scores(draws, truth, levels=DEFAULT_LEVELS, rng=None) -> dict:
     Scores of different forecasts (even with different numbers of draws) pool by concatenation.
     """
     x, y = _pair(draws, truth)
+    rng = _generator(rng)
+    intervals = {float(lv): _interval_scores(x, y, lv) for lv in levels}
+    bounds = _cdf_bounds(x, y)  # every level's PIT coverage and the PIT itself from one pass over the draws
     return {
         "trivial": np.all(x == y[None, :], axis=0),
-        "covered": {float(lv): covered(x, y, lv) for lv in levels},
-        "content": {float(lv): interval_content(x, lv) for lv in levels},
-        "covered_pit": {float(lv): pit_covered(x, y, lv) for lv in levels},
+        "covered": {lv: cov for lv, (cov, _) in intervals.items()},
+        "content": {lv: content for lv, (_, content) in intervals.items()},
+        "covered_pit": {float(lv): _band_share(*bounds, lv) for lv in levels},
         "crps": crps_samples(x, y),
-        "pit": pit_values(x, y, rng),
+        "pit": _randomized_pit(*bounds, y, rng),
         "err_median": np.median(x, axis=0) - y,
     }
 
@@ -345,7 +367,7 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
              "drop_trivial": bool(drop_trivial), "quantities": {}, "per_run": [{"run": r, "quantities": {}}
                                                                               for r in runs]}
     for q in quantities:
-        # a seed starts every quantity's randomized PIT (its histogram) afresh, as reliability_curve's
+        # a seed starts every quantity's randomized PIT (its histogram) afresh
         q_rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         parts = [point_scores(*_quantity_arrays(fc, q, i), levels, q_rng) for i, fc in enumerate(forecasts)]
         agg = aggregate(parts, levels, drop_trivial)
@@ -357,16 +379,22 @@ def calibration_table(forecasts, quantities=QUANTITIES, levels=DEFAULT_LEVELS, d
     return table
 
 
-def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True,
-                      randomized: bool = False, rng=0):
-    """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts;
-    ``randomized``: of the randomized central intervals (PIT coverage, on the diagonal for a calibrated
-    forecast even where its draws tie at 0)."""
-    rng = np.random.default_rng(rng)
-    parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels, rng) for i, fc in enumerate(forecasts)]
+def reliability_curves(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True):
+    """(levels, empirical coverage of the central intervals, of the randomized ones (PIT coverage, on the
+    diagonal for a calibrated forecast even where its draws tie at 0), n_points) of ``quantity`` pooled over
+    forecasts, from one scoring of the points."""
+    parts = [point_scores(*_quantity_arrays(fc, quantity, i), levels) for i, fc in enumerate(forecasts)]
     agg = aggregate(parts, levels, drop_trivial)
-    emp = np.array([agg["coverage_pit" if randomized else "coverage"][_key(lv)] for lv in levels])
-    return np.asarray(levels, dtype=np.float64), emp, agg["n_points"]
+    plain, pit = (np.array([agg[key][_key(lv)] for lv in levels]) for key in ("coverage", "coverage_pit"))
+    return np.asarray(levels, dtype=np.float64), plain, pit, agg["n_points"]
+
+
+def reliability_curve(forecasts, quantity: str, levels=RELIABILITY_LEVELS, drop_trivial: bool = True,
+                      randomized: bool = False):
+    """(levels, empirical coverage, n_points) of central intervals of ``quantity`` pooled over forecasts;
+    ``randomized``: of the randomized central intervals (:func:`reliability_curves` has both)."""
+    lv, plain, pit, n = reliability_curves(forecasts, quantity, levels, drop_trivial)
+    return lv, pit if randomized else plain, n
 
 
 def _json_clean(obj):

@@ -262,11 +262,12 @@ def reliability_from_forecasts(forecasts, quantities=("T_hs", "A_hs"), drop_triv
     """Reliability plot of forecast datasets (with truth), pooled over runs and frames: the coverage of the
     randomized central intervals (on the diagonal for a calibrated forecast, atoms at 0 included), and dashed
     that of the plain intervals (above the diagonal where the draws tie at 0, even when calibrated)."""
-    from probtok.calibration import reliability_curve
+    from probtok.calibration import reliability_curves
 
     forecasts = list(forecasts)
-    curves = {q: reliability_curve(forecasts, q, drop_trivial=drop_trivial, randomized=True) for q in quantities}
-    plain = {q: reliability_curve(forecasts, q, drop_trivial=drop_trivial) for q in quantities}
+    both = {q: reliability_curves(forecasts, q, drop_trivial=drop_trivial) for q in quantities}
+    curves = {q: (lv, pit, n) for q, (lv, _, pit, n) in both.items()}
+    plain = {q: (lv, cov, n) for q, (lv, cov, _, n) in both.items()}
     return reliability_plot(curves, title=f"reliability (PIT) over {len(forecasts)} held-out run(s)", dashed=plain)
 
 
