@@ -39,6 +39,7 @@ from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import check_same_runs, comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
+from probtok.model_spec import ModelSpec, validate_spec
 from probtok.rollout_noise import record_rollout_noise
 
 THETA_MODES = ("frozen", "prior")
@@ -119,15 +120,29 @@ class AdaptResult:
     meta: dict = field(default_factory=dict)
 
 
+def meso_spec(micro_spec: ModelSpec, task_covariate: str | None = None) -> ModelSpec:
+    """The spec of the meso model adapted from a micro fit of ``micro_spec``: the micro fit's, or with its
+    ``[meso] task_covariate`` replaced (a run parameter name; "" for none).
+
+    The micro fit has no meso-level parts (no coupling, no task latent), so a fit made without a covariate
+    can be adapted with one: nothing fitted depends on it."""
+    if task_covariate is None or task_covariate == micro_spec.task_covariate:
+        return micro_spec
+    spec = dataclasses.replace(micro_spec, task_covariate=str(task_covariate))
+    validate_spec(spec, "--task-covariate")
+    return spec
+
+
 def meso_from_micro(micro_model: TokenModel, micro_guide: TokenGuide, n_runs: int,
-                    c_init_scale: float = 0.1) -> tuple[TokenModel, TokenGuide]:
+                    c_init_scale: float = 0.1, spec: ModelSpec | None = None) -> tuple[TokenModel, TokenGuide]:
     """A meso model and guide carrying the micro fit: theta, encoder and q(sigma_x) copied; phi, c at their
     prior centre (q(phi) = Normal(0, 0.01), q(c[n]) = Normal(0, c_init_scale)); the coupling network
     freshly drawn.
 
-    ``n_runs`` sizes the per-run q(c[n]) table. Deterministic given torch's RNG state.
+    ``n_runs`` sizes the per-run q(c[n]) table; ``spec``: the meso model's (:func:`meso_spec`; default the
+    micro fit's). Deterministic given torch's RNG state.
     """
-    spec = micro_model.spec
+    spec = spec or micro_model.spec
     model = TokenModel(spec, "meso")
     guide = TokenGuide(spec, "meso", n_runs=n_runs, c_init_scale=c_init_scale).attach(model)
     missing, unexpected = model.load_state_dict(micro_model.state_dict(), strict=False)
@@ -176,7 +191,7 @@ class MesoObjective:
 
 
 def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: bool = True, progress: bool = True,
-          meta: dict | None = None, on_step=None, init=None, u=None) -> AdaptResult:
+          meta: dict | None = None, on_step=None, init=None, u=None, task_covariate: str | None = None) -> AdaptResult:
     """Adapt a fitted micro model to K meso runs by SVI.
 
     micro : a micro fit directory / checkpoint path, or a tuple (model, guide, normalisation dict or None
@@ -189,6 +204,8 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         frozen or loaded (e.g. set a known coupling network).
     u : the runs' standardised task covariate (run,), required when the spec has a ``task_covariate``
         (:mod:`probtok.covariate`); each q(c[n, 0]) then starts at the mean of p(c[n, 0] | u[n]).
+    task_covariate : the run parameter the meso model observes, in place of the micro fit's
+        ``[meso] task_covariate`` (:func:`meso_spec`); None: the micro fit's.
     Clears Pyro's global param store; parameters live in the returned modules.
     """
     cfg = cfg or AdaptConfig()
@@ -203,7 +220,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         micro_model, micro_guide, normalisation = micro[:3]
         micro_start_frame = int(micro[3]) if len(micro) > 3 else 0
         micro_src = "<in memory>"
-    spec = micro_model.spec
+    spec = meso_spec(micro_model.spec, task_covariate)
     x = check_training_tensor(x, spec, source="meso data")
     if cfg.start_frame is None:
         cfg = dataclasses.replace(cfg, start_frame=micro_start_frame)
@@ -215,7 +232,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
 
     pyro.clear_param_store()
     pyro.set_rng_seed(cfg.seed)
-    model, guide = meso_from_micro(micro_model, micro_guide, n_runs, cfg.c_init_scale)
+    model, guide = meso_from_micro(micro_model, micro_guide, n_runs, cfg.c_init_scale, spec)
     if init is not None:
         init(model, guide)
     start_task_latents(guide, spec, u)
@@ -267,10 +284,12 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
 
 
 def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,
-                progress: bool = True, noise_choice=None) -> AdaptResult:
+                progress: bool = True, noise_choice=None, task_covariate: str | None = None) -> AdaptResult:
     """`probtok adapt`: adapt the micro fit in ``micro_dir`` on runs ``train_runs`` of the meso file ``data``,
     then choose its forecasts' rollout-noise factor kappa on those runs (``noise_choice``, a
-    :class:`probtok.rollout_noise.NoiseChoice`; None: the default grid).
+    :class:`probtok.rollout_noise.NoiseChoice`; None: the default grid). ``task_covariate``: a run parameter
+    of ``data`` for the meso model to observe in place of the micro fit's ``[meso] task_covariate``
+    (:func:`meso_spec`; "" for none; None: the micro fit's).
 
     out_dir gets checkpoint.pt (meso model + the micro normalisation + resume state + kappa) and adapt.json.
     """
@@ -284,7 +303,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
     if ckpt["normalisation"] is None:
         raise CheckpointError("the micro fit stored no normalisation", file=micro_dir,
                               hint="fit with `probtok fit-micro` on a dataset file")
-    spec = micro_model.spec
+    spec = meso_spec(micro_model.spec, task_covariate)
     norm = Normaliser.from_dict(ckpt["normalisation"])
     train_runs = [int(r) for r in train_runs]
     if not train_runs:
@@ -307,7 +326,7 @@ def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = 
         meta["task_covariate"] = cov.to_dict()
     micro = (micro_model, micro_guide, ckpt["normalisation"], fit_start_frame(ckpt))
     res = adapt(micro, x, cfg, out_dir=out_dir, resume=resume,
-                progress=progress, meta={**meta, "micro_dir": str(micro_dir)}, u=u)
+                progress=progress, meta={**meta, "micro_dir": str(micro_dir)}, u=u, task_covariate=task_covariate)
     res.meta["rollout_noise"] = record_rollout_noise(out_dir, data, train_runs, noise_choice, progress=progress,
                                                      summary="adapt.json")
     return res

@@ -325,6 +325,11 @@ def adapt(
                                "(probtok.rollout_noise); one value fixes it, e.g. 1."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (the token networks are small: 1 is "
                                 "fastest unless grids are large)."),
+    task_covariate: Optional[str] = typer.Option(None, "--task-covariate", help="A run parameter of the meso "
+                                                 "file (e.g. up_kms) that the meso model observes through its task "
+                                                 "latent, so a new run's c comes from p(c | it) (probtok.covariate); "
+                                                 "'none' for no covariate. Default: the micro fit's config's "
+                                                 "[meso] task_covariate."),
 ):
     """Adapt a micro token model to a few meso runs by SVI: task latents c[n], coupling phi, sigma_x
     (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt.
@@ -337,7 +342,9 @@ def adapt(
     torch.set_num_threads(threads)
     cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
-    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice)
+    covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
+    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice,
+                      task_covariate=covariate)
     last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
     console.print(f"adapted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")

@@ -135,7 +135,7 @@ def _coerce(cls, name: str, value, where: str):
     return value
 
 
-def _validate_spec(spec: ModelSpec, where) -> None:
+def validate_spec(spec: ModelSpec, where) -> None:
     checks = [
         (spec.token_size >= 1, "token_size must be >= 1"),
         (spec.token_dim >= 1, "token_dim must be >= 1"),
@@ -197,7 +197,7 @@ def spec_from_dict(tables: dict, where="<config>") -> ModelSpec:
                                   hint=f"known keys: {', '.join(_SPEC_KEYS[table])}")
             kwargs[key] = _coerce(ModelSpec, key, value, where)
     spec = ModelSpec(**kwargs)
-    _validate_spec(spec, where)
+    validate_spec(spec, where)
     return spec
 
 

@@ -159,6 +159,10 @@ def files(tmp_path_factory):
     fit(spec, x, FitConfig(steps=2, batch_runs=2, checkpoint_every=2), out_dir=d / "micro_fit",
         normalisation=norm.to_dict(), progress=False, meta={"data": str(d / "micro.h5"), "train_runs": [0, 1]})
     adapt_files(d / "micro_fit", d / "meso.h5", [0, 1], d / "meso_fit", AdaptConfig(steps=2), progress=False)
+    # the same micro fit without the covariate: its [meso] settings are not part of what a micro fit learns
+    fit(dataclasses.replace(spec, task_covariate=""), x, FitConfig(steps=2, batch_runs=2, checkpoint_every=2),
+        out_dir=d / "micro_fit_plain", normalisation=norm.to_dict(), progress=False,
+        meta={"data": str(d / "micro.h5"), "train_runs": [0, 1]})
     return d, spec, up
 
 
@@ -186,3 +190,45 @@ def test_a_file_without_the_parameter_is_refused_by_name(files):
 
         with open_dataset(d / "meso.h5") as ds:
             parameter_values(ds, "label", [0], d / "meso.h5")
+
+
+def test_a_micro_fit_without_a_covariate_is_adapted_with_one_and_one_with_it_without(files, capsys):
+    """`probtok adapt --task-covariate`: the meso model observes the named run parameter whatever the micro
+    fit's config said; the micro-level weights it carries are the fit's, unchanged."""
+    from probtok.checkpoint import load_fitted
+    from probtok.cli import main
+
+    d, spec, up = files
+    assert main(["adapt", "--micro", str(d / "micro_fit_plain"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+                 "--out", str(d / "plain_up"), "--steps", "2", "--kappas", "1", "--task-covariate", "up_kms"]) == 0, \
+        capsys.readouterr().err
+    post = load_posterior(d / "plain_up")
+    assert post.spec.task_covariate == "up_kms"
+    assert post.meta["task_covariate"] == {"name": "up_kms", "loc": pytest.approx(np.mean(up)),
+                                           "scale": pytest.approx(np.std(up))}
+    micro_model = load_fitted(d / "micro_fit_plain")[0]
+    for name, p in micro_model.decoder.state_dict().items():
+        assert torch.equal(post.model.decoder.state_dict()[name], p), name
+    ds = forecast_run(post, d / "meso.h5", 3, first_frames=1, n_draws=4)
+    assert ds.attrs["task_latent"] == "p(c | up_kms = 3) (the model's task covariate)"
+    # and "none" drops the covariate a micro fit's config named: new runs' c from the prior again
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso_noparam.h5"), "--train-runs",
+                 "0,1", "--out", str(d / "up_none"), "--steps", "2", "--kappas", "1", "--task-covariate", "none"]) == 0, \
+        capsys.readouterr().err
+    post = load_posterior(d / "up_none")
+    assert post.spec.task_covariate == "" and "task_covariate" not in post.meta
+    assert forecast_run(post, d / "meso_noparam.h5", 3, first_frames=1, n_draws=4).attrs["task_latent"] == \
+        "prior N(0, I)"
+
+
+def test_a_covariate_the_file_or_the_model_cannot_take_is_refused(files, capsys):
+    from probtok.adapt import meso_spec
+    from probtok.cli import main
+
+    d, spec, _ = files
+    rc = main(["adapt", "--micro", str(d / "micro_fit_plain"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+               "--out", str(d / "bad_name"), "--steps", "1", "--task-covariate", "pressure"])
+    assert rc == 2 and "no parameter 'pressure'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="task_covariate needs task_dim >= 1"):
+        meso_spec(dataclasses.replace(spec, task_covariate="", task_dim=0), "up_kms")
+    assert meso_spec(spec, None) is spec and meso_spec(spec, "up_kms") is spec
