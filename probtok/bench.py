@@ -805,13 +805,19 @@ def bench_markdown(bench: dict) -> str:
         "(probtok.calibration).", ""]
     from probtok.calibration import coverage_text
 
+    def with_range(r, c, q):  # a coverage and its range; then its PIT coverage's, where the record has them
+        text = f"{q} {coverage_text(r[c][q], r[c + '_range'][q])}"
+        if r.get(c + "_pit_range"):
+            text += f" (PIT {coverage_text(r[c + '_pit'][q], r[c + '_pit_range'][q])})"
+        return text
+
     ranges = [f"{r['model']} K={r['k']} subset {r['subset']}: " + ", ".join(
-        f"{q} {coverage_text(r[c][q], r[c + '_range'][q])} at {lv}"
-        for c, lv in (("coverage90", "90 %"), ("coverage50", "50 %")) for q in SERIES)
+        f"{with_range(r, c, q)} at {lv}" for c, lv in (("coverage90", "90 %"), ("coverage50", "50 %")) for q in SERIES)
         for r in bench["results"] if r.get("coverage90_range")]
     if ranges:  # what six test runs can tell of a coverage
         lines.insert(-1, f"Coverages with their 90 % ranges (the {len(d['test_runs'])} test runs as the sample: "
-                         "the frames of a run are covered nearly together): " + "; ".join(ranges) + ".")
+                         "the frames of a run are covered nearly together; in brackets the PIT coverage): "
+                         + "; ".join(ranges) + ".")
     digests = [f"{r['model']} K={r['k']} subset {r['subset']}: {r['weights_digest']}" for r in bench["results"]
                if r.get("weights_digest")]
     if digests:  # which fitted models the scores are of (probtok.checkpoint.weights_digest)

@@ -247,7 +247,8 @@ def _row(table: dict, q: str) -> dict:
     s = table["quantities"][q]
     return {"cov50": s["coverage"]["0.5"], "cov90": s["coverage"]["0.9"], "cov50_range": s["coverage_range"]["0.5"],
             "cov90_range": s["coverage_range"]["0.9"], "pit50": s["coverage_pit"]["0.5"],
-            "pit90": s["coverage_pit"]["0.9"], "crps": s["crps"],
+            "pit90": s["coverage_pit"]["0.9"], "pit50_range": s["coverage_pit_range"]["0.5"],
+            "pit90_range": s["coverage_pit_range"]["0.9"], "crps": s["crps"],
             "rmse_median": s["rmse_median"], "n_points": s["n_points"], "units": s["units"]}
 
 
@@ -280,7 +281,7 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped, in brackets its 90 % range with the held-out runs as the sample (the "
                 "frames of a run are covered nearly together; probtok.calibration.run_coverage_range); PIT = fraction "
-                "inside the randomized central interval, which a calibrated forecast holds at the nominal level even "
+                "inside the randomized central interval (with its range likewise), which a calibrated forecast holds at the nominal level even "
                 "where its draws tie at 0 (no hot cell: there the interval coverage of a calibrated forecast is above "
                 "it; probtok.calibration); CRPS and "
                 "RMSE of the median in the quantity's unit",
@@ -320,7 +321,8 @@ def summary_markdown(summary: dict) -> str:
             lines.append(f"| {model} | {q} | {r['units']} | {r['n_points']} | "
                          f"{coverage_text(r['cov50'], r.get('cov50_range'))} | "
                          f"{coverage_text(r['cov90'], r.get('cov90_range'))} | "
-                         f"{coverage_text(r.get('pit50'))} | {coverage_text(r.get('pit90'))} | {_f(r['crps'], '.4g')} | "
+                         f"{coverage_text(r.get('pit50'), r.get('pit50_range'))} | "
+                         f"{coverage_text(r.get('pit90'), r.get('pit90_range'))} | {_f(r['crps'], '.4g')} | "
                          f"{_f(r['rmse_median'], '.4g')} |")
     timings = ", ".join(f"{k} {v:.0f}" for k, v in summary["timings_s"].items())
     lines += ["", summary["note"], "", f"Stage timings of the last session [s] (about 0 = reused): {timings}", ""]

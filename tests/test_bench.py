@@ -583,7 +583,11 @@ def test_every_coverage_has_its_range_over_the_test_runs(bench_out):
         for c in ("coverage50", "coverage90"):
             for q in ("T_hs", "A_hs"):
                 assert r[c + "_range"][q] == pytest.approx(run_coverage_range(r[c][q], 2))  # 2 test runs
+                assert r[c + "_pit_range"][q] == pytest.approx(run_coverage_range(r[c + "_pit"][q], 2))
     assert "Coverages with their 90 % ranges (the 2 test runs as the sample" in md
+    r = next(r for r in b["results"] if r["probabilistic"])
+    lo, hi = r["coverage90_pit_range"]["T_hs"]
+    assert f"T_hs {r['coverage90']['T_hs']:.2f}" in md and f"(PIT {r['coverage90_pit']['T_hs']:.2f} [{lo:.2f}-{hi:.2f}])" in md
 
 
 def test_parc_scores_runs_of_another_file_with_its_own_normaliser(bench_out, tmp_path):

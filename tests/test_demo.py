@@ -44,6 +44,7 @@ def test_demo_writes_a_report_that_scores_every_model_on_the_held_out_runs(demo_
                 assert scores[q]["cov90"] == pytest.approx(table[q]["coverage"]["0.9"])
                 assert scores[q]["cov90_range"] == pytest.approx(table[q]["coverage_range"]["0.9"])
                 assert scores[q]["pit50"] == pytest.approx(table[q]["coverage_pit"]["0.5"])
+                assert scores[q]["pit50_range"] == pytest.approx(table[q]["coverage_pit_range"]["0.5"])
                 assert scores[q]["crps"] == pytest.approx(table[q]["crps"])
                 assert math.isfinite(scores[q]["rmse_median"])
     assert {"fan", "fields_T", "reliability"} <= set(summary["plots"])
@@ -53,8 +54,9 @@ def test_demo_writes_a_report_that_scores_every_model_on_the_held_out_runs(demo_
     assert "| adapted |" in md and "| micro-only |" in md and "| scratch |" in md
     a = summary["models"]["adapted"]["T_hs"]
     if a["n_points"]:  # the coverage with its range over the held-out runs
-        assert (f"| {a['cov90']:.2f} [{a['cov90_range'][0]:.2f}-{a['cov90_range'][1]:.2f}] | {a['pit50']:.2f} | "
-                f"{a['pit90']:.2f} |") in md
+        r50, r90 = a["pit50_range"], a["pit90_range"]
+        assert (f"| {a['cov90']:.2f} [{a['cov90_range'][0]:.2f}-{a['cov90_range'][1]:.2f}] | {a['pit50']:.2f} "
+                f"[{r50[0]:.2f}-{r50[1]:.2f}] | {a['pit90']:.2f} [{r90[0]:.2f}-{r90[1]:.2f}] |") in md
 
 
 def test_a_second_demo_run_reuses_everything_and_reports_the_same(demo_out):
