@@ -106,3 +106,28 @@ def test_unknown_config_name_lists_the_shipped_ones(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as err:
         load_config(_config_path(DemoConfig(model_config="no-such-model")))
     assert "not found" in str(err.value) and "micro-s4" in err.value.hint and "tiny" in err.value.hint
+
+
+def test_the_demo_runs_with_the_velocity_field_config(demo_out, tmp_path):
+    """models/tiny-up-u.toml (tiny-up with the particle velocity u as a fourth field) end to end on the demo's
+    data: every model is fitted on T, P, mu and u, and the forecasts carry u (its field statistics)."""
+    import dataclasses
+    import shutil
+
+    from probtok.checkpoint import load_checkpoint
+
+    _, res = demo_out
+    out = tmp_path / "demo-u"
+    for key in ("data/micro", "data/meso"):  # the same simulated runs: only the model differs
+        dst = out / Path(res.files[key]).relative_to(res.out)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(res.files[key], dst)
+    res_u = run_demo(out, dataclasses.replace(CFG, model_config="tiny-up-u"), echo=lambda *a, **k: None)
+    for name in ("micro-fit", "meso-adapt", "meso-scratch"):
+        spec = load_checkpoint(out / name / "checkpoint.pt")["spec_obj"]
+        assert spec.fields == ("T", "P", "mu", "u") and spec.task_covariate == "up_kms", name
+    ds = read_forecast(next(iter(res_u.files["forecasts/adapted"].values())))
+    assert list(ds["field_mean"].coords["field"].values) == ["T", "P", "mu", "u"]
+    assert ds.attrs["task_latent"].startswith("p(c | up_kms")
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert all(math.isfinite(summary["models"][m]["T_hs"]["crps"]) for m in ("adapted", "micro-only", "scratch"))
