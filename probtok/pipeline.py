@@ -281,10 +281,10 @@ def stage_report(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> 
                 "coverage = fraction of (run, frame) points inside the central interval, points where every draw "
                 "equals the truth dropped, in brackets its 90 % range with the held-out runs as the sample (the "
                 "frames of a run are covered nearly together; probtok.calibration.run_coverage_range); PIT = fraction "
-                "inside the randomized central interval (with its range likewise), which a calibrated forecast holds at the nominal level even "
-                "where its draws tie at 0 (no hot cell: there the interval coverage of a calibrated forecast is above "
-                "it; probtok.calibration); CRPS and "
-                "RMSE of the median in the quantity's unit",
+                "inside the randomized central interval (with its range likewise), which a calibrated forecast "
+                "holds at the nominal level even where its draws tie at 0 (no hot cell: there the interval coverage "
+                "of a calibrated forecast is above it; probtok.calibration); CRPS and RMSE of the median in the "
+                "quantity's unit",
         "models": {name: {q: _row(t, q) for q in quantities} for name, t in tables.items()},
         # the kappa each model's forecasts used (its own unless the config fixes one)
         "rollout_noise": {name: float(read_forecast(next(iter(result.files[f"forecasts/{name}"].values())))
