@@ -58,7 +58,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   a checkpoint), ``weights_digest``, ``members`` (every ensemble member's micro fit, member 0 first:
   ``dir``, ``seed``, ``wall_s``, ``weights_digest``; one entry without an ensemble), ``task_covariate`` (the
   config's ``[meso] task_covariate``, "" for none: test runs then draw c from p(c | that run parameter),
-  :mod:`probtok.covariate`);
+  :mod:`probtok.covariate`), ``fields`` (the token model's fields; PARC's state fields are these less
+  ``u`` and ``v``, which it carries as its velocity);
 * ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
@@ -396,13 +397,23 @@ def simulator_timing(meso) -> dict:
                                                        "(the simulating machine, its worker count)"}
 
 
+PARC_VELOCITY = ("u", "v")  # PARC carries the velocity apart from its state fields (its advection)
+
+
+def parc_state_fields(fields) -> list[str]:
+    """PARC's state fields for a token model of ``fields``: those fields less the velocity components, which
+    PARC always carries as its separate velocity (a token model with ``u`` among its fields, such as
+    tiny-up-u, and one without it are both compared with the same PARC)."""
+    return [f for f in fields if f not in PARC_VELOCITY]
+
+
 def _parc_data(meso, runs, state_fields, norm):
     import torch
 
     from probtok.data import open_dataset
 
     with open_dataset(meso) as ds:
-        raw = np.stack([ds.frames(r, list(state_fields) + ["u", "v"]) for r in runs]).astype(np.float32)
+        raw = np.stack([ds.frames(r, list(state_fields) + list(PARC_VELOCITY)) for r in runs]).astype(np.float32)
     x = norm.forward(torch.as_tensor(raw), field_axis=2)
     s = len(state_fields)
     return x[:, :, :s], x[:, :, s:]
@@ -423,11 +434,11 @@ def run_parc(meso, pool, test_runs, out: Path, cfg: BenchConfig, state_fields, t
     from probtok.errors import DataError
 
     with open_dataset(meso) as ds:
-        missing = [f for f in list(state_fields) + ["u", "v"] if f not in ds.fields]
+        missing = [f for f in list(state_fields) + list(PARC_VELOCITY) if f not in ds.fields]
         if missing:
             raise DataError("PARC needs the velocity and state fields", file=meso, field=missing[0],
                             hint=f"the file has {list(ds.fields)}")
-        norm = ds.normaliser("minmax", list(state_fields) + ["u", "v"])
+        norm = ds.normaliser("minmax", list(state_fields) + list(PARC_VELOCITY))
         dt, n_frames = float(ds.dt_frame_ns), int(ds.n_frames)
     n_val = cfg.parc_val_runs if 0 < cfg.parc_val_runs < len(pool) else 0
     fit_runs, val_runs = pool[: len(pool) - n_val], pool[len(pool) - n_val:]
@@ -492,7 +503,7 @@ def score_parc(model, data, runs, first_frames: int, state_fields, norm=None) ->
     from probtok.data.normalize import Normaliser
     from probtok.hotspots import hotspot_metrics
 
-    fields = list(state_fields) + ["u", "v"]
+    fields = list(state_fields) + list(PARC_VELOCITY)
     if norm is None:
         norm = Normaliser(tuple(fields), model.field_shift.double().numpy(), model.field_scale.double().numpy())
     with open_dataset(data) as ds:
@@ -913,7 +924,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
         for s in range(1 if k == len(pool) else cfg.subsets):
             train = subset_runs(pool, k, s, cfg.seed, strata)
             models += [("adapted", k, s, train), ("scratch", k, s, train)]
-    parc_args = (meso_data, pool, test, out, cfg, tuple(spec.fields), parc_model)
+    parc_args = (meso_data, pool, test, out, cfg, tuple(parc_state_fields(spec.fields)), parc_model)
     n_fits = cfg.ensemble * len(models)  # micro fits (micro only's members) and the adapted / scratch fits
     n_workers = max(1, int(workers)) if workers is not None else default_workers(n_fits + 1)
     echo(f"bench: {n_fits + len(models) + 1} jobs (PARC, {n_fits} fits, forecasts of {len(models)} models"
@@ -948,6 +959,7 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
              "simulator": simulator_timing(meso_data),
              "micro_fit": {"dir": str(micro_dir), "steps": int(micro_ckpt["step"]), "wall_s": micro[0]["wall_s"],
                            "task_covariate": micro_ckpt["spec_obj"].task_covariate,
+                           "fields": list(micro_ckpt["spec_obj"].fields),
                            "weights_digest": weights_digest(micro_ckpt),
                            "members": [_micro_member(m) for m in micro]},
              "parc": parc_info, "results": results, "summary": summary, "failed": failed,

@@ -66,6 +66,7 @@ def test_bench_json_has_every_documented_key_with_consistent_numbers(bench_out):
         assert key in b, key
     assert b["machine"]["workers"] == 2 and b["machine"]["torch_threads"] == 1
     assert b["wall_s"] > b["micro_fit"]["wall_s"] > 0 and b["micro_fit"]["task_covariate"] == ""
+    assert b["micro_fit"]["fields"] == b["parc"]["state_fields"] == ["T", "P", "mu"]
     assert "Task latent c of a test run: the prior N(0, I)" in (bench_out / "bench.md").read_text()
     assert b["schema"] == "probtok-bench-fewshot" and b["quick"] is True
     assert b["data"]["test_runs"] == [3, 4] and b["data"]["train_pool"] == [0, 1, 2]
@@ -352,6 +353,29 @@ def test_a_model_with_a_task_covariate_forecasts_test_runs_from_their_run_parame
     for model in ("adapted", "scratch"):  # run 4 has up_kms = 1.7
         fc = read_forecast(tmp_path / "out" / "forecasts" / model / "K1_s0" / "run_0004.nc")
         assert fc.attrs["task_latent"] == "p(c | up_kms = 1.7) (the model's task covariate)", model
+
+
+def test_a_model_with_the_velocity_as_a_field_is_compared_with_the_same_parc(bench_out, tmp_path):
+    """PARC carries u and v as its velocity, apart from its state fields: a token model with u among its
+    fields (as models/tiny-up-u.toml) is scored against the same PARC, on T, P and mu."""
+    from pathlib import Path
+
+    d = bench_out.parent
+    tiny = (Path(__file__).parents[1] / "models" / "tiny.toml").read_text()
+    config = tmp_path / "tiny_u.toml"
+    config.write_text(tiny.replace('fields = ["T", "P", "mu"]', 'fields = ["T", "P", "mu", "u"]', 1))
+    assert config.read_text() != tiny
+    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+               "--out", str(tmp_path / "out"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
+               "--config", str(config), "--parc-model", str(bench_out / "parc" / "parc.pt")])
+    assert rc == 0
+    b0 = json.loads((bench_out / "bench.json").read_text())
+    b = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert b["micro_fit"]["fields"] == ["T", "P", "mu", "u"]
+    assert b["parc"]["state_fields"] == ["T", "P", "mu"]
+    (p0,), (p1,) = ([r for r in bb["results"] if r["model"] == "parc"] for bb in (b0, b))
+    for q in ("T_hs", "A_hs"):
+        assert p1["rmse"][q]["per_run"] == pytest.approx(p0["rmse"][q]["per_run"], rel=1e-6)
 
 
 def test_a_copied_benchmark_folder_reuses_its_fits_and_forecasts(bench_out, tmp_path):
