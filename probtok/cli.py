@@ -140,6 +140,8 @@ def demo(
     rollout_noise: Optional[float] = typer.Option(None, "--rollout-noise", help="Factor kappa on the transition "
                                                   "noise of every forecast's free rollout (1: the fitted noise; "
                                                   "default: each model's own, chosen on its training runs)."),
+    config: str = typer.Option("tiny", "--config", help="Token-model config: a name in models/ (e.g. tiny-up-u) "
+                               "or a TOML path. Fits of another config under OUT are refused: use a new --out."),
 ):
     """Run the main job on built-in data: simulate small micro and meso datasets, fit micro tokens,
     adapt them on K = 2 meso runs, forecast the held-out meso runs (and the micro-only reference),
@@ -151,7 +153,7 @@ def demo(
     from probtok.predict import check_rollout_noise
 
     kappa = None if rollout_noise is None else check_rollout_noise(rollout_noise)
-    res = run_demo(out, DemoConfig(n_workers=workers, rollout_noise=kappa),
+    res = run_demo(out, DemoConfig(n_workers=workers, rollout_noise=kappa, model_config=config),
                    echo=console.print)
     console.print("stage timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()),
                   highlight=False)

@@ -39,7 +39,7 @@ class DemoConfig:
     meso_runs: int | None = 8
     seed: int = 0
     n_workers: int | None = None
-    model_config: str = "tiny.toml"  # a file in models/, or a path
+    model_config: str = "tiny"  # a name in models/ (tiny: models/tiny.toml), or a TOML path
     micro_steps: int | None = None  # None: the config's [fit] steps
     micro_holdout: float = 0.1
     k_meso: int = 2  # meso runs to adapt on (the first K ok runs)
@@ -308,7 +308,8 @@ def summary_markdown(summary: dict) -> str:
     lines = [
         "# probtok demo: few-shot meso forecasts",
         "",
-        f"Adapted on meso runs {split['train']} (K = {len(split['train'])}); forecasts of the held-out runs "
+        f"Token model `{summary['config']['model_config']}`, adapted on meso runs {split['train']} "
+        f"(K = {len(split['train'])}); forecasts of the held-out runs "
         f"{split['held_out']} from their first {summary['config']['first_frames']} frame(s) (scored on the later "
         f"frames), {summary['config']['n_draws']} draws each; transition noise of the free rollout "
         f"{_kappa_text(summary)}.",
@@ -364,8 +365,11 @@ def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
     """Run every stage of the demo into the folder ``out`` (stages reuse what exists)."""
     import torch
 
+    from probtok.model_spec import load_config
+
     out = Path(out)
     cfg = cfg or DemoConfig()
+    load_config(_config_path(cfg))  # a config that does not exist fails now, not after the simulations
     result = DemoResult(out=out)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)

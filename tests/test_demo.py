@@ -52,6 +52,7 @@ def test_demo_writes_a_report_that_scores_every_model_on_the_held_out_runs(demo_
         assert (out / "report" / "plots" / Path(path).name).read_bytes()[:4] == b"\x89PNG"
     md = (out / "report" / "summary.md").read_text()
     assert "| adapted |" in md and "| micro-only |" in md and "| scratch |" in md
+    assert "Token model `tiny`, adapted on meso runs" in md
     a = summary["models"]["adapted"]["T_hs"]
     if a["n_points"]:  # the coverage with its range over the held-out runs
         r50, r90 = a["pit50_range"], a["pit90_range"]
@@ -130,4 +131,21 @@ def test_the_demo_runs_with_the_velocity_field_config(demo_out, tmp_path):
     assert list(ds["field_mean"].coords["field"].values) == ["T", "P", "mu", "u"]
     assert ds.attrs["task_latent"].startswith("p(c | up_kms")
     summary = json.loads((out / "report" / "summary.json").read_text())
+    assert "Token model `tiny-up-u`, adapted on" in (out / "report" / "summary.md").read_text()
     assert all(math.isfinite(summary["models"][m]["T_hs"]["crps"]) for m in ("adapted", "micro-only", "scratch"))
+
+
+def test_demo_cli_runs_the_config_it_is_given_and_refuses_one_that_does_not_exist(tmp_path, monkeypatch, capsys):
+    import probtok.pipeline as pipeline
+    from probtok.cli import main
+
+    rc = main(["demo", "--out", str(tmp_path / "out"), "--config", "no-such-model"])
+    assert rc == 2
+    err = capsys.readouterr()
+    assert "no-such-model" in err.out + err.err and "tiny-up-u" in err.out + err.err  # the hint lists the shipped ones
+    assert not (tmp_path / "out").exists()  # refused before anything was simulated
+    seen = []
+    monkeypatch.setattr(pipeline, "run_demo", lambda out, cfg, echo: seen.append(cfg) or pipeline.DemoResult(out=out))
+    assert main(["demo", "--out", str(tmp_path / "out"), "--config", "tiny-up-u"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    assert [c.model_config for c in seen] == ["tiny-up-u", "tiny"]
