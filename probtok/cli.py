@@ -107,6 +107,30 @@ def info(
         console.print(render_runs(table))
 
 
+@app.command()
+def rethreshold(
+    file: Path = typer.Argument(..., help="A probtok run file (HDF5)."),
+    out: Path = typer.Option(..., "--out", help="The copy to write (HDF5; not the file itself)."),
+    threshold_k: Optional[float] = typer.Option(None, "--threshold-K", help="Hot-spot threshold [K] (default: "
+                                                "the campaigns' rule, 100 K above the hottest bulk shocked "
+                                                "state including the piston's Hugoniot inflow)."),
+):
+    """Copy a run file at another hot-spot threshold, its hot-spot series recomputed (probtok.data.threshold).
+    Files simulated before the rule counted the piston's inflow state are re-placed by default."""
+    from probtok.data import open_dataset
+    from probtok.data.threshold import rethreshold as copy_at
+
+    old, new = copy_at(file, out, threshold_k, progress=True)
+    with open_dataset(out) as ds:
+        hs, ok = ds.hotspots(), ds.ok_runs
+        n_hot = int((hs["A_hs"][ok] > 0).any(axis=1).sum()) if hs is not None else 0
+    with open_dataset(file) as ds:
+        hs0 = ds.hotspots()
+        n_hot0 = int((hs0["A_hs"][ok] > 0).any(axis=1).sum()) if hs0 is not None else 0
+    console.print(f"wrote {out}: hot-spot threshold {old:g} K -> {new:g} K; ok runs with a hot spot at some "
+                  f"frame {n_hot0} -> {n_hot} of {len(ok)}", highlight=False)
+
+
 @app.command("import-arrays")
 def import_arrays_cmd(
     array_file: Path = typer.Argument(..., help=".npy, or .npz, with an array (runs, H, W, fields, frames)."),

@@ -120,6 +120,8 @@ def simulate_one(setup: str, run: int, seed: int, sampler_kwargs: dict, simulate
         payload["params"]["bulk_T_K"] = bulk_shocked_temperature(
             last[names.index("T")], last[names.index("mu")], last[names.index("u")], case.up_kms,
             lam=last[names.index("lam")] if "lam" in names else None)
+    if result.inflow_T_K is not None:
+        payload["params"]["inflow_T_K"] = float(result.inflow_T_K)
     payload.update(ok=True, fields=names, units={k: UNITS.get(k, "1") for k in names}, frames=frames,
                    time_ns=time_ns)
     return payload
@@ -325,7 +327,9 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
     simulate_fn, sample_fn : default ``probtok.sim.solver.run_case`` and
         ``probtok.sim.setups.sample_case`` (``sample_fn(setup, seed, **sampler_kwargs) -> Case``).
     hotspot_threshold_K : default 875 K, raised above the campaign's hottest bulk
-        shocked temperature (+100 K) when needed; stored in the file.
+        shocked temperature (+100 K) when needed; stored in the file. A run's bulk is the hotter of its
+        unreacted shocked solid at the last frame and the Hugoniot state its piston feeds in
+        (``SimResult.inflow_T_K``).
     retry_failed : on resume, simulate again the runs whose part records a failure
         (default: keep them; failures are deterministic for a given seed unless the
         cause was the machine, e.g. memory).
@@ -483,11 +487,17 @@ def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, r
         fields, units = list(FIELDS), dict(UNITS)
         time_ns = np.arange(scale.n_frames) * scale.dt_frame_ns
         grid, dx, dt = scale.shape, scale.dx_um, scale.dt_frame_ns
-    bulk = [m["params"].get("bulk_T_K", np.nan) for m in metas if m["ok"]]
-    threshold = choose_threshold(bulk, default_K=threshold)
+    bulk = np.array([m["params"].get("bulk_T_K", np.nan) for m in metas if m["ok"]], dtype=np.float64)
+    # the bulk read off the last frame misses the hottest runs (their shocked solid has reacted by then: NaN)
+    # and the layer behind the piston (the porous bulk further in is cooler): the inflow state bounds both
+    inflow = np.array([m["params"].get("inflow_T_K", np.nan) for m in metas if m["ok"]], dtype=np.float64)
+    threshold = choose_threshold(np.fmax(bulk, inflow), default_K=threshold)
     attrs = {"campaign": json.dumps(manifest, sort_keys=True),
              "bulk_shocked_T_K_max": float(np.nanmax(bulk)) if np.isfinite(bulk).any() else float("nan"),
-             "hotspot_threshold_rule": "max(default, hottest bulk shocked T + 100 K, rounded up to 25 K)"}
+             "inflow_T_K_max": float(np.nanmax(inflow)) if np.isfinite(inflow).any() else float("nan"),
+             "hotspot_threshold_rule": "max(default, hottest bulk shocked T + 100 K, rounded up to 25 K); the bulk "
+                                       "of a run: the hotter of its unreacted shocked solid at the last frame "
+                                       "(bulk_T_K) and the Hugoniot state its piston feeds in (inflow_T_K)"}
     with RunWriter(out, n_runs=n_runs, time_ns=time_ns, fields=fields, units=units, grid=grid, dx_um=dx,
                    dt_frame_ns=dt, setup=manifest["setup"], hotspot_threshold_K=threshold, attrs=attrs) as w:
         for i, m in enumerate(metas):

@@ -86,3 +86,6 @@ class SimResult:
     failure: str | None = None  # reason when not ok (non-finite state, positivity lost...)
     n_steps: int = 0
     wall_s: float = 0.0
+    # temperature [K] of the solid the piston feeds in (its Rankine-Hugoniot state at up_kms): the hottest
+    # unreacted bulk of the run, which the hot-spot threshold must clear; None where not known
+    inflow_T_K: float | None = None

@@ -249,4 +249,10 @@ def run_case(case: Case, config: SolverConfig | None = None) -> SimResult:
                    f"after {out['n_steps']} steps")
         for name in fields:
             fields[name][k:] = np.nan
-    return SimResult(fields=fields, time_ns=time_ns, ok=ok, failure=failure, n_steps=out["n_steps"], wall_s=wall)
+    inflow_T = None
+    if config.bc_left == "piston":  # the inflow holds the Hugoniot state (boundaries.hugoniot_state)
+        from probtok.sim.hugoniot import shocked_state
+
+        inflow_T = shocked_state(case.up_kms, config.solid).T_K
+    return SimResult(fields=fields, time_ns=time_ns, ok=ok, failure=failure, n_steps=out["n_steps"], wall_s=wall,
+                     inflow_T_K=inflow_T)

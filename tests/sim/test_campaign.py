@@ -197,6 +197,27 @@ def test_threshold_raised_above_hot_bulk(tmp_path, client):
         assert ds.hotspot_threshold_K == 1100.0 and ds.attrs["bulk_shocked_T_K_max"] == 1000.0
 
 
+def test_threshold_raised_above_the_inflow_state_where_the_bulk_reacted(tmp_path, client):
+    """A strong run whose shocked solid has all reacted by the last frame has no measured bulk (NaN), and the
+    porous bulk further in is cooler than the layer the piston feeds in: the threshold clears that inflow
+    state (SimResult.inflow_T_K) as well (it sat 20 K above it in the default meso data before)."""
+    def burnt_with_hot_inflow(case):
+        res = fake_simulate(case)
+        res.fields["lam"] = np.ones_like(res.fields["lam"])  # every cell reacted: no unreacted bulk
+        res.inflow_T_K = 900.0 + 100.0 * case.up_kms
+        return res
+
+    rep = run(tmp_path / "c.h5", client, n_runs=3, simulate_fn=burnt_with_hot_inflow)
+    with open_dataset(tmp_path / "c.h5") as ds:
+        ups = ds.params["up_kms"]
+        np.testing.assert_allclose(ds.params["inflow_T_K"], 900.0 + 100.0 * ups)
+        assert np.isnan(ds.params["bulk_T_K"]).all()
+        hottest = 900.0 + 100.0 * ups.max()
+        assert ds.attrs["inflow_T_K_max"] == pytest.approx(hottest)
+        want = np.ceil((hottest + 100.0) / 25.0) * 25.0
+        assert ds.hotspot_threshold_K == rep.hotspot_threshold_K == want > 875.0
+
+
 def die_on_first_run(case):
     """Kills the worker process on the run drawn with seed run_seed(3, 0)."""
     if case.seed == cp.run_seed(3, 0):

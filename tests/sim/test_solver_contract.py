@@ -43,6 +43,16 @@ def test_fields_shapes_units_and_first_frame(result):
     assert result.n_steps > 0
 
 
+def test_the_result_names_the_temperature_of_the_solid_its_piston_feeds_in(result):
+    """SimResult.inflow_T_K is the Hugoniot state at Up (what campaigns place the hot-spot threshold above),
+    and it is what the simulated inflow next to the piston holds."""
+    from probtok.sim.hugoniot import shocked_state
+
+    assert result.inflow_T_K == pytest.approx(shocked_state(1.5, HMX).T_K, rel=1e-12)
+    np.testing.assert_allclose(result.fields["T"][-1][:, 0], result.inflow_T_K, rtol=0.015)
+    assert run_case(_case(), SolverConfig(bc_left="moving_wall")).inflow_T_K is None  # no inflow: not known
+
+
 def test_physical_failure_is_recorded_not_raised():
     res = run_case(_case(), SolverConfig(max_steps=3))
     assert not res.ok
