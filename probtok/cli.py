@@ -105,6 +105,13 @@ def info(
         console.print(part)
     if table is not None:
         console.print(render_runs(table))
+    from probtok.data import open_dataset
+    from probtok.data.threshold import low_threshold_note
+
+    with open_dataset(file) as ds:
+        note = low_threshold_note(ds)
+    if note:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
 
 
 @app.command()

@@ -149,3 +149,24 @@ def test_demo_cli_runs_the_config_it_is_given_and_refuses_one_that_does_not_exis
     assert main(["demo", "--out", str(tmp_path / "out"), "--config", "tiny-up-u"]) == 0
     assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     assert [c.model_config for c in seen] == ["tiny-up-u", "tiny"]
+
+
+def test_the_demo_warns_when_it_reuses_data_with_a_threshold_below_the_rules(demo_out, tmp_path):
+    """A data folder of an older version (its threshold placed without the piston's inflow state) is reused,
+    with a warning that names the fix."""
+    import shutil
+
+    from probtok.data.threshold import rethreshold
+    from probtok.pipeline import DemoResult, stage_data
+
+    out, res = demo_out
+    new = tmp_path / "demo-out"
+    shutil.copytree(out / "data", new / "data")
+    meso = new / "data" / "meso.h5"
+    rethreshold(res.files["data/meso"], tmp_path / "old.h5", threshold_K=875.0)
+    shutil.move(tmp_path / "old.h5", meso)
+    lines = []
+    stage_data(new, CFG, DemoResult(out=new), echo=lines.append)
+    warned = [line for line in lines if line.startswith("warning:")]
+    assert len(warned) == 1 and str(meso) in warned[0] and "875 K is below the rule's" in warned[0]
+    assert all(" 0 simulated now" in line for line in lines if not line.startswith("warning:"))  # reused

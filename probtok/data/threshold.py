@@ -68,6 +68,23 @@ def rule_threshold(ds, default_K: float = DEFAULT_HOTSPOT_THRESHOLD_K) -> float:
     return choose_threshold(hottest, default_K=default_K)
 
 
+def low_threshold_note(ds) -> str | None:
+    """A one-line note when the open run file ``ds`` has a hot-spot threshold below the rule's (a file
+    simulated before the rule counted the piston's inflow state), naming the fix; None otherwise (and for
+    files with no bulk temperature to judge by)."""
+    try:
+        rule = rule_threshold(ds)
+    except DataError:
+        return None
+    if ds.hotspot_threshold_K >= rule:
+        return None
+    inflow = inflow_temperatures(ds)[ds.ok_runs]
+    hottest = f"{np.nanmax(inflow):.0f} K" if np.isfinite(inflow).any() else "unknown"
+    return (f"hot-spot threshold {ds.hotspot_threshold_K:g} K is below the rule's {rule:g} K (the hottest "
+            f"piston inflow of its runs: {hottest}): its hot-spot series may count shocked bulk as hot; "
+            f"`probtok rethreshold {ds.path.name} --out COPY` writes a copy at {rule:g} K")
+
+
 def rethreshold(src, out, threshold_K: float | None = None, progress: bool = False) -> tuple[float, float]:
     """Copy the run file ``src`` to ``out`` with the hot-spot threshold ``threshold_K`` [K] (default: the
     rule's, :func:`rule_threshold`) and its hot-spot series recomputed; frames, parameters, geometry,

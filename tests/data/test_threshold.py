@@ -77,3 +77,18 @@ def test_an_explicit_threshold_and_the_refusals(tmp_path, frames, capsys):
     assert "875 K -> 1100 K" in capsys.readouterr().out
     with open_dataset(tmp_path / "d.h5") as ds:
         assert ds.hotspot_threshold_K == 1100.0
+
+
+def test_info_notes_a_threshold_below_the_rules_and_not_the_copy_at_it(tmp_path, frames, capsys):
+    from probtok.data.threshold import low_threshold_note
+
+    src = write_small(tmp_path / "runs.h5", frames, hotspot_threshold_K=875.0)
+    _, new = rethreshold(src, tmp_path / "copy.h5")
+    with open_dataset(src) as a, open_dataset(tmp_path / "copy.h5") as b:
+        note = low_threshold_note(a)
+        assert f"875 K is below the rule's {new:g} K" in note and "probtok rethreshold runs.h5" in note
+        assert low_threshold_note(b) is None
+    assert main(["info", str(src)]) == 0
+    assert "is below the rule's" in " ".join(capsys.readouterr().out.split())
+    assert main(["info", str(tmp_path / "copy.h5")]) == 0
+    assert "below the rule's" not in capsys.readouterr().out
