@@ -31,6 +31,11 @@ from probtok.data.hdf5 import RunWriter, open_dataset
 from probtok.data.schema import DEFAULT_HOTSPOT_THRESHOLD_K
 from probtok.errors import DataError
 
+#: the rule as a file's ``hotspot_threshold_rule`` attribute states it
+RULE_TEXT = ("max(default, hottest bulk shocked T + 100 K, rounded up to 25 K); the bulk of a run: the hotter of "
+             "its unreacted shocked solid at the last frame (bulk_T_K) and the Hugoniot state its piston feeds in "
+             "(inflow_T_K)")
+
 #: root attributes the writer sets itself (not copied from the source file)
 _WRITER_ATTRS = frozenset({"format", "format_version", "setup", "dx_um", "dt_frame_ns", "fields", "units",
                            "creator", "version", "created", "hotspot_threshold_K"})
@@ -101,6 +106,7 @@ def rethreshold(src, out, threshold_K: float | None = None, progress: bool = Fal
             raise DataError(f"a threshold must be a positive temperature [K], got {new}", file=src)
         attrs = {k: v for k, v in ds.attrs.items() if k not in _WRITER_ATTRS}
         attrs["rethresholded_from"] = json.dumps({"file": src.name, "hotspot_threshold_K": old})
+        attrs["hotspot_threshold_rule"] = RULE_TEXT if threshold_K is None else "given (probtok rethreshold)"
         params = dict(ds.params)
         inflow = inflow_temperatures(ds)
         if np.isfinite(inflow).any():

@@ -462,6 +462,7 @@ def _finished_output(out: Path, manifest: dict, n_runs: int):
 def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, report: CampaignReport) -> None:
     """Stream all parts into the final run file (atomic)."""
     from probtok.data.hdf5 import RunWriter
+    from probtok.data.threshold import RULE_TEXT
     from probtok.hotspots import choose_threshold
     from probtok.sim.case import UNITS, FIELDS
 
@@ -495,9 +496,7 @@ def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, r
     attrs = {"campaign": json.dumps(manifest, sort_keys=True),
              "bulk_shocked_T_K_max": float(np.nanmax(bulk)) if np.isfinite(bulk).any() else float("nan"),
              "inflow_T_K_max": float(np.nanmax(inflow)) if np.isfinite(inflow).any() else float("nan"),
-             "hotspot_threshold_rule": "max(default, hottest bulk shocked T + 100 K, rounded up to 25 K); the bulk "
-                                       "of a run: the hotter of its unreacted shocked solid at the last frame "
-                                       "(bulk_T_K) and the Hugoniot state its piston feeds in (inflow_T_K)"}
+             "hotspot_threshold_rule": RULE_TEXT}
     with RunWriter(out, n_runs=n_runs, time_ns=time_ns, fields=fields, units=units, grid=grid, dx_um=dx,
                    dt_frame_ns=dt, setup=manifest["setup"], hotspot_threshold_K=threshold, attrs=attrs) as w:
         for i, m in enumerate(metas):

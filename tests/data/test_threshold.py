@@ -33,6 +33,7 @@ def test_a_copy_at_the_rule_threshold_clears_the_hottest_inflow_and_keeps_everyt
             assert b.params[name].tolist() == a.params[name].tolist()
         np.testing.assert_allclose(b.params["inflow_T_K"], [shocked_state(u).T_K for u in a.params["up_kms"]])
         assert json.loads(b.attrs["rethresholded_from"]) == {"file": "runs.h5", "hotspot_threshold_K": 875.0}
+        assert "inflow_T_K" in b.attrs["hotspot_threshold_rule"]
         hs = b.hotspots()
         for r in a.ok_runs:
             np.testing.assert_array_equal(b.frames(r), a.frames(r))
@@ -64,6 +65,8 @@ def test_the_rule_takes_the_hotter_of_the_measured_bulk_and_the_inflow(tmp_path)
 def test_an_explicit_threshold_and_the_refusals(tmp_path, frames, capsys):
     src = write_small(tmp_path / "runs.h5", frames)
     assert rethreshold(src, tmp_path / "c.h5", threshold_K=1000.0) == (875.0, 1000.0)
+    with open_dataset(tmp_path / "c.h5") as ds:
+        assert ds.attrs["hotspot_threshold_rule"] == "given (probtok rethreshold)"
     with pytest.raises(DataError, match="would replace the file"):
         rethreshold(src, src)
     imported = write_dataset(tmp_path / "imp.h5", frames, np.arange(frames.shape[1]) * DT, fields=FIELDS,
