@@ -81,6 +81,8 @@ def simulate(
         raise typer.Exit(1)
     console.print(f"wrote {out}: {rep.n_ok} ok, {rep.n_failed} failed, hot-spot threshold "
                   f"{rep.hotspot_threshold_K:g} K")
+    if rep.threshold_note:
+        console.print(f"[yellow]note:[/yellow] {rep.threshold_note}", highlight=False)
 
 
 @app.command()
@@ -105,13 +107,6 @@ def info(
         console.print(part)
     if table is not None:
         console.print(render_runs(table))
-    from probtok.data import open_dataset
-    from probtok.data.threshold import low_threshold_note
-
-    with open_dataset(file) as ds:
-        note = low_threshold_note(ds)
-    if note:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
 
 
 @app.command()
@@ -124,18 +119,14 @@ def rethreshold(
 ):
     """Copy a run file at another hot-spot threshold, its hot-spot series recomputed (probtok.data.threshold).
     Files simulated before the rule counted the piston's inflow state are re-placed by default."""
-    from probtok.data import open_dataset
+    from probtok.data.summary import summarize
     from probtok.data.threshold import rethreshold as copy_at
 
     old, new = copy_at(file, out, threshold_k, progress=True)
-    with open_dataset(out) as ds:
-        hs, ok = ds.hotspots(), ds.ok_runs
-        n_hot = int((hs["A_hs"][ok] > 0).any(axis=1).sum()) if hs is not None else 0
-    with open_dataset(file) as ds:
-        hs0 = ds.hotspots()
-        n_hot0 = int((hs0["A_hs"][ok] > 0).any(axis=1).sum()) if hs0 is not None else 0
+    before, after = map(summarize, (file, out))
+    n_hot = [(s["hotspots"] or {}).get("runs_with_hot_spot", 0) for s in (before, after)]
     console.print(f"wrote {out}: hot-spot threshold {old:g} K -> {new:g} K; ok runs with a hot spot at some "
-                  f"frame {n_hot0} -> {n_hot} of {len(ok)}", highlight=False)
+                  f"frame {n_hot[0]} -> {n_hot[1]} of {after['n_ok']}", highlight=False)
 
 
 @app.command("import-arrays")

@@ -139,10 +139,15 @@ def bulk_shocked_temperature(T, mu, u, up_kms: float, lam=None, solid_min: float
     return float(np.median(T[sel])) if sel.any() else float("nan")
 
 
-def choose_threshold(bulk_T_K, default_K: float = DEFAULT_HOTSPOT_THRESHOLD_K, margin_K: float = 100.0) -> float:
+def choose_threshold(bulk_T_K, default_K: float = DEFAULT_HOTSPOT_THRESHOLD_K, margin_K: float = 100.0,
+                     inflow_T_K=None) -> float:
     """Hot-spot threshold [K] for a campaign: ``default_K`` unless the hottest bulk
-    shocked temperature of its runs (+ ``margin_K``) exceeds it, then that, rounded up to 25 K."""
+    shocked temperature of its runs (+ ``margin_K``) exceeds it, then that, rounded up to 25 K.
+    ``inflow_T_K`` (run,): the Hugoniot state each run's piston feeds in; a run's bulk is then the hotter of
+    the two (NaN: not known)."""
     b = np.asarray(bulk_T_K, dtype=np.float64)
+    if inflow_T_K is not None:
+        b = np.fmax(b, np.asarray(inflow_T_K, dtype=np.float64))
     b = b[np.isfinite(b)]
     if b.size == 0 or b.max() + margin_K <= default_K:
         return float(default_K)

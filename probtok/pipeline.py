@@ -79,13 +79,8 @@ def stage_data(out: Path, cfg: DemoConfig, result: DemoResult, echo=print) -> No
             )
         echo(f"{scale}: {path} ({rep.n_ok} ok, {rep.n_failed} failed, {rep.n_simulated} simulated now, "
              f"{rep.n_skipped} reused, {rep.wall_s:.1f} s)")
-        from probtok.data import open_dataset
-        from probtok.data.threshold import low_threshold_note
-
-        with open_dataset(path) as ds:  # a data folder of an older version, reused
-            note = low_threshold_note(ds)
-        if note:
-            echo(f"warning: {path}: {note} (or delete {path.parent} to simulate it afresh)")
+        if rep.threshold_note:  # a data folder of an older version, reused
+            echo(f"warning: {path}: {rep.threshold_note} (or delete {path.parent} to simulate it afresh)")
         result.files[f"data/{scale}"] = path
         result.reports[f"data/{scale}"] = rep
 

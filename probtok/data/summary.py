@@ -13,7 +13,9 @@ from probtok.data.hdf5 import open_dataset
 
 def summarize(path, check: bool = False) -> dict:
     """Numbers describing the file: runs, grid, frames, fields (unit, min, max, mean, std),
-    parameter ranges and hot-spot statistics. ``check``: rescan every run (validation)."""
+    parameter ranges, hot-spot statistics and ``threshold_note`` (:func:`probtok.data.threshold.
+    low_threshold_note`: the threshold is below the campaigns' rule). ``check``: rescan every run (validation)."""
+    from probtok.data.threshold import low_threshold_note
     from probtok.hotspots import growth_class
 
     with open_dataset(path) as ds:
@@ -34,6 +36,7 @@ def summarize(path, check: bool = False) -> dict:
             "fields": {k: {"unit": ds.units[k], **{st: float(stats[st][i]) for st in ("min", "max", "mean", "std")}}
                        for i, k in enumerate(ds.fields)},
             "params": {}, "hotspot_threshold_K": ds.hotspot_threshold_K, "hotspots": None,
+            "threshold_note": low_threshold_note(ds),
         }
         for name, col in ds.params.items():
             if col.dtype.kind in "iuf":
@@ -190,4 +193,6 @@ def render(s: dict) -> list:
         out.append(f"runs with a hot spot: {h['runs_with_hot_spot']} of {s['n_ok']} ok; "
                    f"grow {c['grow']} ({100 * c['grow'] / n:.0f} %), quench {c['quench']} "
                    f"({100 * c['quench'] / n:.0f} %), none {c['none']} ({100 * c['none'] / n:.0f} %)")
+    if s.get("threshold_note"):
+        out.append(f"[yellow]note:[/yellow] {escape(s['threshold_note'])}")
     return out

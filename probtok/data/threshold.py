@@ -58,32 +58,34 @@ def inflow_temperatures(ds) -> np.ndarray:
     return out
 
 
-def rule_threshold(ds, default_K: float = DEFAULT_HOTSPOT_THRESHOLD_K) -> float:
-    """The campaigns' threshold [K] for the ok runs of the open run file ``ds`` (module docstring). A
-    DataError when the file records no bulk temperature of any kind (an imported file: give a threshold)."""
+def rule_threshold(ds, default_K: float = DEFAULT_HOTSPOT_THRESHOLD_K, inflow=None) -> float:
+    """The campaigns' threshold [K] for the ok runs of the open run file ``ds`` (module docstring);
+    ``inflow``: its :func:`inflow_temperatures` when already computed. A DataError when the file records no
+    bulk temperature of any kind (an imported file: give a threshold)."""
     from probtok.hotspots import choose_threshold
 
     ok = ds.ok_runs
     bulk = ds.params.get("bulk_T_K")
     bulk = np.full(ds.n_runs, np.nan) if bulk is None else np.asarray(bulk, dtype=np.float64)
-    hottest = np.fmax(bulk, inflow_temperatures(ds))[ok]
-    if not np.isfinite(hottest).any():
+    inflow = inflow_temperatures(ds) if inflow is None else inflow
+    if not np.isfinite(np.fmax(bulk, inflow)[ok]).any():
         raise DataError("the file records no bulk shocked temperature (no bulk_T_K, inflow_T_K or up_kms of a "
                         "simulated run)", file=ds.path, hint="give the threshold: --threshold-K")
-    return choose_threshold(hottest, default_K=default_K)
+    return choose_threshold(bulk[ok], default_K=default_K, inflow_T_K=inflow[ok])
 
 
 def low_threshold_note(ds) -> str | None:
     """A one-line note when the open run file ``ds`` has a hot-spot threshold below the rule's (a file
     simulated before the rule counted the piston's inflow state), naming the fix; None otherwise (and for
     files with no bulk temperature to judge by)."""
+    inflow = inflow_temperatures(ds)
     try:
-        rule = rule_threshold(ds)
+        rule = rule_threshold(ds, inflow=inflow)
     except DataError:
         return None
     if ds.hotspot_threshold_K >= rule:
         return None
-    inflow = inflow_temperatures(ds)[ds.ok_runs]
+    inflow = inflow[ds.ok_runs]
     hottest = f"{np.nanmax(inflow):.0f} K" if np.isfinite(inflow).any() else "unknown"
     return (f"hot-spot threshold {ds.hotspot_threshold_K:g} K is below the rule's {rule:g} K (the hottest "
             f"piston inflow of its runs: {hottest}): its hot-spot series may count shocked bulk as hot; "
@@ -101,14 +103,14 @@ def rethreshold(src, out, threshold_K: float | None = None, progress: bool = Fal
                         hint="write to another path, then move it over the original if you want")
     with open_dataset(src) as ds:
         old = float(ds.hotspot_threshold_K)
-        new = rule_threshold(ds) if threshold_K is None else float(threshold_K)
+        inflow = inflow_temperatures(ds)
+        new = rule_threshold(ds, inflow=inflow) if threshold_K is None else float(threshold_K)
         if not np.isfinite(new) or new <= 0:
             raise DataError(f"a threshold must be a positive temperature [K], got {new}", file=src)
         attrs = {k: v for k, v in ds.attrs.items() if k not in _WRITER_ATTRS}
         attrs["rethresholded_from"] = json.dumps({"file": src.name, "hotspot_threshold_K": old})
         attrs["hotspot_threshold_rule"] = RULE_TEXT if threshold_K is None else "given (probtok rethreshold)"
         params = dict(ds.params)
-        inflow = inflow_temperatures(ds)
         if np.isfinite(inflow).any():
             params["inflow_T_K"] = inflow
             attrs["inflow_T_K_max"] = float(np.nanmax(inflow[ds.ok_runs])) if len(ds.ok_runs) else float("nan")

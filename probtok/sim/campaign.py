@@ -54,6 +54,8 @@ class CampaignReport:
     complete: bool = False
     hotspot_threshold_K: float | None = None
     wall_s: float = 0.0
+    # a finished file reused whose threshold is below the rule's (an older version's): what to do about it
+    threshold_note: str | None = None
 
 
 def run_seed(seed: int, run: int) -> int:
@@ -355,7 +357,7 @@ def run_campaign(preset_or_setup: str, n_runs: int | None = None, out=None, seed
     if out.exists():
         done = _finished_output(out, manifest, n_runs)
         report.n_skipped, report.complete = n_runs, True
-        report.n_ok, report.n_failed, report.failures, report.hotspot_threshold_K = done
+        report.n_ok, report.n_failed, report.failures, report.hotspot_threshold_K, report.threshold_note = done
         report.wall_s = time.perf_counter() - t_start
         return report
 
@@ -445,6 +447,7 @@ def _failed_payload(run: int, seed: int, reason: str) -> dict:
 
 def _finished_output(out: Path, manifest: dict, n_runs: int):
     from probtok.data.hdf5 import open_dataset
+    from probtok.data.threshold import low_threshold_note
 
     with open_dataset(out) as ds:
         old = ds.attrs.get("campaign")
@@ -456,7 +459,7 @@ def _finished_output(out: Path, manifest: dict, n_runs: int):
                               f"set-up {old.get('setup')!r}, preset {old.get('preset')!r}, seed {old.get('seed')})",
                               file=out, hint="use another --out, or delete the file to simulate again")
         failures = {int(i): str(ds.failure[i]) for i in np.flatnonzero(ds.status != "ok")}
-        return len(ds.ok_runs), len(failures), failures, ds.hotspot_threshold_K
+        return len(ds.ok_runs), len(failures), failures, ds.hotspot_threshold_K, low_threshold_note(ds)
 
 
 def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, report: CampaignReport) -> None:
@@ -492,7 +495,7 @@ def _assemble(out: Path, n_runs: int, scale, threshold: float, manifest: dict, r
     # the bulk read off the last frame misses the hottest runs (their shocked solid has reacted by then: NaN)
     # and the layer behind the piston (the porous bulk further in is cooler): the inflow state bounds both
     inflow = np.array([m["params"].get("inflow_T_K", np.nan) for m in metas if m["ok"]], dtype=np.float64)
-    threshold = choose_threshold(np.fmax(bulk, inflow), default_K=threshold)
+    threshold = choose_threshold(bulk, default_K=threshold, inflow_T_K=inflow)
     attrs = {"campaign": json.dumps(manifest, sort_keys=True),
              "bulk_shocked_T_K_max": float(np.nanmax(bulk)) if np.isfinite(bulk).any() else float("nan"),
              "inflow_T_K_max": float(np.nanmax(inflow)) if np.isfinite(inflow).any() else float("nan"),
