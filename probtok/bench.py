@@ -139,6 +139,7 @@ class BenchConfig:
     model_config: str = "tiny.toml"
     micro_steps: int | None = None  # None: the config's [fit] steps
     adapt_steps: int = 100
+    theta: str = "frozen"  # the adaptation's micro globals (probtok.adapt.AdaptConfig.theta): "frozen" | "prior"
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
     n_draws: int = 100  # draws of each forecast (of an ensemble: split among its members, probtok.predict)
     ensemble: int = 1  # fits per token model, pooled in its forecasts (module doc); 1: single models
@@ -809,7 +810,8 @@ def bench_markdown(bench: dict) -> str:
         f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
-        f"rollout: {_kappa_text(bench)}.",
+        f"rollout: {_kappa_text(bench)}. The adaptations' micro globals: "
+        f"{bench['config'].get('theta', 'frozen')}.",
         "cov90, cov50: the fraction of (run, frame) points inside the central interval; PIT90, PIT50: inside the "
         "randomized central interval (its randomized PIT in the central band), which a calibrated forecast holds "
         "at the nominal level even where its draws tie at 0 (no hot cell), where the interval coverage is above it "
@@ -1076,7 +1078,8 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
     if name == "adapted":
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
         wall = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
-            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed), resume=True))
+            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta),
+            resume=True))
     else:
         sc_state = DemoResult(out=model_dir.parent,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},

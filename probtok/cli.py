@@ -550,6 +550,8 @@ def bench_fewshot(
                                                   "default: each model's own, chosen on its training runs)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, help="Fits per token model, pooled in its forecasts: "
                                  "M micro fits (the config's seed + 0..M-1), each adapted; M from-scratch fits."),
+    theta: str = typer.Option("frozen", "--theta", help="The adaptations' micro globals: frozen, or prior (free "
+                              "under a Gaussian prior centred on the micro fit; probtok adapt --theta)."),
     draws: Optional[int] = typer.Option(None, "--draws", min=2, help="Draws per forecast of a test run, split "
                                         "among an ensemble's fits (default 100; --quick: 20)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
@@ -586,6 +588,13 @@ def bench_fewshot(
     if config is not None:
         over["model_config"] = config
     over["ensemble"] = ensemble
+    from probtok.adapt import THETA_MODES
+
+    if theta not in THETA_MODES:
+        from probtok.errors import ConfigError
+
+        raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {theta!r}", field="theta")
+    over["theta"] = theta
     if draws is not None:
         over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)

@@ -772,3 +772,30 @@ def test_bench_stratify_picks_its_training_runs_and_names_a_missing_parameter(tm
     rc = main(args + ["--out", str(tmp_path / "out2"), "--stratify", "porosity"])
     assert rc != 0 and "no parameter 'porosity' (--stratify)" in capsys.readouterr().err
     assert not (tmp_path / "out2" / "micro-fit").exists()
+
+
+def test_bench_theta_prior_adapts_with_the_micro_globals_free_and_refuses_an_unknown_mode(bench_out, tmp_path,
+                                                                                           capsys):
+    """--theta prior reaches every adaptation: its checkpoint records theta = "prior", and its weights move off the
+    micro fit's (frozen, as the fixture's, they stay equal); an unknown mode is refused before any fit."""
+    from probtok.checkpoint import load_checkpoint
+
+    d = bench_out.parent
+    args = ["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+            "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--theta", "thawed"]) != 0
+    assert "--theta must be one of frozen, prior" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "micro-fit").exists()
+
+    assert main([*args, "--out", str(tmp_path / "out"), "--theta", "prior"]) == 0
+    b = json.loads((tmp_path / "out" / "bench.json").read_text())
+    assert b["config"]["theta"] == "prior"
+    assert "micro globals: prior" in (tmp_path / "out" / "bench.md").read_text()
+    micro = load_checkpoint(tmp_path / "out" / "micro-fit" / "checkpoint.pt")
+    micro_fixture = load_checkpoint(bench_out / "micro-fit" / "checkpoint.pt")
+    frozen = load_checkpoint(bench_out / "models" / "K1_s0" / "meso-adapt" / "checkpoint.pt")
+    prior = load_checkpoint(tmp_path / "out" / "models" / "K1_s0" / "meso-adapt" / "checkpoint.pt")
+    assert prior["fit_config"]["theta"] == "prior" and frozen["fit_config"]["theta"] == "frozen"
+    key = next(k for k in micro["model_state"] if k.startswith("decoder.net.") and k.endswith("weight"))
+    assert torch.equal(frozen["model_state"][key], micro_fixture["model_state"][key])
+    assert not torch.equal(prior["model_state"][key], micro["model_state"][key])
