@@ -158,6 +158,14 @@ class BenchConfig:
     torch_threads: int = 1
     quick: bool = False
 
+    def __post_init__(self):
+        # checked here, not at the first adaptation: by then the micro fits have run
+        from probtok.adapt import THETA_MODES
+        from probtok.errors import ConfigError
+
+        if self.theta not in THETA_MODES:
+            raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
+
 
 def quick_config(**overrides) -> BenchConfig:
     """The --quick preset: tiny budgets for a smoke run of the whole benchmark (not for results)."""

@@ -588,13 +588,7 @@ def bench_fewshot(
     if config is not None:
         over["model_config"] = config
     over["ensemble"] = ensemble
-    from probtok.adapt import THETA_MODES
-
-    if theta not in THETA_MODES:
-        from probtok.errors import ConfigError
-
-        raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {theta!r}", field="theta")
-    over["theta"] = theta
+    over["theta"] = theta  # checked by BenchConfig, before anything runs
     if draws is not None:
         over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)
