@@ -28,6 +28,9 @@ its first m frames:
   (K = number of pool runs, one entry; the last ``parc_val_runs`` of them only decide when to stop),
   rolled out from frame m - 1.
 
+``models`` (``probtok bench fewshot --model``) scores only some of the four: e.g. ``adapted`` alone, to compare
+adaptation settings (``--theta``) without re-running the references; the micro fits run in any case.
+
 Ensembles (``ensemble`` = M > 1, ``probtok bench fewshot --ensemble M``): every token model is then M fits
 whose forecasts are pooled (:func:`probtok.predict.forecast_run` given the M members: ``n_draws`` split
 evenly, member m drawing with its own seed, kappa and task latent). Member m of the micro fit has the config's
@@ -60,7 +63,7 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   config's ``[meso] task_covariate``, "" for none: test runs then draw c from p(c | that run parameter),
   :mod:`probtok.covariate`), ``fields`` (the token model's fields; PARC's state fields are these less
   ``u`` and ``v``, which it carries as its velocity);
-* ``parc``: ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
+* ``parc``: empty when ``config.models`` leaves it out; else ``n_parameters``, ``epochs``, ``stopped`` (reason per training stage), ``best_val_loss``,
   ``val_on`` ("val": early stopping on the held-out ``val_runs``; "train": on the training runs, when
   the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
   ``state_fields``, ``config`` (size and budget), ``series`` (PARC's forecast of every test run:
@@ -125,6 +128,7 @@ QUANTITY_UNITS = {"T_hs": "K", "A_hs": "um^2", "dT_hs_dt": "K/ns", "dA_hs_dt": "
 FIELD_METRICS = ("T", "P")
 PROBABILISTIC = ("adapted", "scratch", "micro-only")
 SERIES = ("T_hs", "A_hs")  # PARC's forecast series kept in bench.json (parc.series) and drawn on the fan charts
+MODELS = ("adapted", "scratch", "micro-only", "parc")  # what a benchmark can score (BenchConfig.models)
 SCHEMA = "probtok-bench-fewshot"
 SCHEMA_VERSION = 1
 
@@ -154,6 +158,8 @@ class BenchConfig:
     parc_widths: tuple = (16, 32, 48)
     parc_max_time_s: float = 2400.0
     parc_val_runs: int = 4  # the last pool runs validate PARC's early stopping (0: validate on its training runs)
+    # the models scored (names in MODELS); the micro fits run whatever it says (the adaptations start from them)
+    models: list = field(default_factory=lambda: list(MODELS))
     seed: int = 0
     torch_threads: int = 1
     quick: bool = False
@@ -165,6 +171,12 @@ class BenchConfig:
 
         if self.theta not in THETA_MODES:
             raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
+        given = [self.models] if isinstance(self.models, str) else list(self.models)
+        unknown = [m for m in given if m not in MODELS]
+        if unknown or not given:
+            raise ConfigError(f"--model must name one or more of {', '.join(MODELS)}, not "
+                              f"{', '.join(map(repr, unknown)) if unknown else 'none'}", field="models")
+        self.models = [m for m in MODELS if m in given]  # the benchmark's order, no repeats
 
 
 def quick_config(**overrides) -> BenchConfig:
@@ -616,6 +628,8 @@ def error_vs_k_figure(summary: list[dict], results: list[dict] | None = None):
     for ax, m, u in zip(np.ravel(axes), metrics, units):
         for model, style in (("adapted", "o-"), ("scratch", "s--")):
             rows = sorted((r for r in summary if r["model"] == model), key=lambda r: r["k"])
+            if not rows:  # a benchmark of some models only (BenchConfig.models)
+                continue
             line, = ax.plot([r["k"] for r in rows], [r[m] for r in rows], style, label=model)
             each = [r for r in results or [] if r["model"] == model and
                     any(s["n_subsets"] > 1 for s in rows if s["k"] == r["k"])]
@@ -814,8 +828,7 @@ def bench_markdown(bench: dict) -> str:
         f"{'Rescoring' if rescored else 'Whole benchmark'}: {_fmt(bench['wall_s'] / 60)} min on "
         f"{bench['machine']['workers']} worker(s) of "
         f"{bench['machine']['torch_threads']} torch thread(s).",
-        f"PARC: {bench['parc']['n_parameters']} parameters, {bench['parc']['epochs']} epochs, stopped: "
-        f"{bench['parc']['stopped']}; early stopping on {_stop_runs(bench['parc'])}.",
+        _parc_text(bench),
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}. The adaptations' micro globals: "
@@ -878,6 +891,15 @@ def _task_text(bench: dict) -> str:
     return _NEW_TASK_TEXT.get(bench["config"].get("new_task", "prior"))
 
 
+def _parc_text(bench: dict) -> str:
+    """bench.md's line on PARC: its size and training, or that the benchmark did not run it."""
+    parc = bench["parc"]
+    if not parc:
+        return f"PARC: not run (models: {', '.join(bench['config'].get('models', MODELS))})."
+    return (f"PARC: {parc['n_parameters']} parameters, {parc['epochs']} epochs, stopped: {parc['stopped']}; "
+            f"early stopping on {_stop_runs(parc)}.")
+
+
 def _stop_runs(parc: dict) -> str:
     if parc.get("val_on") == "val":
         return f"held-out pool runs {parc['val_runs']} (fitted on {parc['fit_runs']})"
@@ -929,18 +951,23 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
     spec = load_config(_config_path(demo)).spec
     common = dict(out=out, micro_data=Path(micro_data), meso_data=Path(meso_data), test=test, cfg=cfg, demo=demo)
     # (model, K, subset, training runs): the order of the results list
-    models = [("micro-only", 0, 0, [])]
+    # (only those of cfg.models; the micro fits run in any case)
+    models = [("micro-only", 0, 0, [])] if "micro-only" in cfg.models else []
     for k in ks:
         for s in range(1 if k == len(pool) else cfg.subsets):
             train = subset_runs(pool, k, s, cfg.seed, strata)
-            models += [("adapted", k, s, train), ("scratch", k, s, train)]
-    parc_args = (meso_data, pool, test, out, cfg, tuple(parc_state_fields(spec.fields)), parc_model)
-    n_fits = cfg.ensemble * len(models)  # micro fits (micro only's members) and the adapted / scratch fits
-    n_workers = max(1, int(workers)) if workers is not None else default_workers(n_fits + 1)
-    echo(f"bench: {n_fits + len(models) + 1} jobs (PARC, {n_fits} fits, forecasts of {len(models)} models"
-         f"{f' of {cfg.ensemble} fits each' if cfg.ensemble > 1 else ''}) on {n_workers} worker(s); "
-         f"test runs {test}, training pool {pool}")
-    micro, done, (parc_res, parc_info) = _run_jobs(models, parc_args, common, n_workers, echo)
+            models += [(m, k, s, train) for m in ("adapted", "scratch") if m in cfg.models]
+    parc_args = ((meso_data, pool, test, out, cfg, tuple(parc_state_fields(spec.fields)), parc_model)
+                 if "parc" in cfg.models else None)
+    n_fits = cfg.ensemble * (1 + sum(job[0] != "micro-only" for job in models))  # micro fits + the meso fits
+    n_parc = int(parc_args is not None)
+    n_workers = max(1, int(workers)) if workers is not None else default_workers(n_fits + n_parc)
+    echo(f"bench: {n_fits + len(models) + n_parc} jobs ({'PARC, ' if n_parc else ''}{n_fits} fits, forecasts of "
+         f"{len(models)} models{f' of {cfg.ensemble} fits each' if cfg.ensemble > 1 else ''}) on {n_workers} "
+         f"worker(s); test runs {test}, training pool {pool}"
+         + ("" if len(cfg.models) == len(MODELS) else f"; models: {', '.join(cfg.models)}"))
+    micro, done, parc = _run_jobs(models, parc_args, common, n_workers, echo)
+    parc_res, parc_info = parc if parc is not None else (None, {})
 
     results, failed, forecasts = [], [], {}
     for i, job in enumerate(models):  # the order above, whatever order the jobs finished in
@@ -950,7 +977,8 @@ def run_bench(micro_data, meso_data, out, cfg: BenchConfig | None = None, echo=p
             forecasts[job[0]] = res["forecasts"]  # the fan charts: each model's last (largest K, last subset)
         else:
             failed.append(res["failed"])
-    (failed if "error" in parc_res else results).append(parc_res)
+    if parc_res is not None:
+        (failed if "error" in parc_res else results).append(parc_res)
     summary = summarize_results(results)
     figures = bench_plots(results, summary, parc_info, forecasts, meso_data, test, out)
     from probtok.checkpoint import load_checkpoint, weights_digest
@@ -1151,14 +1179,16 @@ def _forecast_members(i: int, job: tuple, micro: list, fits: dict, n_members: in
 
 
 def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: int, echo):
-    """(micro fit results (one per ensemble member), {model index: forecast job result}, (PARC entry, PARC info));
+    """(micro fit results (one per ensemble member), {model index: forecast job result}, (PARC entry, PARC info)
+    or None without ``parc_args``);
     in this process for one worker, else on a LocalCluster. The jobs: PARC (the longest, started first), a
     micro fit per member, a fit per (model, K, subset, member) that waits for its member's micro fit (larger K
     first: the longer fits first keep the workers busy to the end), and a forecast per (model, K, subset) that
     waits for its members' fits."""
     n_members = common["cfg"].ensemble
     fit_jobs = [(i, m) for i, job in enumerate(models) if job[0] != "micro-only" for m in range(n_members)]
-    n_jobs = 1 + n_members + len(fit_jobs) + len(models)
+    n_jobs = int(parc_args is not None) + n_members + len(fit_jobs) + len(models)
+    parc = None
     if n_workers == 1:
         import torch
 
@@ -1181,8 +1211,9 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
                                         progress=True)
                 n += 1
                 _echo_job(echo, n, n_jobs, f"{_job_label(job)} forecasts", done[i])
-            parc = _job_parc(*parc_args)
-            _echo_parc(echo, n_jobs, n_jobs, parc_args, parc)
+            if parc_args is not None:
+                parc = _job_parc(*parc_args)
+                _echo_parc(echo, n_jobs, n_jobs, parc_args, parc)
         finally:
             torch.set_num_threads(threads)
         return micro, done, parc
@@ -1195,8 +1226,9 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
 
     with dask_client(None, n_workers, n_jobs) as client, client_progress(client):
         # run_forwarded: each job's progress bars (fit steps, forecast runs) are drawn here, labelled
-        parc_f = client.submit(run_forwarded, "PARC", _job_parc, *parc_args, priority=1000, pure=False,
-                               key="bench-parc")
+        parc_f = (None if parc_args is None else
+                  client.submit(run_forwarded, "PARC", _job_parc, *parc_args, priority=1000, pure=False,
+                                key="bench-parc"))
         micro_f = [client.submit(run_forwarded, _member_label(None, m, n_members), _job_micro, m, **common,
                                  priority=999, pure=False, key=f"bench-micro-fit-m{m}") for m in range(n_members)]
         fit_f = {(i, m): client.submit(run_forwarded, _member_label(models[i], m, n_members), _job_fit, micro_f[m],
@@ -1207,16 +1239,16 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
                               _forecast_members(i, job, micro_f, fit_f, n_members), job, **common, progress=True,
                               priority=job[1], pure=False, key=f"bench-{job[0]}-K{job[1]}-s{job[2]}")
                 for i, job in enumerate(models)]
-        labels = {parc_f.key: None}
+        labels = {}
         labels.update({f.key: _member_label(None, m, n_members) for m, f in enumerate(micro_f)})
         labels.update({f.key: _member_label(models[i], m, n_members) for (i, m), f in fit_f.items()})
         labels.update({f.key: f"{_job_label(models[i])} forecasts" for i, f in enumerate(fc_f)})
         index = {f.key: i for i, f in enumerate(fc_f)}
         done, n = {}, 0
-        for fut in as_completed([parc_f, *micro_f, *fit_f.values(), *fc_f]):
+        for fut in as_completed([f for f in (parc_f, *micro_f, *fit_f.values(), *fc_f) if f is not None]):
             res = fut.result()  # a job's non-probtok error stops the benchmark here (finished folders stay)
             n += 1
-            if fut.key == parc_f.key:
+            if parc_f is not None and fut.key == parc_f.key:
                 parc = res
                 _echo_parc(echo, n, n_jobs, parc_args, res)
             else:

@@ -562,6 +562,9 @@ def bench_fewshot(
                                           "after the other)."),
     config: Optional[str] = typer.Option(None, "--config", help="Token-model config: a name in models/ or a TOML "
                                          "path (default tiny.toml)."),
+    model: Optional[list[str]] = typer.Option(None, "--model", help="Only this model (adapted, scratch, micro-only, "
+                                              "parc); repeat for several (default: all). The micro fits run in "
+                                              "any case."),
 ):
     """Few-shot benchmark: probtok adapted, from scratch, micro-only and PARC on the same test runs;
     RMSE / CRPS / coverage per model and K, timings, the error-against-K curve and fan charts."""
@@ -589,6 +592,8 @@ def bench_fewshot(
         over["model_config"] = config
     over["ensemble"] = ensemble
     over["theta"] = theta  # checked by BenchConfig, before anything runs
+    if model:
+        over["models"] = model  # likewise
     if draws is not None:
         over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)

@@ -799,3 +799,37 @@ def test_bench_theta_prior_adapts_with_the_micro_globals_free_and_refuses_an_unk
     key = next(k for k in micro["model_state"] if k.startswith("decoder.net.") and k.endswith("weight"))
     assert torch.equal(frozen["model_state"][key], micro_fixture["model_state"][key])
     assert not torch.equal(prior["model_state"][key], micro["model_state"][key])
+
+
+def test_bench_of_chosen_models_runs_only_those_with_the_full_benchmarks_numbers(bench_out, tmp_path, capsys):
+    """--model adapted: no PARC, no from-scratch fit, no micro-only forecasts; the adapted scores equal those of the
+    benchmark of all models (each job seeded on its own), and the folder rescores; an unknown name is refused
+    before any fit."""
+    d = bench_out.parent
+    args = ["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+            "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--model", "adapted", "--model", "persistence"]) != 0
+    assert "--model must name one or more of adapted, scratch, micro-only, parc, not 'persistence'" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "bad" / "micro-fit").exists()
+
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out), "--model", "adapted"]) == 0
+    b = json.loads((out / "bench.json").read_text())
+    full = json.loads((bench_out / "bench.json").read_text())
+    assert b["config"]["models"] == ["adapted"] and b["parc"] == {} and b["failed"] == []
+    assert [(r["model"], r["k"]) for r in b["results"]] == [("adapted", 1)]
+    assert not (out / "parc").exists() and not (out / "models" / "K1_s0" / "meso-scratch").exists()
+    assert not (out / "forecasts" / "micro-only").exists() and (out / "micro-fit" / "checkpoint.pt").exists()
+    ref = next(r for r in full["results"] if r["model"] == "adapted" and r["k"] == 1)
+    for q in ("T_hs", "A_hs"):
+        assert b["results"][0]["rmse"][q]["mean"] == pytest.approx(ref["rmse"][q]["mean"], rel=1e-9)
+        assert b["results"][0]["crps"][q] == pytest.approx(ref["crps"][q], rel=1e-9)
+    assert "PARC: not run (models: adapted)" in (out / "bench.md").read_text()
+
+    runs = ",".join(map(str, b["data"]["test_runs"]))
+    assert main(["bench", "rescore", "--bench", str(out), "--data", str(d / "meso.h5"), "--runs", runs, "--out",
+                 str(tmp_path / "re"), "--workers", "1"]) == 0
+    re = json.loads((tmp_path / "re" / "rescore.json").read_text())
+    assert [r["model"] for r in re["results"]] == ["adapted"]
+    assert re["results"][0]["rmse"]["T_hs"]["mean"] == pytest.approx(b["results"][0]["rmse"]["T_hs"]["mean"])
