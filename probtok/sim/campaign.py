@@ -302,7 +302,8 @@ def dask_client(scheduler, n_workers: int | None, n_todo: int):
     n = n_workers or max(1, min(os.cpu_count() or 1, n_todo))
     # Dask spawns its workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc map and unmap every large
     # buffer: torch jobs in such workers (probtok bench fewshot) spent half their CPU time in the kernel
-    # (vmstat: 50 % sys) and ran 2.5x slower. One BLAS/OpenMP thread per worker is kept.
+    # (vmstat: 50 % sys) and ran 2.5x slower. One BLAS/OpenMP thread per worker is kept (Dask's default; a
+    # caller's own OMP_NUM_THREADS wins, as Dask's config lets the environment override pre-spawn-environ).
     environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
                if k != "MALLOC_TRIM_THRESHOLD_"}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):

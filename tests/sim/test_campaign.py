@@ -253,10 +253,17 @@ def _worker_environ():
     return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
 
 
-def test_local_workers_keep_glibcs_dynamic_malloc_thresholds_and_one_blas_thread():
-    """Dask's default MALLOC_TRIM_THRESHOLD_ made torch jobs in workers spend half their time in the kernel."""
+@pytest.mark.parametrize("caller_omp, worker_omp", [(None, "1"), ("3", "3")])
+def test_local_workers_keep_glibcs_dynamic_malloc_thresholds_and_one_blas_thread(monkeypatch, caller_omp,
+                                                                                   worker_omp):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made torch jobs in workers spend half their time in the kernel. One
+    BLAS thread per worker unless the caller's environment sets OMP_NUM_THREADS (Dask lets it win)."""
     from probtok.sim.campaign import dask_client
 
+    if caller_omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", caller_omp)
     with dask_client(None, 1, 1) as client:
         env = client.submit(_worker_environ, pure=False).result()
-    assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+    assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": worker_omp}
