@@ -65,8 +65,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``u`` and ``v``, which it carries as its velocity);
 * ``parc``: empty when ``config.models`` leaves it out; else ``n_parameters``, ``epochs``, ``stopped`` (reason
   per training stage), ``best_val_loss``, ``val_on`` ("val": early stopping on the held-out ``val_runs``;
-  "train": on the training runs, when the pool is too small to hold any out), ``fit_runs`` and ``val_runs`` (together the pool),
-  ``state_fields``, ``config`` (size and budget), ``series`` (PARC's forecast of every test run:
+  "train": on the training runs, when the pool is too small to hold any out), ``fit_runs`` and ``val_runs``
+  (together the pool), ``state_fields``, ``config`` (size and budget), ``series`` (PARC's forecast of every test run:
   ``runs`` (aligned with ``data.test_runs``), ``T_hs`` [K] and ``A_hs`` [um^2], each a list per run of one
   value per frame, the given frames included (they are the truth's); absent when the rollout diverged);
 * ``results``: a list, one entry per model, K and subset, with keys
