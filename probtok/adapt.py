@@ -39,10 +39,9 @@ from probtok.errors import CheckpointError, ConfigError, DataError, ProbtokError
 from probtok.fit import check_same_runs, comparable_settings, check_training_tensor, finish_svi, frames_from, run_svi
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
-from probtok.model_spec import ModelSpec, validate_spec
+from probtok.model_spec import THETA_MODES, ModelSpec, validate_spec
 from probtok.rollout_noise import record_rollout_noise
 
-THETA_MODES = ("frozen", "prior")
 COUPLING_MODES = ("train", "frozen")
 #: Sub-modules of TokenModel that are the micro-level globals theta.
 THETA_MODULES = ("token_prior", "decoder", "transition")
@@ -281,6 +280,25 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
         mod.requires_grad_(False)
     return AdaptResult(model, guide, cfg, np.asarray(losses), cfg.steps, wall, resumed_from, out_dir,
                        normalisation, meta)
+
+
+def configured_theta(micro_dir) -> str | None:
+    """theta of the ``[adapt]`` table of the config a micro fit was made with (``micro_dir/config.toml``, the copy
+    `probtok fit-micro` keeps); None when it sets none or the fit kept no config (fits made with
+    :func:`probtok.fit.fit`)."""
+    from probtok.model_spec import load_config
+
+    path = Path(micro_dir) / "config.toml"
+    return load_config(path).adapt.get("theta") if path.is_file() else None
+
+
+def resolve_theta(theta: str | None, micro_dir) -> tuple[str, str]:
+    """(theta, where it came from): ``theta`` as given, else the micro fit's config's ``[adapt] theta``, else
+    "frozen" (the AdaptConfig default)."""
+    if theta is not None:
+        return theta, "given"
+    own = configured_theta(micro_dir)
+    return (own, "the micro fit's config, [adapt] theta") if own is not None else ("frozen", "default")
 
 
 def adapt_files(micro_dir, data, train_runs, out_dir, cfg: AdaptConfig | None = None, *, resume: bool = True,

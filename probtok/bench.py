@@ -143,7 +143,9 @@ class BenchConfig:
     model_config: str = "tiny.toml"
     micro_steps: int | None = None  # None: the config's [fit] steps
     adapt_steps: int = 100
-    theta: str = "frozen"  # the adaptation's micro globals (probtok.adapt.AdaptConfig.theta): "frozen" | "prior"
+    # the adaptation's micro globals (probtok.adapt.AdaptConfig.theta): "frozen" | "prior"; None: the model config's
+    # [adapt] theta, else "frozen" (resolved at construction: bench.json records the mode that ran)
+    theta: str | None = None
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
     n_draws: int = 100  # draws of each forecast (of an ensemble: split among its members, probtok.predict)
     ensemble: int = 1  # fits per token model, pooled in its forecasts (module doc); 1: single models
@@ -166,9 +168,14 @@ class BenchConfig:
 
     def __post_init__(self):
         # checked here, not at the first adaptation: by then the micro fits have run
-        from probtok.adapt import THETA_MODES
         from probtok.errors import ConfigError
+        from probtok.model_spec import THETA_MODES
 
+        if self.theta is None:
+            from probtok.model_spec import load_config
+            from probtok.pipeline import DemoConfig, _config_path
+
+            self.theta = load_config(_config_path(DemoConfig(model_config=self.model_config))).adapt.get("theta", "frozen")
         if self.theta not in THETA_MODES:
             raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
         given = [self.models] if isinstance(self.models, str) else list(self.models)

@@ -339,8 +339,9 @@ def adapt(
     out: Path = typer.Option(..., "--out", help="Meso model directory (checkpoint.pt, adapt.json)."),
     steps: int = typer.Option(100, "--steps", help="SVI steps (more steps continue an adaptation; 300 made "
                               "forecasts unstable on the default data)."),
-    theta: str = typer.Option("frozen", "--theta", help="Micro globals theta: frozen, or prior (Gaussian prior "
-                              "centred on the micro fit)."),
+    theta: Optional[str] = typer.Option(None, "--theta", help="Micro globals theta: frozen, or prior (Gaussian "
+                                        "prior centred on the micro fit). Default: the micro fit's config's "
+                                        "[adapt] theta, else frozen."),
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
@@ -360,11 +361,13 @@ def adapt(
     Then chooses the model's rollout-noise factor kappa on its training runs (stored with it)."""
     import torch
 
-    from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.adapt import AdaptConfig, adapt_files, resolve_theta
     from probtok.rollout_noise import NoiseChoice
 
     torch.set_num_threads(threads)
+    theta, theta_from = resolve_theta(theta, micro)
     cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
+    console.print(f"theta {theta} ({theta_from})", highlight=False, markup=False)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
     covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
     res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice,
@@ -550,8 +553,9 @@ def bench_fewshot(
                                                   "default: each model's own, chosen on its training runs)."),
     ensemble: int = typer.Option(1, "--ensemble", min=1, help="Fits per token model, pooled in its forecasts: "
                                  "M micro fits (the config's seed + 0..M-1), each adapted; M from-scratch fits."),
-    theta: str = typer.Option("frozen", "--theta", help="The adaptations' micro globals: frozen, or prior (free "
-                              "under a Gaussian prior centred on the micro fit; probtok adapt --theta)."),
+    theta: Optional[str] = typer.Option(None, "--theta", help="The adaptations' micro globals: frozen, or prior "
+                                        "(free under a Gaussian prior centred on the micro fit; probtok adapt "
+                                        "--theta). Default: the config's [adapt] theta, else frozen."),
     draws: Optional[int] = typer.Option(None, "--draws", min=2, help="Draws per forecast of a test run, split "
                                         "among an ensemble's fits (default 100; --quick: 20)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
@@ -591,7 +595,8 @@ def bench_fewshot(
     if config is not None:
         over["model_config"] = config
     over["ensemble"] = ensemble
-    over["theta"] = theta  # checked by BenchConfig, before anything runs
+    if theta is not None:
+        over["theta"] = theta  # checked by BenchConfig, before anything runs
     if model:
         over["models"] = model  # likewise
     if draws is not None:

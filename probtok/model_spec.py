@@ -1,9 +1,12 @@
 """Named model specifications (models/*.toml): architecture, priors, meso hooks, fit settings.
 
-A config file has four tables: ``[card]`` (free text for humans),
+A config file has five tables: ``[card]`` (free text for humans),
 ``[model]`` + ``[priors]`` + ``[meso]`` (the architecture: a checkpoint is only
-valid for the same values, checked by :func:`spec_hash`) and ``[fit]`` (how to
-fit it). Unknown keys and wrong types are refused with a ConfigError.
+valid for the same values, checked by :func:`spec_hash`), ``[fit]`` (how to
+fit it) and ``[adapt]`` (optional: the defaults of ``probtok adapt`` for fits of
+this config, e.g. ``theta = "prior"`` where that was measured to work better;
+the command's options override them). Unknown keys and wrong types are refused
+with a ConfigError.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probtok.errors import ConfigError
+
+#: Modes of the micro-level globals theta in a meso adaptation (probtok.adapt.AdaptConfig.theta).
+THETA_MODES = ("frozen", "prior")
+#: Keys of the optional [adapt] table: adaptation defaults a config carries to its fits (only theta so far: the
+#: one adaptation setting measured to depend on the config, docs/bench-2026-11-28-theta).
+ADAPT_KEYS = ("theta",)
 
 #: The shipped model configs (``models/`` beside the package in a source checkout).
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -222,6 +231,20 @@ class ModelConfig:
     fit: FitConfig
     card: dict = field(default_factory=dict)
     name: str = ""
+    adapt: dict = field(default_factory=dict)  # [adapt]: defaults of `probtok adapt` for fits of this config
+
+
+def adapt_defaults_from_dict(values, where="<config>") -> dict:
+    """Check the optional [adapt] table: known keys (:data:`ADAPT_KEYS`), theta one of :data:`THETA_MODES`."""
+    if not isinstance(values, dict):
+        raise ConfigError("[adapt] must be a table", file=where, hint="write it as an [adapt] section")
+    for key, value in values.items():
+        if key not in ADAPT_KEYS:
+            raise ConfigError(f"unknown key {key!r} in [adapt]", file=where, hint=f"known keys: {', '.join(ADAPT_KEYS)}")
+        if key == "theta" and value not in THETA_MODES:
+            raise ConfigError(f"theta = {value!r} in [adapt] must be one of {', '.join(THETA_MODES)}", file=where,
+                              hint='e.g. theta = "prior"')
+    return dict(values)
 
 
 def load_config(path) -> ModelConfig:
@@ -242,16 +265,17 @@ def load_config(path) -> ModelConfig:
         raise ConfigError(f"cannot be read ({exc.strerror or exc})", file=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})", file=path) from None
-    unknown = set(tables) - {"card", "fit", *_SPEC_TABLES}
+    unknown = set(tables) - {"card", "fit", "adapt", *_SPEC_TABLES}
     if unknown:
         raise ConfigError(f"unknown table(s) {sorted(unknown)}", file=path,
-                          hint="allowed tables: [card], [model], [priors], [meso], [fit]")
+                          hint="allowed tables: [card], [model], [priors], [meso], [fit], [adapt]")
     for table in ("card", "fit"):
         if not isinstance(tables.get(table, {}), dict):
             raise ConfigError(f"[{table}] must be a table", file=path, hint=f"write it as a [{table}] section")
     spec = spec_from_dict(tables, where=path)
     fit = fit_config_from_dict(tables.get("fit", {}), where=path)
-    return ModelConfig(spec=spec, fit=fit, card=dict(tables.get("card", {})), name=path.stem)
+    adapt = adapt_defaults_from_dict(tables.get("adapt", {}), where=path)
+    return ModelConfig(spec=spec, fit=fit, card=dict(tables.get("card", {})), name=path.stem, adapt=adapt)
 
 
 def spec_to_dict(spec: ModelSpec) -> dict:

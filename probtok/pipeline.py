@@ -21,6 +21,7 @@ is missing (fits resume from their last checkpoint). Stages:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,8 @@ class DemoConfig:
     micro_holdout: float = 0.1
     k_meso: int = 2  # meso runs to adapt on (the first K ok runs)
     adapt_steps: int = 150
-    theta: str = "frozen"  # "frozen" | "prior" (see probtok.adapt.AdaptConfig)
+    theta: str | None = None  # "frozen" | "prior" (see probtok.adapt.AdaptConfig); None: the config's [adapt] theta,
+    # else "frozen"
     scratch_steps: int | None = None  # from-scratch reference fit; None: the config's [fit] steps, 0: skip it
     n_draws: int = 200
     first_frames: int = 2  # frames given to each forecast (frame 0 is unshocked; the shock shows in frame 1)
@@ -371,7 +373,9 @@ def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
 
     out = Path(out)
     cfg = cfg or DemoConfig()
-    load_config(_config_path(cfg))  # a config that does not exist fails now, not after the simulations
+    mc = load_config(_config_path(cfg))  # a config that does not exist fails now, not after the simulations
+    if cfg.theta is None:
+        cfg = dataclasses.replace(cfg, theta=mc.adapt.get("theta", "frozen"))
     result = DemoResult(out=out)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)

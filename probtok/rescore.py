@@ -83,7 +83,9 @@ def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, mod
     t0 = time.perf_counter()
     bench_dir, out = Path(bench_dir), Path(out)
     bench = read_bench(bench_dir)
-    cfg = BenchConfig(**bench["config"])
+    # benchmarks written before --theta adapted with frozen micro globals; given, theta is not looked up in the
+    # model config (whose path may be gone)
+    cfg = BenchConfig(**{"theta": "frozen", **bench["config"]})
     if runs is None:
         with open_dataset(data) as ds:
             runs = [int(r) for r in ds.ok_runs]

@@ -335,6 +335,9 @@ CATALOGUE = [
         says=("must be a list of str",), intact=not_created("fit")),
     Entry("config with a table that is a value", lambda ws, t: fit_args(ws, ws / "micro.h5", config(
         t, 'fit = 3\n'), t / "fit"), says=("[fit] must be a table",), intact=not_created("fit")),
+    Entry("config with an unknown adaptation mode in [adapt]", lambda ws, t: fit_args(ws, ws / "micro.h5", config(
+        t, CONFIG.format(steps=2, every=2) + '\n[adapt]\ntheta = "thawed"\n'), t / "fit"),
+        says=("c.toml: theta = 'thawed' in [adapt] must be one of frozen, prior",), intact=not_created("fit")),
     Entry("config that is not TOML", lambda ws, t: fit_args(ws, ws / "micro.h5", config(t, "steps: 10\n"),
                                                              t / "fit"), says=("not valid TOML",)),
     # --- checkpoints ----------------------------------------------------------------------------------------

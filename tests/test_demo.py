@@ -176,3 +176,27 @@ def test_the_demo_warns_when_it_reuses_data_with_a_threshold_below_the_rules(dem
     warned = [line for line in lines if line.startswith("warning:")]
     assert len(warned) == 1 and str(meso) in warned[0] and "875 K is below the rule's" in warned[0]
     assert all(" 0 simulated now" in line for line in lines if not line.startswith("warning:"))  # reused
+
+
+def test_the_demo_and_the_benchmark_adapt_with_the_configs_own_theta_unless_given(tmp_path, monkeypatch):
+    """A config's [adapt] theta is the default of the demo and of `bench fewshot` (and of what bench.json and
+    the demo's summary record); theta given overrides it; a config without the table adapts frozen."""
+    import dataclasses
+
+    from probtok import pipeline
+    from probtok.bench import BenchConfig
+    from probtok.model_spec import MODELS_DIR, load_config
+
+    own = tmp_path / "own.toml"
+    own.write_text((MODELS_DIR / "tiny.toml").read_text() + '\n[adapt]\ntheta = "prior"\n')
+    assert load_config(MODELS_DIR / "small-up-u.toml").adapt == {"theta": "prior"}  # the shipped one that sets it
+    assert BenchConfig(model_config=str(own)).theta == "prior"
+    assert BenchConfig(model_config="small-up-u").theta == "prior"
+    assert BenchConfig(model_config=str(own), theta="frozen").theta == "frozen"
+    assert BenchConfig(model_config="tiny").theta == "frozen"
+
+    seen = []
+    monkeypatch.setattr(pipeline, "STAGES", (("look", lambda out, cfg, result, echo: seen.append(cfg.theta)),))
+    for model_config, theta in ((str(own), None), (str(own), "frozen"), ("tiny", None)):
+        pipeline.run_demo(tmp_path / "out", dataclasses.replace(CFG, model_config=model_config, theta=theta))
+    assert seen == ["prior", "frozen", "frozen"]

@@ -83,6 +83,35 @@ def test_wrong_frame_ratio_is_refused(files):
                     progress=False)
 
 
+def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_path, capsys):
+    """A fit folder's config.toml with [adapt] theta = "prior": `probtok adapt` without --theta frees the micro
+    globals (the decoder moves off the micro fit's, the checkpoint records prior); --theta frozen overrides it
+    (the decoder stays equal); a fit folder without the table adapts frozen."""
+    import shutil
+
+    from probtok.checkpoint import load_checkpoint
+
+    d = files
+    micro = tmp_path / "micro_fit"
+    shutil.copytree(d / "micro_fit", micro)
+    (micro / "config.toml").write_text('[adapt]\ntheta = "prior"\n')
+    base = ["adapt", "--micro", str(micro), "--data", str(d / "meso.h5"), "--train-runs", "0,1", "--steps", "3",
+            "--kappas", "1"]
+    assert main([*base, "--out", str(tmp_path / "own")]) == 0
+    assert "theta prior (the micro fit's config, [adapt] theta)" in capsys.readouterr().out
+    assert main([*base, "--out", str(tmp_path / "given"), "--theta", "frozen"]) == 0
+    assert "theta frozen (given)" in capsys.readouterr().out
+    (micro / "config.toml").write_text('[fit]\nsteps = 3\n')
+    assert main([*base, "--out", str(tmp_path / "none")]) == 0
+    assert "theta frozen (default)" in capsys.readouterr().out
+    start = load_checkpoint(micro / "checkpoint.pt")["model_state"]
+    key = next(k for k in start if k.startswith("decoder.") and k.endswith("weight"))
+    for name, theta in (("own", "prior"), ("given", "frozen"), ("none", "frozen")):
+        ck = load_checkpoint(tmp_path / name / "checkpoint.pt")
+        assert ck["fit_config"]["theta"] == theta, name
+        assert torch.equal(ck["model_state"][key], start[key]) == (theta == "frozen"), name
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--run", "99"], "run 99"),
     (["--run", "0", "--data", "{d}/missing.h5"], "missing.h5"),
