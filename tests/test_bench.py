@@ -21,6 +21,11 @@ UNITS = {"T": "K", "P": "GPa", "mu": "1", "u": "km/s", "v": "km/s"}
 MICRO_DT, MESO_DT = 0.05, 0.10  # models/tiny.toml: 2 micro steps per meso frame
 
 
+def fewshot_args(d) -> list[str]:
+    """`probtok bench fewshot` on the micro.h5 and meso.h5 of folder ``d`` (the options follow)."""
+    return ["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5")]
+
+
 def hotspot_runs(n_runs: int, n_frames: int, H: int, W: int, seed: int) -> np.ndarray:
     """Growing Gaussian hot spots (run, frame, field, y, x) in physical units, with a uniform drift velocity."""
     rng = np.random.default_rng(seed)
@@ -47,7 +52,7 @@ def bench_out(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+        rc = main([*fewshot_args(d),
                    "--out", str(d / "out"), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "2"])
     finally:
         torch.set_num_threads(threads)
@@ -138,7 +143,7 @@ def test_bench_writes_markdown_and_plots(bench_out):
 
 def test_bench_rejects_a_k_larger_than_the_training_pool(bench_out, capsys):
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out2"), "--k", "4", "--test-runs", "2", "--quick"])
     assert rc != 0
     assert "exceeds the 3 training runs" in capsys.readouterr().err
@@ -302,7 +307,7 @@ def test_a_model_whose_forecasts_fail_is_recorded_and_the_benchmark_goes_on(benc
 
     monkeypatch.setattr(bench_mod, "run_forecasts", diverging_scratch)
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_failed"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"])
     assert rc == 0
     b = json.loads((d / "out_failed" / "bench.json").read_text())
@@ -319,7 +324,7 @@ def test_an_interrupted_benchmark_reuses_complete_fits_and_forecasts_with_their_
             bench_out / "models" / "K2_s0" / "meso-scratch" / "checkpoint.pt",
             bench_out / "forecasts" / "adapted" / "K1_s0" / "run_0003.nc"]
     mtimes = [p.stat().st_mtime_ns for p in kept]
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(bench_out), "--k", "1,2", "--test-runs", "2", "--quick"])
     assert rc == 0
     assert [p.stat().st_mtime_ns for p in kept] == mtimes  # reused, not rewritten
@@ -343,7 +348,7 @@ def test_a_model_with_a_task_covariate_forecasts_test_runs_from_their_run_parame
     tiny = (Path(__file__).parents[1] / "models" / "tiny.toml").read_text()
     config = tmp_path / "tiny_cov.toml"
     config.write_text(tiny.replace("[meso]\n", '[meso]\ntask_covariate = "up_kms"\n', 1))
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(tmp_path / "out"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
                "--config", str(config)])
     assert rc == 0
@@ -365,7 +370,7 @@ def test_a_model_with_the_velocity_as_a_field_is_compared_with_the_same_parc(ben
     config = tmp_path / "tiny_u.toml"
     config.write_text(tiny.replace('fields = ["T", "P", "mu"]', 'fields = ["T", "P", "mu", "u"]', 1))
     assert config.read_text() != tiny
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(tmp_path / "out"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
                "--config", str(config), "--parc-model", str(bench_out / "parc" / "parc.pt")])
     assert rc == 0
@@ -388,7 +393,7 @@ def test_a_copied_benchmark_folder_reuses_its_fits_and_forecasts(bench_out, tmp_
     shutil.copytree(bench_out, copy, copy_function=shutil.copy)
     kept = sorted((copy / "forecasts").rglob("*.nc")) + sorted((copy / "models").rglob("checkpoint.pt"))
     mtimes = [p.stat().st_mtime_ns for p in kept]
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(copy), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "1"])
     assert rc == 0
     assert [p.stat().st_mtime_ns for p in kept] == mtimes  # reused, not rewritten
@@ -404,7 +409,7 @@ def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
     """The fixture ran the jobs on 2 worker processes; one after the other in this process, into a fresh
     folder, every fit and forecast is redone and every score is the same."""
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_serial"), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "1"])
     assert rc == 0
     par = json.loads((bench_out / "bench.json").read_text())
@@ -422,7 +427,7 @@ def test_the_numbers_do_not_depend_on_how_many_workers_ran_the_jobs(bench_out):
 
 def test_bench_names_a_model_config_that_does_not_exist(bench_out, capsys):
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_noconfig"), "--k", "1", "--test-runs", "2", "--quick", "--config", "nope.toml"])
     assert rc != 0
     assert "nope.toml" in capsys.readouterr().err
@@ -449,7 +454,7 @@ def test_several_training_subsets_are_averaged_and_each_is_listed(bench_out):
     from probtok.bench import _fmt
 
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_subsets"), "--k", "1", "--subsets", "2", "--test-runs", "2", "--quick",
                "--workers", "1"])
     assert rc == 0
@@ -514,7 +519,7 @@ def test_a_parc_rollout_that_diverges_is_recorded_as_failed_not_scored(bench_out
 
     monkeypatch.setattr(baselines, "load_parc", diverging)
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_parc_failed"), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1",
                "--parc-model", str(bench_out / "parc" / "parc.pt")])
     assert rc == 0
@@ -534,7 +539,7 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
 
     d = bench_out.parent
     out = d / "out_ensemble"
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(out), "--k", "1", "--test-runs", "2", "--quick", "--workers", "2", "--ensemble", "2",
                "--draws", "21"])
     assert rc == 0
@@ -575,7 +580,7 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
     # re-run one after the other in this process: every fit and forecast reused, the same numbers
     kept = sorted(out.rglob("checkpoint.pt")) + sorted((out / "forecasts").rglob("*.nc"))
     mtimes = [p.stat().st_mtime_ns for p in kept]
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(out), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1", "--ensemble", "2",
                "--draws", "21"])
     assert rc == 0
@@ -586,7 +591,7 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
 
 def test_an_ensemble_with_too_few_draws_is_refused_before_any_fit(bench_out, capsys):
     d = bench_out.parent
-    rc = main(["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    rc = main([*fewshot_args(d),
                "--out", str(d / "out_few"), "--k", "1", "--test-runs", "2", "--quick", "--ensemble", "3",
                "--draws", "5"])
     assert rc != 0
@@ -781,7 +786,7 @@ def test_bench_theta_prior_adapts_with_the_micro_globals_free_and_refuses_an_unk
     from probtok.checkpoint import load_checkpoint
 
     d = bench_out.parent
-    args = ["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    args = [*fewshot_args(d),
             "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
     assert main([*args, "--out", str(tmp_path / "bad"), "--theta", "thawed"]) != 0
     assert "--theta must be one of frozen, prior" in capsys.readouterr().err
@@ -806,7 +811,7 @@ def test_bench_of_chosen_models_runs_only_those_with_the_full_benchmarks_numbers
     benchmark of all models (each job seeded on its own), and the folder rescores; an unknown name is refused
     before any fit."""
     d = bench_out.parent
-    args = ["bench", "fewshot", "--micro-data", str(d / "micro.h5"), "--meso-data", str(d / "meso.h5"),
+    args = [*fewshot_args(d),
             "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
     assert main([*args, "--out", str(tmp_path / "bad"), "--model", "adapted", "--model", "persistence"]) != 0
     assert "--model must name one or more of adapted, scratch, micro-only, parc, not 'persistence'" in \
