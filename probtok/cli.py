@@ -7,6 +7,7 @@ traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -348,8 +349,9 @@ def adapt(
     kappas: str = typer.Option("0.1,0.3,1", "--kappas", help="Rollout-noise factors kappa to choose the "
                                "forecasts' from, by CRPS on the training runs forecast as new runs "
                                "(probtok.rollout_noise); one value fixes it, e.g. 1."),
-    threads: int = typer.Option(1, "--threads", help="torch CPU threads (the token networks are small: 1 is "
-                                "fastest unless grids are large)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: one per "
+                                          "CPU; on the default meso grid two were 1.3-1.4x faster than one on a "
+                                          "2-core machine, benchmarks/adapt_speed.py)."),
     task_covariate: Optional[str] = typer.Option(None, "--task-covariate", help="A run parameter of the meso "
                                                  "file (e.g. up_kms) that the meso model observes through its task "
                                                  "latent, so a new run's c comes from p(c | it) (probtok.covariate); "
@@ -364,14 +366,20 @@ def adapt(
     from probtok.adapt import AdaptConfig, adapt_files, resolve_theta
     from probtok.rollout_noise import NoiseChoice
 
-    torch.set_num_threads(threads)
     theta, theta_from = resolve_theta(theta, micro)
     cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
     console.print(f"theta {theta} ({theta_from})", highlight=False, markup=False)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
     covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
-    res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice,
-                      task_covariate=covariate)
+    before = torch.get_num_threads()
+    # the thread count changes the floating-point path: an adaptation resumed with another one continues
+    # correctly but not bit for bit
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    try:
+        res = adapt_files(micro, data, _parse_runs(train_runs), out, cfg, resume=not fresh, noise_choice=choice,
+                          task_covariate=covariate)
+    finally:
+        torch.set_num_threads(before)  # (in-process callers, e.g. tests, keep theirs)
     last = float(res.losses[-50:].mean()) if len(res.losses) else float("nan")
     console.print(f"adapted {res.step} steps ({'resumed from ' + str(res.resumed_from) if res.resumed_from else 'fresh'}"
                   f", {res.wall_s:.0f} s this session); loss per run-frame (last 50 steps) {last:,.2f}")

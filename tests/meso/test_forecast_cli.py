@@ -112,6 +112,29 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
         assert torch.equal(ck["model_state"][key], start[key]) == (theta == "frozen"), name
 
 
+def test_adapt_uses_one_torch_thread_per_cpu_unless_told_and_restores_the_count(files, tmp_path, monkeypatch):
+    """`probtok adapt` adapts with os.cpu_count() torch threads by default (--threads N: N) and leaves the
+    caller's thread count as it found it."""
+    import os
+
+    from probtok import adapt as adapt_mod
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise DataError("stop here: the thread count is all this test looks at")
+
+    monkeypatch.setattr(adapt_mod, "adapt_files", record)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    d = files
+    base = ["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
+            "--out", str(tmp_path / "a")]
+    assert torch.get_num_threads() == 1  # this module's autouse fixture
+    assert main(base) != 0 and main([*base, "--threads", "2"]) != 0
+    assert seen == [3, 2] and torch.get_num_threads() == 1
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--run", "99"], "run 99"),
     (["--run", "0", "--data", "{d}/missing.h5"], "missing.h5"),
