@@ -136,8 +136,8 @@ def main() -> None:
     ap.add_argument("--kappa-choice", action="store_true",
                     help="also time the choice of kappa (probtok.rollout_noise.choose_rollout_noise, its defaults) "
                          "of each adapted model on its training runs, as the adaptation makes it")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the forecast (default 1, as "
-                    "probtok forecast --threads)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads of the forecast (default 1, as the "
+                    "earlier records; `probtok forecast` uses one per CPU unless --threads)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch_device(args.device)

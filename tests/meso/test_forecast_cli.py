@@ -112,12 +112,15 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
         assert torch.equal(ck["model_state"][key], start[key]) == (theta == "frozen"), name
 
 
-def test_adapt_uses_one_torch_thread_per_cpu_unless_told_and_restores_the_count(files, tmp_path, monkeypatch):
-    """`probtok adapt` adapts with os.cpu_count() torch threads by default (--threads N: N) and leaves the
-    caller's thread count as it found it."""
+@pytest.mark.parametrize("command", ["adapt", "forecast"])
+def test_adapt_and_forecast_use_one_torch_thread_per_cpu_unless_told_and_restore_the_count(files, tmp_path,
+                                                                                           monkeypatch, command):
+    """`probtok adapt` and `probtok forecast` run with os.cpu_count() torch threads by default (--threads N: N)
+    and leave the caller's thread count as they found it."""
     import os
 
     from probtok import adapt as adapt_mod
+    from probtok import predict as predict_mod
 
     seen = []
 
@@ -126,10 +129,12 @@ def test_adapt_uses_one_torch_thread_per_cpu_unless_told_and_restores_the_count(
         raise DataError("stop here: the thread count is all this test looks at")
 
     monkeypatch.setattr(adapt_mod, "adapt_files", record)
+    monkeypatch.setattr(predict_mod, "forecast_files", record)
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     d = files
-    base = ["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1",
-            "--out", str(tmp_path / "a")]
+    base = {"adapt": ["adapt", "--micro", str(d / "micro_fit"), "--train-runs", "0,1"],
+            "forecast": ["forecast", "--model", str(d / "micro_fit"), "--run", "2"]}[command]
+    base += ["--data", str(d / "meso.h5"), "--out", str(tmp_path / "a")]
     assert torch.get_num_threads() == 1  # this module's autouse fixture
     assert main(base) != 0 and main([*base, "--threads", "2"]) != 0
     assert seen == [3, 2] and torch.get_num_threads() == 1
