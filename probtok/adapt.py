@@ -248,8 +248,12 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path, expected_spec=spec)
-        if ck["level"] != "meso" or comparable_settings(ck["fit_config"]) != comparable_settings(dataclasses.asdict(cfg)):
-            raise CheckpointError("checkpoint was written with other adaptation settings", file=ckpt_path,
+        theirs, ours = comparable_settings(ck["fit_config"]), comparable_settings(dataclasses.asdict(cfg))
+        if ck["level"] != "meso" or theirs != ours:
+            differ = ", ".join(f"{k} {theirs.get(k)!r} there, {ours.get(k)!r} now"
+                               for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k))
+            raise CheckpointError("checkpoint was written with other adaptation settings"
+                                  + (f" ({differ})" if differ and ck["level"] == "meso" else ""), file=ckpt_path,
                                   hint="use the same settings (only steps may change) or a fresh --out")
         if ck["meta"].get("n_runs") != n_runs:
             raise CheckpointError(f"checkpoint was adapted on {ck['meta'].get('n_runs')} runs, not {n_runs}",

@@ -39,7 +39,7 @@ def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta):
         assert torch.equal(a, b), name
     assert torch.equal(torch.as_tensor(full.losses), torch.as_tensor(resumed.losses))
     # batch_runs=2 of 3 runs: subsampling is random, so equality above also checks the restored RNG state
-    with pytest.raises(CheckpointError, match="other adaptation settings"):
+    with pytest.raises(CheckpointError, match=r"other adaptation settings \(learning_rate 0.01 there, 0.5 now\)"):
         adapt(micro_pair() + (None,), x, AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta,
                                                      learning_rate=0.5, seed=1),
               out_dir=tmp_path / "killed", progress=False)

@@ -101,6 +101,9 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
     assert "theta prior (the micro fit's config, [adapt] theta)" in capsys.readouterr().out
     assert main([*base, "--out", str(tmp_path / "given"), "--theta", "frozen"]) == 0
     assert "theta frozen (given)" in capsys.readouterr().out
+    # resuming an adaptation with the other mode is refused, and the error names it
+    assert main([*base, "--out", str(tmp_path / "given")]) != 0
+    assert "other adaptation settings (theta 'frozen' there, 'prior' now)" in capsys.readouterr().err
     (micro / "config.toml").write_text('[fit]\nsteps = 3\n')
     assert main([*base, "--out", str(tmp_path / "none")]) == 0
     assert "theta frozen (default)" in capsys.readouterr().out
