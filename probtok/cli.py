@@ -336,8 +336,9 @@ def evaluate(
 @contextlib.contextmanager
 def _torch_threads(n: int | None):
     """torch CPU threads for one command: ``n``, or one per CPU (None); the caller's count restored after (in-process
-    callers, e.g. tests, keep theirs). The count changes the floating-point path: results agree to round-off, and an
-    adaptation resumed with another count continues correctly but not bit for bit."""
+    callers, e.g. tests, keep theirs). The count changes the floating-point path, so results are reproducible bit for
+    bit only at the same count: an adaptation with another count is another fit (of like quality, measured in
+    docs/bench-2026-11-28-adapt-threads), and one resumed with another count continues, not bit for bit."""
     import torch
 
     before = torch.get_num_threads()
