@@ -23,6 +23,15 @@ from probtok.adapt import AdaptConfig, adapt_files
 from probtok.rollout_noise import NoiseChoice
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else whatever platform.processor() says."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.processor())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--micro", type=Path, required=True, help="micro fit folder (fit-micro)")
@@ -33,10 +42,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     args = ap.parse_args()
     runs = [int(r) for r in args.train_runs.split(",")]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    print(f"{platform.node()}: {len(os.sched_getaffinity(0))} usable cores ({cpu}); torch {torch.__version__}; "
-          f"{args.micro} on runs {runs} of {args.data}, theta {args.theta}")
+    # the CPU count `probtok adapt` takes its default thread count from; the load says whether it ran alone
+    print(f"{platform.machine()}, {os.cpu_count()} CPUs ({cpu_model()}), load average {os.getloadavg()[0]:.1f}; "
+          f"torch {torch.__version__}; {args.micro} on runs {runs} of {args.data}, theta {args.theta}")
     print("| torch threads | s per step | 100 steps [min] |\n| ---: | ---: | ---: |")
     for n in args.threads:
         torch.set_num_threads(n)

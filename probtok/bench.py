@@ -175,7 +175,7 @@ class BenchConfig:
             from probtok.model_spec import load_config
             from probtok.pipeline import DemoConfig, _config_path
 
-            self.theta = load_config(_config_path(DemoConfig(model_config=self.model_config))).adapt.get("theta", "frozen")
+            self.theta = load_config(_config_path(DemoConfig(model_config=self.model_config))).theta
         if self.theta not in THETA_MODES:
             raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
         given = [self.models] if isinstance(self.models, str) else list(self.models)

@@ -233,6 +233,11 @@ class ModelConfig:
     name: str = ""
     adapt: dict = field(default_factory=dict)  # [adapt]: defaults of `probtok adapt` for fits of this config
 
+    @property
+    def theta(self) -> str:
+        """The adaptation's micro-globals mode for fits of this config: [adapt] theta, else "frozen"."""
+        return self.adapt.get("theta", "frozen")
+
 
 def adapt_defaults_from_dict(values, where="<config>") -> dict:
     """Check the optional [adapt] table: known keys (:data:`ADAPT_KEYS`), theta one of :data:`THETA_MODES`."""

@@ -375,7 +375,7 @@ def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
     cfg = cfg or DemoConfig()
     mc = load_config(_config_path(cfg))  # a config that does not exist fails now, not after the simulations
     if cfg.theta is None:
-        cfg = dataclasses.replace(cfg, theta=mc.adapt.get("theta", "frozen"))
+        cfg = dataclasses.replace(cfg, theta=mc.theta)
     result = DemoResult(out=out)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
