@@ -63,6 +63,10 @@ class AdaptConfig:
     num_particles: int = 1
     theta: str = "frozen"  # "frozen" | "prior"
     theta_prior_scale: float = 0.01  # sd of the Gaussian prior of each theta weight around its micro value
+    # theta's learning rate = learning_rate x this (theta "prior" only). Adam moves every weight by about the
+    # learning rate a step whatever its gradient, and 0.01 is one sd of the theta prior: a step of every micro
+    # weight at once by one sd can tip the transition into an unstable rollout
+    theta_lr_factor: float = 1.0
     coupling_net: str = "train"  # "train" | "frozen": whether h in G_phi = phi . h(z, c) is fitted
     rollout_weight: float = 1.0
     # meso frames of the auxiliary free rollout, capped at frames - 1 (default: the whole run). The whole
@@ -93,6 +97,7 @@ class AdaptConfig:
             (self.theta in THETA_MODES, f"theta must be one of {THETA_MODES}"),
             (self.coupling_net in COUPLING_MODES, f"coupling_net must be one of {COUPLING_MODES}"),
             (self.theta_prior_scale > 0, "theta_prior_scale must be > 0"),
+            (self.theta_lr_factor > 0, "theta_lr_factor must be > 0"),
             (self.rollout_weight >= 0 and self.rollout_horizon >= 0, "rollout weight and horizon must be >= 0"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
             (self.start_frame is None or self.start_frame >= 0, "start_frame must be >= 0"),
@@ -172,6 +177,18 @@ def theta_prior_log_prob(model: TokenModel, theta0: dict[str, torch.Tensor], sca
     return total
 
 
+def optim_args(cfg: AdaptConfig, lrd: float):
+    """ClippedAdam's settings per parameter (Pyro calls it with the parameter's name, e.g.
+    ``token_model.decoder.net.0.weight``): theta's learning rate is ``learning_rate x theta_lr_factor``, every
+    other one ``learning_rate``."""
+    def args(param_name: str) -> dict:
+        parts = param_name.split(".")
+        theta = parts[0] == "token_model" and len(parts) > 1 and parts[1] in THETA_MODULES
+        lr = cfg.learning_rate * (cfg.theta_lr_factor if theta else 1.0)
+        return {"lr": lr, "clip_norm": cfg.clip_norm, "lrd": lrd}
+    return args
+
+
 class MesoObjective:
     """Pyro model/guide pair of the adaptation: the meso TokenModel (+ the theta prior when it is used)."""
 
@@ -240,7 +257,7 @@ def adapt(micro, x, cfg: AdaptConfig | None = None, *, out_dir=None, resume: boo
     for mod in (model, guide):
         mod.eval()  # no dropout/batch-norm; silences Pyro's warning about frozen parameters
     lrd = cfg.final_lr_factor ** (1.0 / max(cfg.steps, 1))
-    optim = pyro.optim.ClippedAdam({"lr": cfg.learning_rate, "clip_norm": cfg.clip_norm, "lrd": lrd})
+    optim = pyro.optim.ClippedAdam(optim_args(cfg, lrd))
     elbo = pyro.infer.Trace_ELBO(num_particles=cfg.num_particles, max_plate_nesting=1)
     svi = pyro.infer.SVI(objective.model, objective.guide, optim, elbo)
 
