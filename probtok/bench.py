@@ -87,6 +87,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   intervals, like ``coverage90_pit``; absent in older records), ``n_points``}};
   ``rollout_noise`` (kappa of the forecasts: one number, or one per ensemble member; not for PARC);
   ``weights_digest`` (of the fitted model, comma-joined for an ensemble; not for PARC);
+  ``training_crps_T_hs`` (adapted and from scratch: per member, the CRPS of ``T_hs`` [K] on its training runs at
+  its kappa, :func:`probtok.rollout_noise.training_crps`, null where kappa was given; absent in older records);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
   micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits);
@@ -859,6 +861,9 @@ def bench_markdown(bench: dict) -> str:
         lines.insert(-1, f"Coverages with their 90 % ranges (the {len(d['test_runs'])} test runs as the sample: "
                          "the frames of a run are covered nearly together; in brackets the PIT coverage): "
                          + "; ".join(ranges) + ".")
+    outliers = _outlier_text(bench)
+    if outliers:
+        lines.insert(-1, outliers)
     digests = [f"{r['model']} K={r['k']} subset {r['subset']}: {r['weights_digest']}" for r in bench["results"]
                if r.get("weights_digest")]
     if digests:  # which fitted models the scores are of (probtok.checkpoint.weights_digest)
@@ -867,6 +872,25 @@ def bench_markdown(bench: dict) -> str:
         lines.insert(-1, f"FAILED (not scored): {f['model']} K={f['k']} subset {f['subset']}: {f['error']}")
     lines += [f"![{k}]({Path(v).name})" for k, v in bench["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _outlier_text(bench: dict) -> str | None:
+    """bench.md's warning of ensemble members whose CRPS of T_hs on their training runs is above
+    OUTLIER_FACTOR x their ensemble's median (probtok.rollout_noise.outlying_members); None when there are none."""
+    from probtok.rollout_noise import OUTLIER_FACTOR
+
+    found = []
+    for r in bench["results"]:
+        crps = r.get("training_crps_T_hs") or []
+        if len(crps) >= 3 and all(c is not None for c in crps):
+            med = float(np.median(crps))
+            found += [f"{r['model']} K={r['k']} subset {r['subset']} member {m}: {c:.0f} K (median {med:.0f} K)"
+                      for m, c in enumerate(crps) if c > OUTLIER_FACTOR * med]
+    if not found:
+        return None
+    return ("Ensemble members whose CRPS of T_hs on their training runs is above "
+            f"{OUTLIER_FACTOR:g}x their ensemble's median (a diverged adaptation, most likely; pooled all the same): "
+            + "; ".join(found) + ".")
 
 
 def _micro_fit_text(bench: dict) -> str:
@@ -1154,6 +1178,11 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
     try:
         files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg, progress)
         entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
+        if name != "micro-only":  # which member, if any, fits its own training runs far worse than the rest
+            from probtok.checkpoint import load_checkpoint
+            from probtok.rollout_noise import training_crps
+
+            entry["training_crps_T_hs"] = [training_crps(load_checkpoint(d)["meta"]) for d in dirs]
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
                   "error": " ".join(exc.one_line().split())}

@@ -402,6 +402,20 @@ def adapt(
         console.print(f"rollout noise kappa = {rec['kappa']:g} (given)", highlight=False)
 
 
+def _warn_outlying_members(dirs) -> None:
+    """Warn of ensemble members whose CRPS on their training runs is far above the others'
+    (:func:`probtok.rollout_noise.outlying_members`): most likely a diverged adaptation, which the pool keeps."""
+    from probtok.checkpoint import load_checkpoint
+    from probtok.rollout_noise import OUTLIER_FACTOR, outlying_members
+
+    for i, crps, med in outlying_members([load_checkpoint(d)["meta"] for d in dirs]):
+        err_console.print(f"warning: member {i} ({dirs[i]}) forecast its training runs with a CRPS of T_hs of "
+                          f"{crps:.0f} K, {crps / med:.1f}x the members' median ({med:.0f} K; flagged above "
+                          f"{OUTLIER_FACTOR:g}x): its adaptation may have diverged (see the loss in its adapt.json). "
+                          "It stays in the pool; leave out its --model to drop it.", markup=False, highlight=False,
+                          soft_wrap=True)
+
+
 @app.command()
 def forecast(
     model: list[Path] = typer.Option(..., "--model", help="Meso model directory (from adapt), or a micro fit "
@@ -457,6 +471,8 @@ def forecast(
         chosen = load_checkpoint(model[0])["meta"].get("holdout_runs")
         if not chosen:
             raise ProbtokError("the model records no held-out runs", file=model[0], hint="give --runs")
+    if len(model) > 1:
+        _warn_outlying_members(model)
     with _torch_threads(threads):
         files = forecast_files(model, data, chosen, out, first_frames=first_frames, n_draws=draws, n_frames=frames,
                                seed=seed, plots=not no_plots, observation_noise=observation_noise,

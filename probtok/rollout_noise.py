@@ -228,6 +228,39 @@ def model_rollout_noise(meta: dict) -> float:
     return float(rec["kappa"]) if isinstance(rec, dict) and "kappa" in rec else DEFAULT_ROLLOUT_NOISE
 
 
+#: An ensemble member whose training-run CRPS of T_hs is above this many times the median of its ensemble's
+#: members' is flagged (:func:`outlying_members`). Of the small-up-u theta-prior ensemble (members 165-486 K),
+#: the member at 1330 K had diverged in its adaptation (loss 5e24 at step 2, 5e6 per run-frame at the end
+#: against -9e4 to 2e4) and forecast the test runs at 938 K (the others 465-492 K;
+#: docs/bench-2026-11-28-theta-lr); the other 11 members of the three ensembles of four measured were at
+#: 0.39-1.21x their median. A threshold from one diverged member: a warning, not a rule that drops it.
+OUTLIER_FACTOR = 2.0
+
+
+def training_crps(meta: dict) -> float | None:
+    """CRPS of ``T_hs`` [K] of a fitted model on its training runs forecast as new runs, at its chosen kappa (the
+    record of :func:`choose_rollout_noise` in its checkpoint meta); None when kappa was given, not chosen."""
+    rec = meta.get("rollout_noise")
+    if not isinstance(rec, dict):
+        return None
+    for row in rec.get("crps") or []:
+        if float(row["kappa"]) == float(rec.get("kappa", float("nan"))):
+            return float(row["T_hs"])
+    return None
+
+
+def outlying_members(metas: list[dict], factor: float = OUTLIER_FACTOR) -> list[tuple[int, float, float]]:
+    """Members of an ensemble (their checkpoint metas, in order) whose :func:`training_crps` is above ``factor``
+    x the median over the members: [(index, its CRPS, the median)]. Only among three or more members that
+    chose kappa on the same training runs (with two, neither can be twice their median)."""
+    crps = [training_crps(m) for m in metas]
+    runs = [(m.get("rollout_noise") or {}).get("runs") for m in metas]
+    if len(metas) < 3 or any(c is None for c in crps) or any(r != runs[0] for r in runs):
+        return []
+    med = float(np.median(crps))
+    return [(i, c, med) for i, c in enumerate(crps) if c > factor * med]
+
+
 def _num(v) -> float:
     return float("nan") if v is None else float(v)
 

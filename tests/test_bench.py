@@ -572,6 +572,13 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
             assert r["coverage90"][q] == table["quantities"][q]["coverage"]["0.9"]
             assert r["coverage50_pit"][q] == table["quantities"][q]["coverage_pit"]["0.5"]  # same seeded PIT
     assert len({res[m]["weights_digest"] for m in dirs}) == 3
+    # each member's training-run CRPS (None here: K = 1 is too few runs to choose kappa on); not for micro only
+    from probtok.checkpoint import load_checkpoint
+    from probtok.rollout_noise import training_crps
+
+    for model in ("adapted", "scratch"):
+        assert res[model]["training_crps_T_hs"] == [training_crps(load_checkpoint(p)["meta"]) for p in dirs[model]]
+    assert "training_crps_T_hs" not in res["micro-only"]
     assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
     # an ensemble's training time is all its fits'
     assert res["micro-only"]["train_wall_s"] == pytest.approx(sum(m["wall_s"] for m in members))
@@ -838,3 +845,21 @@ def test_bench_of_chosen_models_runs_only_those_with_the_full_benchmarks_numbers
     re = json.loads((tmp_path / "re" / "rescore.json").read_text())
     assert [r["model"] for r in re["results"]] == ["adapted"]
     assert re["results"][0]["rmse"]["T_hs"]["mean"] == pytest.approx(b["results"][0]["rmse"]["T_hs"]["mean"])
+
+
+def test_bench_md_names_an_ensemble_member_far_worse_on_its_training_runs():
+    """bench.md's warning line: members above OUTLIER_FACTOR x their ensemble's median training CRPS, none for
+    ensembles without one, of two, or with a member whose CRPS was not recorded."""
+    from probtok.bench import _outlier_text
+
+    def entry(model, crps):
+        return {"model": model, "k": 4, "subset": 0, "training_crps_T_hs": crps}
+
+    bench = {"results": [entry("adapted", [165.0, 359.0, 486.0, 1330.0]), entry("scratch", [300.0, 320.0, 700.0]),
+                         entry("adapted", [100.0, 1000.0]), entry("adapted", [100.0, 120.0, None, 900.0]),
+                         {"model": "micro-only", "k": 0, "subset": 0}]}
+    text = _outlier_text(bench)
+    assert "adapted K=4 subset 0 member 3: 1330 K (median 422 K)" in text
+    assert "scratch K=4 subset 0 member 2: 700 K (median 320 K)" in text
+    assert text.count("member") == 3  # the two above and the heading's "members"; not the pair, not the None
+    assert _outlier_text({"results": [entry("adapted", [165.0, 359.0, 486.0])]}) is None

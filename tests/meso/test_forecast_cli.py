@@ -536,3 +536,55 @@ def test_a_forecast_of_a_run_simulated_again_is_not_reused(files, tmp_path):
     stamp = path.stat().st_mtime_ns
     assert forecast().stat().st_mtime_ns != stamp
     assert read_forecast(path).attrs["truth_digest"] not in (first, second)
+
+
+def test_outlying_members_are_those_far_above_the_median_training_crps():
+    from probtok.rollout_noise import OUTLIER_FACTOR, outlying_members, training_crps
+
+    def meta(crps_at_kappa, kappa=0.3, runs=(3, 7, 13, 14)):
+        return {"rollout_noise": {"kappa": kappa, "runs": list(runs), "crps": [
+            {"kappa": 0.1, "T_hs": 9999.0, "A_hs": 1.0}, {"kappa": kappa, "T_hs": crps_at_kappa, "A_hs": 1.0}]}}
+
+    assert training_crps(meta(359.0)) == 359.0  # the row of the chosen kappa, not the first
+    assert training_crps({"rollout_noise": {"kappa": 0.5, "crps": []}}) is None  # kappa given
+    assert training_crps({}) is None  # a micro fit
+    # the small-up-u theta-prior ensemble's members (docs/bench-2026-11-28-theta-lr)
+    metas = [meta(165.0), meta(359.0), meta(486.0), meta(1330.0)]
+    assert OUTLIER_FACTOR == 2.0
+    assert outlying_members(metas) == [(3, 1330.0, 422.5)]
+    assert outlying_members(metas, factor=4.0) == []
+    assert outlying_members(metas[:2] + [meta(100.0)]) == [(1, 359.0, 165.0)]
+    assert outlying_members([meta(100.0), meta(1000.0)]) == []  # two: neither is twice their median
+    assert outlying_members(metas[:3] + [meta(1330.0, runs=(0, 1, 2, 3))]) == []  # other training runs
+    assert outlying_members(metas[:3] + [{"rollout_noise": {"kappa": 1.0, "crps": []}}]) == []
+
+
+def test_an_ensemble_forecast_warns_of_a_member_far_worse_on_its_training_runs(files, capsys):
+    """Three copies of one adapted model, one of them recorded with a tenfold training CRPS: `probtok forecast`
+    names it (and only it) on stderr, and still pools all three."""
+    import shutil
+
+    from probtok.checkpoint import load_checkpoint, save_checkpoint
+
+    d = files
+    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1,2",
+                 "--out", str(d / "meso_fit_out0"), "--steps", "3", "--kappas", "1,0.3"]) == 0
+    for i in (1, 2):
+        shutil.copytree(d / "meso_fit_out0", d / f"meso_fit_out{i}")
+    path = d / "meso_fit_out2" / "checkpoint.pt"
+    ck = load_checkpoint(path)
+    del ck["spec_obj"]  # added on load
+    rec = ck["meta"]["rollout_noise"]
+    rec["crps"] = [{**row, "T_hs": float(row["T_hs"]) * 10 + 1.0} for row in rec["crps"]]
+    save_checkpoint(path, ck)
+    models = [str(d / f"meso_fit_out{i}") for i in range(3)]
+    capsys.readouterr()
+    assert main(["forecast", *[a for m in models for a in ("--model", m)], "--data", str(d / "meso.h5"),
+                 "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_out")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("warning: member") == 1 and f"member 2 ({models[2]})" in err and "may have diverged" in err
+    assert read_forecast(d / "fc_out" / "run_0003.nc").attrs["ensemble_size"] == 3
+    # without the outlier: no warning
+    assert main(["forecast", "--model", models[0], "--model", models[1], "--model", models[0], "--data",
+                 str(d / "meso.h5"), "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_in")]) == 0
+    assert "warning" not in capsys.readouterr().err
