@@ -361,6 +361,9 @@ def adapt(
                                         "prior centred on the micro fit). Default: the micro fit's config's "
                                         "[adapt] theta, else frozen."),
     lr: float = typer.Option(1e-2, "--lr", help="Learning rate."),
+    theta_lr_factor: float = typer.Option(1.0, "--theta-lr-factor", help="With --theta prior: theta's learning "
+                                          "rate is --lr x this. 0.1 re-adapted a diverged ensemble member of "
+                                          "small-up-u stably (docs/bench-2026-11-28-theta-lr)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
     kappas: str = typer.Option("0.1,0.3,1", "--kappas", help="Rollout-noise factors kappa to choose the "
@@ -382,7 +385,7 @@ def adapt(
     from probtok.rollout_noise import NoiseChoice
 
     theta, theta_from = resolve_theta(theta, micro)
-    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, seed=seed)
+    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, theta_lr_factor=theta_lr_factor, seed=seed)
     console.print(f"theta {theta} ({theta_from})", highlight=False, markup=False)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
     covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
@@ -412,7 +415,8 @@ def _warn_outlying_members(dirs) -> None:
         err_console.print(f"warning: member {i} ({dirs[i]}) forecast its training runs with a CRPS of T_hs of "
                           f"{crps:.0f} K, {crps / med:.1f}x the members' median ({med:.0f} K; flagged above "
                           f"{OUTLIER_FACTOR:g}x): its adaptation may have diverged (see the loss in its adapt.json). "
-                          "It stays in the pool; leave out its --model to drop it.", markup=False, highlight=False,
+                          "It stays in the pool; leave out its --model to drop it, or adapt it again (with --theta "
+                          "prior, a lower --theta-lr-factor such as 0.1).", markup=False, highlight=False,
                           soft_wrap=True)
 
 

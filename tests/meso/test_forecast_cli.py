@@ -99,6 +99,12 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
             "--kappas", "1"]
     assert main([*base, "--out", str(tmp_path / "own")]) == 0
     assert "theta prior (the micro fit's config, [adapt] theta)" in capsys.readouterr().out
+    # the learning rate of theta is recorded (and checked by AdaptConfig)
+    assert main([*base, "--out", str(tmp_path / "slow"), "--theta-lr-factor", "0.1"]) == 0
+    assert load_checkpoint(tmp_path / "slow" / "checkpoint.pt")["fit_config"]["theta_lr_factor"] == 0.1
+    assert main([*base, "--out", str(tmp_path / "bad"), "--theta-lr-factor", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "theta_lr_factor must be > 0" in err and "Traceback" not in err
     assert main([*base, "--out", str(tmp_path / "given"), "--theta", "frozen"]) == 0
     assert "theta frozen (given)" in capsys.readouterr().out
     # resuming an adaptation with the other mode is refused, and the error names it
