@@ -877,15 +877,10 @@ def bench_markdown(bench: dict) -> str:
 def _outlier_text(bench: dict) -> str | None:
     """bench.md's warning of ensemble members whose CRPS of T_hs on their training runs is above
     OUTLIER_FACTOR x their ensemble's median (probtok.rollout_noise.outlying_members); None when there are none."""
-    from probtok.rollout_noise import OUTLIER_FACTOR
+    from probtok.rollout_noise import OUTLIER_FACTOR, outlying_values
 
-    found = []
-    for r in bench["results"]:
-        crps = r.get("training_crps_T_hs") or []
-        if len(crps) >= 3 and all(c is not None for c in crps):
-            med = float(np.median(crps))
-            found += [f"{r['model']} K={r['k']} subset {r['subset']} member {m}: {c:.0f} K (median {med:.0f} K)"
-                      for m, c in enumerate(crps) if c > OUTLIER_FACTOR * med]
+    found = [f"{r['model']} K={r['k']} subset {r['subset']} member {m}: {c:.0f} K (median {med:.0f} K)"
+             for r in bench["results"] for m, c, med in outlying_values(r.get("training_crps_T_hs") or [])]
     if not found:
         return None
     return ("Ensemble members whose CRPS of T_hs on their training runs is above "

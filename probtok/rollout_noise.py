@@ -230,7 +230,7 @@ def model_rollout_noise(meta: dict) -> float:
 
 #: An ensemble member whose training-run CRPS of T_hs is above this many times the median of its ensemble's
 #: members' is flagged (:func:`outlying_members`). Of the small-up-u theta-prior ensemble (members 165-486 K),
-#: the member at 1330 K had diverged in its adaptation (loss 5e24 at step 2, 5e6 per run-frame at the end
+#: the member at 1330 K had diverged in its adaptation (loss 6e24 at step 2, 5e6 per run-frame at the end
 #: against -9e4 to 2e4) and forecast the test runs at 938 K (the others 465-492 K;
 #: docs/bench-2026-11-28-theta-lr); the other 11 members of the three ensembles of four measured were at
 #: 0.39-1.21x their median. A threshold from one diverged member: a warning, not a rule that drops it.
@@ -253,12 +253,20 @@ def outlying_members(metas: list[dict], factor: float = OUTLIER_FACTOR) -> list[
     """Members of an ensemble (their checkpoint metas, in order) whose :func:`training_crps` is above ``factor``
     x the median over the members: [(index, its CRPS, the median)]. Only among three or more members that
     chose kappa on the same training runs (with two, neither can be twice their median)."""
-    crps = [training_crps(m) for m in metas]
     runs = [(m.get("rollout_noise") or {}).get("runs") for m in metas]
-    if len(metas) < 3 or any(c is None for c in crps) or any(r != runs[0] for r in runs):
+    if any(r != runs[0] for r in runs):
+        return []
+    return outlying_values([training_crps(m) for m in metas], factor)
+
+
+def outlying_values(crps: list[float | None], factor: float = OUTLIER_FACTOR) -> list[tuple[int, float, float]]:
+    """The rule of :func:`outlying_members` on the members' training CRPS themselves (e.g. those a bench.json
+    records): [(index, value, median)] of values above ``factor`` x their median; none among fewer than three
+    values or when one is missing (None)."""
+    if len(crps) < 3 or any(c is None for c in crps):
         return []
     med = float(np.median(crps))
-    return [(i, c, med) for i, c in enumerate(crps) if c > factor * med]
+    return [(i, float(c), med) for i, c in enumerate(crps) if c > factor * med]
 
 
 def _num(v) -> float:
