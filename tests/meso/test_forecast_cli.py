@@ -350,6 +350,11 @@ def test_adaptation_chooses_kappa_on_its_training_runs_and_forecasts_use_it(file
         per_run[k] = [{n: float("nan") if p["quantities"][n]["crps"] is None else p["quantities"][n]["crps"]
                        for n in ("T_hs", "A_hs")} for p in table["per_run"]]
     assert rec["kappa"] == pick(per_run)[0] and rec["rule"] == "one-standard-error"
+    # what an ensemble forecast compares its members by (probtok.rollout_noise.outlying_members)
+    from probtok.rollout_noise import training_crps
+
+    assert training_crps(load_checkpoint(d / "meso_fit_k")["meta"]) == next(
+        row["T_hs"] for row in rec["crps"] if row["kappa"] == rec["kappa"])
     assert load_posterior(d / "meso_fit_k").rollout_noise == rec["kappa"]
     assert (d / "meso_fit_k" / "adapt.json").read_text().count('"kappa"') >= 1
     # forecasts use it unless told otherwise, and say so
@@ -566,31 +571,31 @@ def test_outlying_members_are_those_far_above_the_median_training_crps():
 
 
 def test_an_ensemble_forecast_warns_of_a_member_far_worse_on_its_training_runs(files, capsys):
-    """Three copies of one adapted model, one of them recorded with a tenfold training CRPS: `probtok forecast`
-    names it (and only it) on stderr, and still pools all three."""
+    """Three copies of a fit, each recorded with a kappa choice on the same runs (as `probtok adapt` records it),
+    one with a tenfold training CRPS: `probtok forecast` names it (and only it) on stderr, and still pools all
+    three; without it, no warning."""
     import shutil
 
     from probtok.checkpoint import load_checkpoint, save_checkpoint
 
     d = files
-    assert main(["adapt", "--micro", str(d / "micro_fit"), "--data", str(d / "meso.h5"), "--train-runs", "0,1,2",
-                 "--out", str(d / "meso_fit_out0"), "--steps", "3", "--kappas", "1,0.3"]) == 0
-    for i in (1, 2):
-        shutil.copytree(d / "meso_fit_out0", d / f"meso_fit_out{i}")
-    path = d / "meso_fit_out2" / "checkpoint.pt"
-    ck = load_checkpoint(path)
-    del ck["spec_obj"]  # added on load
-    rec = ck["meta"]["rollout_noise"]
-    rec["crps"] = [{**row, "T_hs": float(row["T_hs"]) * 10 + 1.0} for row in rec["crps"]]
-    save_checkpoint(path, ck)
-    models = [str(d / f"meso_fit_out{i}") for i in range(3)]
+    models = []
+    for i, crps in enumerate((120.0, 100.0, 1000.0)):
+        m = d / f"member_{i}"
+        shutil.copytree(d / "micro_fit", m)
+        ck = load_checkpoint(m / "checkpoint.pt")
+        del ck["spec_obj"]  # added on load
+        ck["meta"]["rollout_noise"] = {"kappa": 1.0, "runs": [0, 1, 2], "kappas": [0.3, 1.0], "crps": [
+            {"kappa": 0.3, "T_hs": 5.0 * crps, "A_hs": 1.0}, {"kappa": 1.0, "T_hs": crps, "A_hs": 1.0}]}
+        save_checkpoint(m / "checkpoint.pt", ck)
+        models.append(str(m))
     capsys.readouterr()
     assert main(["forecast", *[a for m in models for a in ("--model", m)], "--data", str(d / "meso.h5"),
                  "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_out")]) == 0
     err = " ".join(capsys.readouterr().err.split())
     assert err.count("warning: member") == 1 and f"member 2 ({models[2]})" in err and "may have diverged" in err
+    assert "1000 K, 8.3x the members' median (120 K" in err
     assert read_forecast(d / "fc_out" / "run_0003.nc").attrs["ensemble_size"] == 3
-    # without the outlier: no warning
     assert main(["forecast", "--model", models[0], "--model", models[1], "--model", models[0], "--data",
                  str(d / "meso.h5"), "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_in")]) == 0
     assert "warning" not in capsys.readouterr().err
