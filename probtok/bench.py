@@ -1221,11 +1221,10 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
     n_jobs = int(parc_args is not None) + n_members + len(fit_jobs) + len(models)
     parc = None
     if n_workers == 1:
-        import torch
+        from probtok.threads import torch_threads
 
-        threads = torch.get_num_threads()
         n = 0
-        try:
+        with torch_threads():  # each job sets its own count: the caller's is restored after
             micro = []
             for m in range(n_members):
                 micro.append(_job_micro(m, **common))
@@ -1245,8 +1244,6 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
             if parc_args is not None:
                 parc = _job_parc(*parc_args)
                 _echo_parc(echo, n_jobs, n_jobs, parc_args, parc)
-        finally:
-            torch.set_num_threads(threads)
         return micro, done, parc
 
     from distributed import as_completed

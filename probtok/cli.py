@@ -7,7 +7,6 @@ traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import traceback
@@ -333,20 +332,14 @@ def evaluate(
     console.print(f"wrote {out}")
 
 
-@contextlib.contextmanager
 def _torch_threads(n: int | None):
     """torch CPU threads for one command: ``n``, or one per CPU (None); the caller's count restored after (in-process
     callers, e.g. tests, keep theirs). The count changes the floating-point path, so results are reproducible bit for
     bit only at the same count: an adaptation with another count is another fit (of like quality, measured in
     docs/bench-2026-11-28-adapt-threads), and one resumed with another count continues, not bit for bit."""
-    import torch
+    from probtok.threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n or os.cpu_count() or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(n or os.cpu_count() or 1)
 
 
 @app.command()

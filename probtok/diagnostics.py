@@ -142,19 +142,15 @@ def collect_draws(model, guide, x_norm: torch.Tensor, *, normaliser, dx_um: floa
         from probtok.progress import track
 
         draws = track(draws, "posterior draws")
-    threads_before = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
+    from probtok.threads import torch_threads
+
     # a private param store: tracing registers the modules' parameters, the user's store stays untouched
-    try:
-        with pyro.get_param_store().scope():
-            for _ in draws:
-                rec = _one_draw(model, guide, x_norm, normaliser, iT, stride, dx_um, dt_ns, threshold_K,
-                                observation_noise)
-                for k, v in rec.items():
-                    out.setdefault(k, []).append(v)
-    finally:
-        torch.set_num_threads(threads_before)
+    with torch_threads(num_threads), pyro.get_param_store().scope():
+        for _ in draws:
+            rec = _one_draw(model, guide, x_norm, normaliser, iT, stride, dx_um, dt_ns, threshold_K,
+                            observation_noise)
+            for k, v in rec.items():
+                out.setdefault(k, []).append(v)
     return {k: np.stack(v) for k, v in out.items()}
 
 

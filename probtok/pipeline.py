@@ -367,9 +367,8 @@ STAGES = (("data", stage_data), ("fit-micro", stage_fit_micro), ("adapt", stage_
 
 def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
     """Run every stage of the demo into the folder ``out`` (stages reuse what exists)."""
-    import torch
-
     from probtok.model_spec import load_config
+    from probtok.threads import torch_threads
 
     out = Path(out)
     cfg = cfg or DemoConfig()
@@ -377,13 +376,9 @@ def run_demo(out, cfg: DemoConfig | None = None, echo=print) -> DemoResult:
     if cfg.theta is None:
         cfg = dataclasses.replace(cfg, theta=mc.theta)
     result = DemoResult(out=out)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.torch_threads)
-    try:
+    with torch_threads(cfg.torch_threads):
         for name, stage in STAGES:
             t0 = time.perf_counter()
             stage(out, cfg, result, echo=echo)
             result.timings_s.setdefault(name, time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(threads)
     return result

@@ -151,17 +151,14 @@ def _run(jobs, fits, parc_args, common, n_workers: int, echo) -> tuple[dict, tup
 
     n_jobs = len(jobs) + (parc_args is not None)
     if n_workers == 1:
-        import torch
+        from probtok.threads import torch_threads
 
-        threads = torch.get_num_threads()  # each job sets its own: restored after
-        try:
+        with torch_threads():  # each job sets its own count: the caller's is restored after
             done = {}
             for i, job in enumerate(jobs):
                 done[i] = _job_forecast(fits[i], job, **common, progress=True)
                 _echo_job(echo, i + 1, n_jobs, f"{_job_label(job)} forecasts", done[i], "rescore")
             parc = _job_parc(*parc_args) if parc_args else None
-        finally:
-            torch.set_num_threads(threads)
         if parc is not None:
             echo(f"rescore: [{n_jobs}/{n_jobs}] PARC done")
         return done, parc
