@@ -23,11 +23,12 @@ demo: $(STAMP)
 
 # the test files side by side (pytest-xdist), one process per core, at most 4 (a file's tests stay together,
 # so its module fixtures are made once): one file at a time, the suite took 972 s on CI's 2-core machine.
+# Files go out in collection order, the longest first (tests/conftest.py: LONGEST_FIRST).
 # TEST_WORKERS=0: all in the one pytest process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) demo-out

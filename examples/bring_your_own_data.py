@@ -1,6 +1,7 @@
 """Bring your own data: arrays in the paper code's layout -> probtok files -> fit, adapt, forecast.
 
-Run:   python examples/bring_your_own_data.py --out byod-out
+Run:   python examples/bring_your_own_data.py --out byod-out          (about 1.5 minutes on a 2-core CPU)
+       python examples/bring_your_own_data.py --out byod-out --quick  (a smoke run: fewer steps and draws)
 
 Your simulations are NumPy arrays of shape (runs, H, W, fields, frames) (the layout of the paper's
 code), one for micro runs (single pores) and one for meso runs (many pores), with the field names and
@@ -41,7 +42,9 @@ def synthetic_runs(n_runs, H, W, n_frames, n_spots, dt_ns, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("byod-out"))
+    ap.add_argument("--quick", action="store_true", help="smoke run: fewer fit and adaptation steps and draws")
     args = ap.parse_args()
+    micro_steps, adapt_steps, n_draws = (30, 20, 20) if args.quick else (150, 100, 100)
     out = args.out
     torch.set_num_threads(1)
 
@@ -57,12 +60,12 @@ def main():
     # 2. micro tokens (a short fit for the example; drop `steps` to use the config's)
     from probtok.fit import fit_micro_files
 
-    fit_micro_files(out / "micro.h5", MODELS / "tiny.toml", out / "micro-fit", steps=150, holdout=0.1)
+    fit_micro_files(out / "micro.h5", MODELS / "tiny.toml", out / "micro-fit", steps=micro_steps, holdout=0.1)
 
     # 3. few-shot adaptation on two meso runs
     from probtok.adapt import AdaptConfig, adapt_files
 
-    adapt_files(out / "micro-fit", out / "meso.h5", [0, 1], out / "meso-fit", AdaptConfig(steps=100))
+    adapt_files(out / "micro-fit", out / "meso.h5", [0, 1], out / "meso-fit", AdaptConfig(steps=adapt_steps))
 
     # 4. forecasts of the other meso runs from their first two frames, with plots and calibration (the tiny
     #    config's fit starts at frame 1, frame 0 being a simulation's unshocked state: one frame is refused)
@@ -70,7 +73,7 @@ def main():
     from probtok.predict import evaluate_forecasts, forecast_files
 
     files = forecast_files(out / "meso-fit", out / "meso.h5", [2, 3, 4, 5], out / "forecasts", first_frames=2,
-                           n_draws=100)
+                           n_draws=n_draws)
     print_table(evaluate_forecasts(list(files.values()), json_out=out / "calibration.json"), console)
 
 

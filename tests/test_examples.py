@@ -53,12 +53,12 @@ def test_quickstart_example_runs_the_pipeline(tmp_path):
 
 def test_bring_your_own_data_example_imports_fits_adapts_and_forecasts(tmp_path):
     out = tmp_path / "byod"
-    _run("bring_your_own_data.py", out)
+    _run("bring_your_own_data.py", out, "--quick")
     from probtok.data import open_dataset
 
     with open_dataset(out / "meso.h5") as ds:  # imported from degC and MPa
         assert ds.units["T"] == "K" and ds.units["P"] == "GPa" and ds.n_runs == 6
         assert float(ds.frame(0, 0, ["T"]).min()) == pytest.approx(25.0 + 273.15, abs=0.01)
-    _check_forecasts(out, [2, 3, 4, 5], n_draws=100)
+    _check_forecasts(out, [2, 3, 4, 5], n_draws=20)
     for r in (2, 3, 4, 5):
         assert (out / "forecasts" / f"run_{r:04d}" / f"run{r}_fan.png").exists()
