@@ -8,6 +8,10 @@ code), one for micro runs (single pores) and one for meso runs (many pores), wit
 units, the cell size and the frame interval. Replace `synthetic_runs` below by `np.load(...)`.
 Requirements: both scales share the cell size; the token size (4 in models/tiny.toml) divides H and W;
 the meso frame interval is steps_per_frame ([meso] table of the config, 2 in tiny.toml) micro intervals.
+
+The table printed at the end scores a short fit (150 steps, the config's are 400) on stand-in data: its
+intervals are far too narrow (90 % coverage 0.32 for T_hs, 2026-11-29). Read it as the check to run, not as a
+result: on your data, fit with the config's steps, adapt on K >= 4 runs and read the same table.
 """
 
 from __future__ import annotations
