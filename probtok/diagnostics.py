@@ -49,6 +49,7 @@ import torch
 from probtok.atomic import atomic_path
 from probtok.data.validate import require_fields
 from probtok.errors import ConfigError, DataError
+from probtok.threads import torch_threads
 
 #: Hot-spot quantities in the predictive groups: name -> (unit, time dim).
 METRICS = {"T_hs": ("K", "frame"), "A_hs": ("um^2", "frame"), "dT_hs_dt": ("K/ns", "interval"),
@@ -142,8 +143,6 @@ def collect_draws(model, guide, x_norm: torch.Tensor, *, normaliser, dx_um: floa
         from probtok.progress import track
 
         draws = track(draws, "posterior draws")
-    from probtok.threads import torch_threads
-
     # a private param store: tracing registers the modules' parameters, the user's store stays untouched
     with torch_threads(num_threads), pyro.get_param_store().scope():
         for _ in draws:
