@@ -89,6 +89,8 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   ``weights_digest`` (of the fitted model, comma-joined for an ensemble; not for PARC);
   ``training_crps_T_hs`` (adapted and from scratch: per member, the CRPS of ``T_hs`` [K] on its training runs at
   its kappa, :func:`probtok.rollout_noise.training_crps`, null where kappa was given; absent in older records);
+  ``final_loss_per_run_frame`` (adapted and from scratch: per member, the median of its fit's last 10 SVI losses
+  per run-frame, :func:`probtok.divergence.final_loss`; absent in older records);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
   micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits);
@@ -875,17 +877,30 @@ def bench_markdown(bench: dict) -> str:
 
 
 def _outlier_text(bench: dict) -> str | None:
-    """bench.md's warning of ensemble members whose CRPS of T_hs on their training runs is above
-    OUTLIER_FACTOR x their ensemble's median (probtok.rollout_noise.outlying_members); None when there are none."""
+    """bench.md's warning of ensemble members that most likely diverged: a CRPS of T_hs on their training runs
+    above OUTLIER_FACTOR x their ensemble's median (probtok.rollout_noise.outlying_members), or a final fit loss
+    more than LOSS_MADS median absolute deviations above the members' median (probtok.divergence); None when
+    there are none."""
+    from probtok.divergence import LOSS_MADS, loss_outliers
     from probtok.rollout_noise import OUTLIER_FACTOR, outlying_values
 
-    found = [f"{r['model']} K={r['k']} subset {r['subset']} member {m}: {c:.0f} K (median {med:.0f} K)"
-             for r in bench["results"] for m, c, med in outlying_values(r.get("training_crps_T_hs") or [])]
-    if not found:
-        return None
-    return ("Ensemble members whose CRPS of T_hs on their training runs is above "
-            f"{OUTLIER_FACTOR:g}x their ensemble's median (a diverged adaptation, most likely; pooled all the same): "
-            + "; ".join(found) + ".")
+    def label(r, m):
+        return f"{r['model']} K={r['k']} subset {r['subset']} member {m}"
+
+    by_crps = [f"{label(r, m)}: {c:.0f} K (median {med:.0f} K)"
+               for r in bench["results"] for m, c, med in outlying_values(r.get("training_crps_T_hs") or [])]
+    by_loss = [f"{label(r, m)}: {v:.3g} ({n:.0f} deviations above the median {med:.3g})" for r in bench["results"]
+               for m, v, med, n in loss_outliers(r.get("final_loss_per_run_frame") or [])]
+    lines = []
+    if by_crps:
+        lines.append("Ensemble members whose CRPS of T_hs on their training runs is above "
+                     f"{OUTLIER_FACTOR:g}x their ensemble's median (a diverged adaptation, most likely; pooled all "
+                     "the same): " + "; ".join(by_crps) + ".")
+    if by_loss:
+        lines.append("Ensemble members whose final fit loss per run-frame is more than "
+                     f"{LOSS_MADS:g} median absolute deviations above their ensemble's median (a diverged adaptation, "
+                     "most likely; pooled all the same): " + "; ".join(by_loss) + ".")
+    return "\n".join(lines) or None
 
 
 def _micro_fit_text(bench: dict) -> str:
@@ -1173,11 +1188,14 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
     try:
         files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg, progress)
         entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
-        if name != "micro-only":  # which member, if any, fits its own training runs far worse than the rest
+        if name != "micro-only":  # which member, if any, diverged: far worse on its own runs, or a far higher loss
             from probtok.checkpoint import load_checkpoint
+            from probtok.divergence import final_loss
             from probtok.rollout_noise import training_crps
 
-            entry["training_crps_T_hs"] = [training_crps(load_checkpoint(d)["meta"]) for d in dirs]
+            ckpts = [load_checkpoint(d) for d in dirs]
+            entry["training_crps_T_hs"] = [training_crps(c["meta"]) for c in ckpts]
+            entry["final_loss_per_run_frame"] = [final_loss(c) for c in ckpts]
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
                   "error": " ".join(exc.one_line().split())}

@@ -399,18 +399,28 @@ def adapt(
 
 
 def _warn_outlying_members(dirs) -> None:
-    """Warn of ensemble members whose CRPS on their training runs is far above the others'
-    (:func:`probtok.rollout_noise.outlying_members`): most likely a diverged adaptation, which the pool keeps."""
+    """Warn of ensemble members that most likely diverged, which the pool keeps: a CRPS on their training runs far
+    above the others' (:func:`probtok.rollout_noise.outlying_members`) or a final fit loss far above theirs
+    (:func:`probtok.divergence.diverged_members`)."""
     from probtok.checkpoint import load_checkpoint
+    from probtok.divergence import LOSS_MADS, diverged_members
     from probtok.rollout_noise import OUTLIER_FACTOR, outlying_members
 
-    for i, crps, med in outlying_members([load_checkpoint(d)["meta"] for d in dirs]):
-        err_console.print(f"warning: member {i} ({dirs[i]}) forecast its training runs with a CRPS of T_hs of "
-                          f"{crps:.0f} K, {crps / med:.1f}x the members' median ({med:.0f} K; flagged above "
-                          f"{OUTLIER_FACTOR:g}x): its adaptation may have diverged (see the loss in its adapt.json). "
-                          "It stays in the pool; leave out its --model to drop it, or adapt it again (with --theta "
-                          "prior, a lower --theta-lr-factor such as 0.1).", markup=False, highlight=False,
-                          soft_wrap=True)
+    ckpts = [load_checkpoint(d) for d in dirs]
+    reasons: dict[int, list[str]] = {}
+    for i, crps, med in outlying_members([c["meta"] for c in ckpts]):
+        reasons.setdefault(i, []).append(
+            f"forecast its training runs with a CRPS of T_hs of {crps:.0f} K, {crps / med:.1f}x the members' median "
+            f"({med:.0f} K; flagged above {OUTLIER_FACTOR:g}x)")
+    for i, loss, med, mads in diverged_members(ckpts):
+        reasons.setdefault(i, []).append(
+            f"ended its fit at a loss of {loss:.3g} per run-frame, {mads:.0f} median absolute deviations above the "
+            f"members' median ({med:.3g}; flagged above {LOSS_MADS:g})")
+    for i in sorted(reasons):
+        err_console.print(f"warning: member {i} ({dirs[i]}) " + " and ".join(reasons[i]) + ": its adaptation may "
+                          "have diverged (see the loss in its adapt.json). It stays in the pool; leave out its --model "
+                          "to drop it, or adapt it again (with --theta prior, a lower --theta-lr-factor such as 0.1).",
+                          markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

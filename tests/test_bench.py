@@ -576,9 +576,14 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
     from probtok.checkpoint import load_checkpoint
     from probtok.rollout_noise import training_crps
 
+    from probtok.divergence import final_loss
+
     for model in ("adapted", "scratch"):
         assert res[model]["training_crps_T_hs"] == [training_crps(load_checkpoint(p)["meta"]) for p in dirs[model]]
-    assert "training_crps_T_hs" not in res["micro-only"]
+        # and each member's final loss (median of its last 10 steps), a finite number unlike the CRPS here
+        losses = [final_loss(load_checkpoint(p)) for p in dirs[model]]
+        assert res[model]["final_loss_per_run_frame"] == losses and all(map(math.isfinite, losses))
+    assert "training_crps_T_hs" not in res["micro-only"] and "final_loss_per_run_frame" not in res["micro-only"]
     assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
     # an ensemble's training time is all its fits'
     assert res["micro-only"]["train_wall_s"] == pytest.approx(sum(m["wall_s"] for m in members))
@@ -863,3 +868,10 @@ def test_bench_md_names_an_ensemble_member_far_worse_on_its_training_runs():
     assert "scratch K=4 subset 0 member 2: 700 K (median 320 K)" in text
     assert text.count("member") == 3  # the two above and the heading's "members"; not the pair, not the None
     assert _outlier_text({"results": [entry("adapted", [165.0, 359.0, 486.0])]}) is None
+    # a member whose final loss is far above its ensemble's (docs/bench-2026-11-29-subset1, subset 1: its
+    # training CRPS, 549 K against 348-539 K, did not flag it)
+    quiet = {"model": "adapted", "k": 4, "subset": 1, "training_crps_T_hs": [460.0, 539.0, 348.0, 549.0],
+             "final_loss_per_run_frame": [-2.1e5, -9.9e4, -1.0e5, 1.1e6]}
+    text = _outlier_text({"results": [quiet]})
+    assert "CRPS" not in text and "adapted K=4 subset 1 member 3: 1.1e+06 (22 deviations above the median -9.95e+04)" in text
+    assert text.count("member 3") == 1 and "member 0" not in text

@@ -599,3 +599,31 @@ def test_an_ensemble_forecast_warns_of_a_member_far_worse_on_its_training_runs(f
     assert main(["forecast", "--model", models[0], "--model", models[1], "--model", models[0], "--data",
                  str(d / "meso.h5"), "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_in")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_an_ensemble_forecast_warns_of_a_member_whose_fit_ended_far_above_the_others_loss(files, capsys):
+    """Three copies of a fit with their loss histories replaced, no kappa choice recorded (so no training CRPS to
+    compare): the member whose last losses are far above the others' is named, with its deviations; the rest
+    are not."""
+    import shutil
+
+    from probtok.checkpoint import load_checkpoint, save_checkpoint
+
+    d = files
+    models = []
+    for i, tail in enumerate((-2.1e5, 1.1e6, -1.0e5)):
+        m = d / f"loss_member_{i}"
+        shutil.copytree(d / "micro_fit", m)
+        ck = load_checkpoint(m / "checkpoint.pt")
+        del ck["spec_obj"]  # added on load
+        ck["losses"] = torch.cat([torch.full((5,), 1e9, dtype=torch.float64), torch.full((10,), tail,
+                                                                                        dtype=torch.float64)])
+        save_checkpoint(m / "checkpoint.pt", ck)
+        models.append(str(m))
+    capsys.readouterr()
+    assert main(["forecast", *[a for m in models for a in ("--model", m)], "--data", str(d / "meso.h5"),
+                 "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_loss")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    # median -1e5, deviations 1.1e5, 1.2e6, 0: their median 1.1e5, so member 1 is 1.2e6 / 1.1e5 = 11 above it
+    assert err.count("warning: member") == 1 and f"member 1 ({models[1]})" in err and "CRPS" not in err
+    assert "loss of 1.1e+06 per run-frame, 11 median absolute deviations above the members' median (-1e+05" in err
