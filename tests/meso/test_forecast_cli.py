@@ -570,25 +570,34 @@ def test_outlying_members_are_those_far_above_the_median_training_crps():
     assert outlying_members(metas[:3] + [{"rollout_noise": {"kappa": 1.0, "crps": []}}]) == []
 
 
-def test_an_ensemble_forecast_warns_of_a_member_far_worse_on_its_training_runs(files, capsys):
-    """Three copies of a fit, each recorded with a kappa choice on the same runs (as `probtok adapt` records it),
-    one with a tenfold training CRPS: `probtok forecast` names it (and only it) on stderr, and still pools all
-    three; without it, no warning."""
+def _edited_copies(d, prefix: str, edit, values) -> list[str]:
+    """Copies d/<prefix>_<i> of the module's micro fit, checkpoint i edited by ``edit(ckpt, values[i])``."""
     import shutil
 
     from probtok.checkpoint import load_checkpoint, save_checkpoint
 
-    d = files
     models = []
-    for i, crps in enumerate((120.0, 100.0, 1000.0)):
-        m = d / f"member_{i}"
+    for i, value in enumerate(values):
+        m = d / f"{prefix}_{i}"
         shutil.copytree(d / "micro_fit", m)
         ck = load_checkpoint(m / "checkpoint.pt")
         del ck["spec_obj"]  # added on load
-        ck["meta"]["rollout_noise"] = {"kappa": 1.0, "runs": [0, 1, 2], "kappas": [0.3, 1.0], "crps": [
-            {"kappa": 0.3, "T_hs": 5.0 * crps, "A_hs": 1.0}, {"kappa": 1.0, "T_hs": crps, "A_hs": 1.0}]}
+        edit(ck, value)
         save_checkpoint(m / "checkpoint.pt", ck)
         models.append(str(m))
+    return models
+
+
+def test_an_ensemble_forecast_warns_of_a_member_far_worse_on_its_training_runs(files, capsys):
+    """Three copies of a fit, each recorded with a kappa choice on the same runs (as `probtok adapt` records it),
+    one with a tenfold training CRPS: `probtok forecast` names it (and only it) on stderr, and still pools all
+    three; without it, no warning."""
+    def record(ck, crps):
+        ck["meta"]["rollout_noise"] = {"kappa": 1.0, "runs": [0, 1, 2], "kappas": [0.3, 1.0], "crps": [
+            {"kappa": 0.3, "T_hs": 5.0 * crps, "A_hs": 1.0}, {"kappa": 1.0, "T_hs": crps, "A_hs": 1.0}]}
+
+    d = files
+    models = _edited_copies(d, "member", record, (120.0, 100.0, 1000.0))
     capsys.readouterr()
     assert main(["forecast", *[a for m in models for a in ("--model", m)], "--data", str(d / "meso.h5"),
                  "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_out")]) == 0
@@ -605,21 +614,12 @@ def test_an_ensemble_forecast_warns_of_a_member_whose_fit_ended_far_above_the_ot
     """Three copies of a fit with their loss histories replaced, no kappa choice recorded (so no training CRPS to
     compare): the member whose last losses are far above the others' is named, with its deviations; the rest
     are not."""
-    import shutil
-
-    from probtok.checkpoint import load_checkpoint, save_checkpoint
+    def history(ck, tail):  # a blow-up, then ten steps at ``tail``
+        ck["losses"] = torch.cat([torch.full((5,), 1e9, dtype=torch.float64),
+                                  torch.full((10,), tail, dtype=torch.float64)])
 
     d = files
-    models = []
-    for i, tail in enumerate((-2.1e5, 1.1e6, -1.0e5)):
-        m = d / f"loss_member_{i}"
-        shutil.copytree(d / "micro_fit", m)
-        ck = load_checkpoint(m / "checkpoint.pt")
-        del ck["spec_obj"]  # added on load
-        ck["losses"] = torch.cat([torch.full((5,), 1e9, dtype=torch.float64), torch.full((10,), tail,
-                                                                                        dtype=torch.float64)])
-        save_checkpoint(m / "checkpoint.pt", ck)
-        models.append(str(m))
+    models = _edited_copies(d, "loss_member", history, (-2.1e5, 1.1e6, -1.0e5))
     capsys.readouterr()
     assert main(["forecast", *[a for m in models for a in ("--model", m)], "--data", str(d / "meso.h5"),
                  "--run", "3", "--draws", "6", "--no-plots", "--out", str(d / "fc_loss")]) == 0
