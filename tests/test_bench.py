@@ -15,6 +15,7 @@ import torch
 from probtok.checkpoint import weights_digest
 from probtok.cli import main
 from probtok.data import write_dataset
+from probtok.threads import torch_threads
 
 FIELDS = ("T", "P", "mu", "u", "v")
 UNITS = {"T": "K", "P": "GPa", "mu": "1", "u": "km/s", "v": "km/s"}
@@ -49,13 +50,9 @@ def bench_out(tmp_path_factory):
     write_dataset(d / "meso.h5", hotspot_runs(5, 5, 8, 12, 1), np.arange(5) * MESO_DT, fields=FIELDS, units=UNITS,
                   dx_um=0.1, dt_frame_ns=MESO_DT, setup="toy", hotspot_threshold_K=700.0,
                   params={"wall_s": [1.0, 2.0, 3.0, 4.0, 5.0], "up_kms": [1.0, 1.6, 1.2, 1.1, 1.7]})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         rc = main([*fewshot_args(d),
                    "--out", str(d / "out"), "--k", "1,2", "--test-runs", "2", "--quick", "--workers", "2"])
-    finally:
-        torch.set_num_threads(threads)
     assert rc == 0
     return d / "out"
 
@@ -574,14 +571,14 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
     assert len({res[m]["weights_digest"] for m in dirs}) == 3
     # each member's training-run CRPS (None here: K = 1 is too few runs to choose kappa on); not for micro only
     from probtok.checkpoint import load_checkpoint
+    from probtok.divergence import final_loss
     from probtok.rollout_noise import training_crps
 
-    from probtok.divergence import final_loss
-
     for model in ("adapted", "scratch"):
-        assert res[model]["training_crps_T_hs"] == [training_crps(load_checkpoint(p)["meta"]) for p in dirs[model]]
+        ckpts = [load_checkpoint(p) for p in dirs[model]]
+        assert res[model]["training_crps_T_hs"] == [training_crps(c["meta"]) for c in ckpts]
         # and each member's final loss (median of its last 10 steps), a finite number unlike the CRPS here
-        losses = [final_loss(load_checkpoint(p)) for p in dirs[model]]
+        losses = [final_loss(c) for c in ckpts]
         assert res[model]["final_loss_per_run_frame"] == losses and all(map(math.isfinite, losses))
     assert "training_crps_T_hs" not in res["micro-only"] and "final_loss_per_run_frame" not in res["micro-only"]
     assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
@@ -873,5 +870,6 @@ def test_bench_md_names_an_ensemble_member_far_worse_on_its_training_runs():
     quiet = {"model": "adapted", "k": 4, "subset": 1, "training_crps_T_hs": [460.0, 539.0, 348.0, 549.0],
              "final_loss_per_run_frame": [-2.1e5, -9.9e4, -1.0e5, 1.1e6]}
     text = _outlier_text({"results": [quiet]})
-    assert "CRPS" not in text and "adapted K=4 subset 1 member 3: 1.1e+06 (22 deviations above the median -9.95e+04)" in text
+    assert "CRPS" not in text
+    assert "adapted K=4 subset 1 member 3: 1.1e+06 (22 deviations above the median -9.95e+04)" in text
     assert text.count("member 3") == 1 and "member 0" not in text

@@ -32,6 +32,7 @@ from probtok.guides import TokenGuide
 from probtok.hotspots import hotspot_area, hotspot_temperature
 from probtok.model import TokenModel
 from probtok.model_spec import ModelSpec
+from probtok.threads import torch_threads
 
 SPEC = ModelSpec(fields=("T", "P", "mu"), token_size=2, token_dim=2, mixture_components=2, encoder_width=8,
                  decoder_width=8, drift_width=8, drift="linear", decoder="linear", encoder_conditional=False,
@@ -48,10 +49,8 @@ UP = np.array([1.0, 1.5, 2.0, 2.5])
 @pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
     """Tiny tensors: one intra-op thread (also for the module-scoped fixtures, hence the scope)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 class OracleGuide:

@@ -19,15 +19,14 @@ from pyro import poutine
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 from probtok.model_spec import ModelSpec
+from probtok.threads import torch_threads
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny tensors on a shared 2-core machine: one intra-op thread is much faster; restored afterwards.
     (Import it into a test module to use it there.)"""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 SPEC = ModelSpec(fields=("a", "b"), token_size=1, token_dim=2, mixture_components=1, encoder_width=8,

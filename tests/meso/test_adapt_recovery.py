@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from probtok.adapt import AdaptConfig, adapt
 from probtok.predict import Posterior, condition_task, sample_forecast
+from probtok.threads import torch_threads
 
 from meso_toys import one_torch_thread, micro_pair, sample_meso, set_coupling_truth
 
@@ -28,17 +29,13 @@ def truth():
 
 @pytest.fixture(scope="module")
 def adapted(truth):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         phi, c, x_train, _ = truth
         micro_model, micro_guide = micro_pair()
         cfg = AdaptConfig(steps=250, batch_runs=N_TRAIN, learning_rate=0.04, coupling_net="frozen",
                           rollout_weight=0.0, seed=0)
         return adapt((micro_model, micro_guide, None), x_train, cfg, progress=False,
                      init=lambda m, g: set_coupling_truth(m))
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_adaptation_recovers_task_latents_coupling_and_noise(truth, adapted):

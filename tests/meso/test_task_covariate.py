@@ -16,6 +16,7 @@ from probtok.errors import ConfigError, DataError
 from probtok.guides import TokenGuide
 from probtok.model import TokenModel
 from probtok.predict import Posterior, forecast_run, load_posterior, sample_forecast
+from probtok.threads import torch_threads
 
 from meso_toys import SPEC, one_torch_thread, sample_meso, set_coupling_truth, set_micro_truth
 
@@ -74,16 +75,12 @@ def truth():
 
 @pytest.fixture(scope="module")
 def adapted(truth):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         _, _, u, x_train, _ = truth
         cfg = AdaptConfig(steps=250, batch_runs=N_TRAIN, learning_rate=0.04, coupling_net="frozen",
                           rollout_weight=0.0, seed=0)
         return adapt((*_micro_pair(COV_SPEC), None), x_train, cfg, progress=False, u=u[:N_TRAIN],
                      init=lambda m, g: set_coupling_truth(m))
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_adaptation_ties_task_latents_to_the_covariate(truth, adapted):

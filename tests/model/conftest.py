@@ -11,6 +11,7 @@ from pyro import poutine
 
 from probtok.model import TokenModel
 from probtok.model_spec import ModelSpec
+from probtok.threads import torch_threads
 
 # Ground truth of the identifiable test model (normalised units). One scalar token per 2x2 patch,
 # seen by 8 cells through a known linear decoder: sigma_x is identified by the scatter in a patch.
@@ -72,10 +73,8 @@ def linear_data():
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny tensors: one intra-op thread is faster and immune to CPU contention; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def toy_runs(n_runs: int, n_frames: int, H: int = 16, W: int = 16, seed: int = 0):
