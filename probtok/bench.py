@@ -39,6 +39,10 @@ is micro fit m adapted on the K runs (``meso-adapt-m<m>``), ``scratch`` member m
 config's seed + m (``meso-scratch-m<m>``), ``micro-only`` the M micro fits. One fit is one job, so M fits
 of a model run side by side. Why fit seeds: the spread between fits of one model on the same data (which
 single fits do not know about) was the largest part of the calibration gap (docs/bench-2026-11-27-tiny-seeds).
+An ``adapted`` ensemble of three or more members with ``theta`` "prior" is checked before it forecasts: a member
+whose final loss is far above the others' (:func:`probtok.divergence.diverged_members`) is adapted once more
+with theta's learning rate x ``readapt_theta_lr_factor`` (``meso-adapt-m<m>-readapted``), and the pool takes
+that fit (:func:`readapt_diverged`; bench.json's ``readapted``).
 
 Metrics (physical units). Per test run, the RMSE over the forecast frames of the median forecast (PARC: its
 single forecast) of ``T_hs`` [K], ``A_hs`` [um^2] (frames) and ``dT_hs_dt`` [K/ns],
@@ -91,6 +95,10 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   its kappa, :func:`probtok.rollout_noise.training_crps`, null where kappa was given; absent in older records);
   ``final_loss_per_run_frame`` (adapted and from scratch: per member, the median of its fit's last 10 SVI losses
   per run-frame, :func:`probtok.divergence.final_loss`; absent in older records);
+  ``readapted`` (adapted: the members adapted a second time because their final loss flagged them as diverged,
+  :func:`readapt_diverged`, whose second fits the forecasts pool and the two keys above describe: ``member``,
+  ``dir``, ``theta_lr_factor``, ``final_loss_before``, ``deviations_before``, ``final_loss_after``, ``wall_s``;
+  empty when none was; absent in older records);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
   micro fit; recorded like ``micro_fit.wall_s``; of an ensemble: the sum over its members' fits);
@@ -157,6 +165,12 @@ class BenchConfig:
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
     stratify: str | None = None  # a run parameter (e.g. "up_kms"): K-subsets span its range (subset_runs)
     rollout_noise: float | None = None  # kappa on every token model's rollout noise; None: each model's own
+    # theta_lr_factor of a second adaptation of a member of an adapted ensemble (theta "prior", >= 3 members) whose
+    # final loss flags it as diverged (probtok.divergence; readapt_diverged); the pool takes the second fit. Both
+    # members flagged on the default data (small-up-u, subsets 0 and 1) forecast far better so (T_hs RMSE 938 -> 637
+    # and 850 -> 615 K; docs/bench-2026-11-28-theta-lr, docs/bench-2026-11-29-subset1), while 0.1 for every member
+    # made the healthy ones worse (ensemble 478 -> 512 K). None: no second adaptation
+    readapt_theta_lr_factor: float | None = 0.1
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)
@@ -182,6 +196,9 @@ class BenchConfig:
             self.theta = load_config(_config_path(DemoConfig(model_config=self.model_config))).theta
         if self.theta not in THETA_MODES:
             raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
+        if self.readapt_theta_lr_factor is not None and not self.readapt_theta_lr_factor > 0:
+            raise ConfigError(f"readapt_theta_lr_factor must be > 0 or None, not {self.readapt_theta_lr_factor!r}",
+                              field="readapt_theta_lr_factor")
         given = [self.models] if isinstance(self.models, str) else list(self.models)
         unknown = [m for m in given if m not in MODELS]
         if unknown or not given:
@@ -879,8 +896,8 @@ def bench_markdown(bench: dict) -> str:
 def _outlier_text(bench: dict) -> str | None:
     """bench.md's warning of ensemble members that most likely diverged: a CRPS of T_hs on their training runs
     above OUTLIER_FACTOR x their ensemble's median (probtok.rollout_noise.outlying_members), or a final fit loss
-    more than LOSS_MADS median absolute deviations above the members' median (probtok.divergence); None when
-    there are none."""
+    more than LOSS_MADS median absolute deviations above the members' median (probtok.divergence); before them,
+    the members adapted a second time for that (readapt_diverged); None when there are none."""
     from probtok.divergence import LOSS_MADS, loss_outliers
     from probtok.rollout_noise import OUTLIER_FACTOR, outlying_values
 
@@ -891,7 +908,16 @@ def _outlier_text(bench: dict) -> str | None:
                for r in bench["results"] for m, c, med in outlying_values(r.get("training_crps_T_hs") or [])]
     by_loss = [f"{label(r, m)}: {v:.3g} ({n:.0f} deviations above the median {med:.3g})" for r in bench["results"]
                for m, v, med, n in loss_outliers(r.get("final_loss_per_run_frame") or [])]
+    again = [f"{label(r, a['member'])}: {a['final_loss_before']:.3g} ({a['deviations_before']:.0f} deviations above "
+             f"the median) -> {a['final_loss_after']:.3g}" for r in bench["results"] for a in r.get("readapted") or []]
     lines = []
+    if again:
+        factor = {a["theta_lr_factor"] for r in bench["results"] for a in r.get("readapted") or []}
+        lines.append("Ensemble members adapted a second time, with theta's learning rate x "
+                     f"{', '.join(f'{f:g}' for f in sorted(factor))}, because their first adaptation's final loss was "
+                     f"more than {LOSS_MADS:g} median absolute deviations above their ensemble's median; the "
+                     "forecasts pool the second fit (final loss per run-frame, first -> second): "
+                     + "; ".join(again) + ".")
     if by_crps:
         lines.append("Ensemble members whose CRPS of T_hs on their training runs is above "
                      f"{OUTLIER_FACTOR:g}x their ensemble's median (a diverged adaptation, most likely; pooled all "
@@ -1169,11 +1195,12 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
 
 
 def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test, cfg: BenchConfig, demo,
-                  progress: bool = False) -> dict:
+                  progress: bool = False, readapt: bool = False) -> dict:
     """Forecast and score the test runs with one model: its ensemble members ``fits`` (the results of
     :func:`_job_micro` for micro only, else of :func:`_job_fit`; one: a single model):
     {entry, failed, forecasts ({test run: file})}; a ProbtokError (e.g. diverged draws) gives ``failed``
-    instead of ``entry``."""
+    instead of ``entry``. ``readapt`` (the benchmark's own jobs, on its meso file): first adapt again the
+    members of an adapted ensemble whose loss diverged (:func:`readapt_diverged`; the entry's ``readapted``)."""
     import torch
 
     from probtok.errors import ProbtokError
@@ -1185,6 +1212,11 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
         fc_dir = fc_dir / f"K{k}_s{s}"
     dirs = [Path(f["dir"]) for f in fits]
     train_s = float(np.sum([f["wall_s"] for f in fits]))  # the cost of all the members
+    readapted: list[dict] = []
+    if readapt and name == "adapted":
+        micro_dirs = [fit_dir(out, ("micro-only", 0, 0, []), m) for m in range(len(dirs))]
+        dirs, readapted = readapt_diverged(dirs, micro_dirs, meso_data, train, cfg)
+        train_s += float(np.sum([r["wall_s"] for r in readapted]))
     try:
         files, wall = run_forecasts(dirs if len(dirs) > 1 else dirs[0], meso_data, test, fc_dir, cfg, progress)
         entry = _prob_entry(name, k, s, train, files, wall, train_s, cfg, test)
@@ -1196,11 +1228,50 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
             ckpts = [load_checkpoint(d) for d in dirs]
             entry["training_crps_T_hs"] = [training_crps(c["meta"]) for c in ckpts]
             entry["final_loss_per_run_frame"] = [final_loss(c) for c in ckpts]
+            if readapt and name == "adapted":
+                entry["readapted"] = readapted
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
                   "error": " ".join(exc.one_line().split())}
         return {"entry": None, "failed": failed, "forecasts": None, "logs": [f"failed: {failed['error']}"]}
     return {"entry": entry, "failed": None, "forecasts": {int(r): str(p) for r, p in files.items()}, "logs": []}
+
+
+def readapted_dir(member_dir) -> Path:
+    """The folder of the second adaptation of a diverged ensemble member (:func:`readapt_diverged`)."""
+    member_dir = Path(member_dir)
+    return member_dir.with_name(member_dir.name + "-readapted")
+
+
+def readapt_diverged(dirs: list[Path], micro_dirs: list[Path], meso_data, train,
+                     cfg: BenchConfig) -> tuple[list[Path], list[dict]]:
+    """Adapt once more each member of an adapted ensemble whose final loss flags it as diverged
+    (:func:`probtok.divergence.diverged_members`), from its micro fit (``micro_dirs``, in member order) on the
+    runs ``train`` of ``meso_data``, with theta's learning rate x ``cfg.readapt_theta_lr_factor``, into
+    ``<its folder>-readapted`` (reused when complete): (the members' folders, the second fits in place of the
+    flagged ones; one record per second fit: ``member``, ``dir``, ``theta_lr_factor``, ``final_loss_before``,
+    ``deviations_before`` (median absolute deviations above the members' median), ``final_loss_after``,
+    ``wall_s``). Nothing for frozen theta (the factor acts on theta only), for fewer than three members, or with
+    ``readapt_theta_lr_factor`` None. The second fit is kept whatever its loss: one retry, not a search."""
+    from probtok.adapt import AdaptConfig, adapt_files
+    from probtok.checkpoint import load_checkpoint
+    from probtok.divergence import diverged_members, final_loss
+
+    factor = cfg.readapt_theta_lr_factor
+    if factor is None or cfg.theta != "prior" or len(dirs) < 3:
+        return list(dirs), []
+    ckpts = [load_checkpoint(d) for d in dirs]
+    dirs, records = list(dirs), []
+    for i, loss, _, mads in diverged_members(ckpts):
+        new = readapted_dir(dirs[i])
+        acfg = AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta, theta_lr_factor=float(factor))
+        wall = _timed_fit(new / "adapt.json", cfg.adapt_steps,
+                          lambda: adapt_files(micro_dirs[i], meso_data, train, new, acfg, resume=True))
+        records.append({"member": int(i), "dir": str(new), "theta_lr_factor": float(factor),
+                        "final_loss_before": loss, "deviations_before": mads,
+                        "final_loss_after": final_loss(load_checkpoint(new)), "wall_s": wall})
+        dirs[i] = new
+    return dirs, records
 
 
 def _job_parc(meso_data, pool, test, out, cfg: BenchConfig, fields, parc_model) -> tuple[dict, dict]:
@@ -1256,7 +1327,7 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
             done = {}
             for i, job in enumerate(models):
                 done[i] = _job_forecast(_forecast_members(i, job, micro, fits, n_members), job, **common,
-                                        progress=True)
+                                        progress=True, readapt=True)
                 n += 1
                 _echo_job(echo, n, n_jobs, f"{_job_label(job)} forecasts", done[i])
             if parc_args is not None:
@@ -1283,7 +1354,7 @@ def _run_jobs(models: list[tuple], parc_args: tuple, common: dict, n_workers: in
                  for i, m in fit_jobs}
         fc_f = [client.submit(run_forwarded, f"{_job_label(job)} forecasts", _job_forecast,
                               _forecast_members(i, job, micro_f, fit_f, n_members), job, **common, progress=True,
-                              priority=job[1], pure=False, key=f"bench-{job[0]}-K{job[1]}-s{job[2]}")
+                              readapt=True, priority=job[1], pure=False, key=f"bench-{job[0]}-K{job[1]}-s{job[2]}")
                 for i, job in enumerate(models)]
         labels = {}
         labels.update({f.key: _member_label(None, m, n_members) for m, f in enumerate(micro_f)})

@@ -596,6 +596,10 @@ def bench_fewshot(
     theta: Optional[str] = typer.Option(None, "--theta", help="The adaptations' micro globals: frozen, or prior "
                                         "(free under a Gaussian prior centred on the micro fit; probtok adapt "
                                         "--theta). Default: the config's [adapt] theta, else frozen."),
+    readapt_theta_lr_factor: Optional[float] = typer.Option(
+        None, "--readapt-theta-lr-factor", help="A member of an adapted ensemble (--theta prior, 3 or more members) "
+        "whose final loss flags it as diverged is adapted once more with theta's learning rate times this, and "
+        "pooled so (default 0.1; 0: never; probtok adapt --theta-lr-factor)."),
     draws: Optional[int] = typer.Option(None, "--draws", min=2, help="Draws per forecast of a test run, split "
                                         "among an ensemble's fits (default 100; --quick: 20)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
@@ -639,6 +643,8 @@ def bench_fewshot(
         over["theta"] = theta  # checked by BenchConfig, before anything runs
     if model:
         over["models"] = model  # likewise
+    if readapt_theta_lr_factor is not None:
+        over["readapt_theta_lr_factor"] = readapt_theta_lr_factor or None  # likewise; 0: never
     if draws is not None:
         over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)

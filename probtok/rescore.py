@@ -39,14 +39,18 @@ def read_bench(bench_dir) -> dict:
     return bench
 
 
-def model_fits(bench_dir, job: tuple, train_wall_s: float, n_members: int) -> list[dict]:
+def model_fits(bench_dir, job: tuple, train_wall_s: float, n_members: int, readapted=()) -> list[dict]:
     """The fits model ``job`` = (model, K, subset, training runs) of a benchmark forecast with, as its jobs
-    made them (:func:`probtok.bench.fit_dir`): [{dir, wall_s}] per ensemble member, ``wall_s`` the result's
-    ``train_wall_s`` shared out so that the members sum to it. A ConfigError names a missing folder."""
-    from probtok.bench import fit_dir
+    made them (:func:`probtok.bench.fit_dir`; a member the benchmark adapted again, listed in ``readapted``
+    (its result's records), by its second fit, :func:`probtok.bench.readapted_dir`): [{dir, wall_s}] per
+    ensemble member, ``wall_s`` the result's ``train_wall_s`` shared out so that the members sum to it. A
+    ConfigError names a missing folder."""
+    from probtok.bench import fit_dir, readapted_dir
     from probtok.checkpoint import CHECKPOINT_NAME
 
-    dirs = [fit_dir(bench_dir, job, m) for m in range(n_members)]
+    again = {int(r["member"]) for r in readapted}
+    dirs = [readapted_dir(fit_dir(bench_dir, job, m)) if m in again else fit_dir(bench_dir, job, m)
+            for m in range(n_members)]
     for d in dirs:
         if not (d / CHECKPOINT_NAME).exists():
             raise ConfigError(f"the benchmark's {job[0]} fit (K = {job[1]}, subset {job[2]}) is not there",
@@ -104,7 +108,8 @@ def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, mod
     scored = [r for r in bench["results"] if r["model"] != "parc" and r["model"] in wanted]
     jobs = [(r["model"], r["k"], r["subset"], r["train_runs"]) for r in scored]
     # every folder checked before any work
-    fits = [model_fits(bench_dir, job, r["train_wall_s"], cfg.ensemble) for job, r in zip(jobs, scored)]
+    fits = [model_fits(bench_dir, job, r["train_wall_s"], cfg.ensemble, r.get("readapted") or [])
+            for job, r in zip(jobs, scored)]
     parc_path = bench_dir / "parc" / "parc.pt"
     parc_res = next((r for r in bench["results"] if r["model"] == "parc"), None)
     parc_args = None
@@ -120,6 +125,8 @@ def rescore_bench(bench_dir, data, runs, out, *, workers: int | None = None, mod
     results, failed = [], []
     for i in range(len(jobs)):  # the benchmark's order, whatever order the jobs finished in
         res = done[i]
+        if res["entry"] is not None and "readapted" in scored[i]:
+            res["entry"]["readapted"] = scored[i]["readapted"]  # the benchmark's, whose second fits scored here
         (results if res["entry"] is not None else failed).append(res["entry"] or res["failed"])
     parc_info = dict(bench["parc"])
     parc_info.pop("series", None)

@@ -581,6 +581,8 @@ def test_an_ensemble_benchmark_pools_fits_of_successive_seeds_member_0_being_the
         losses = [final_loss(c) for c in ckpts]
         assert res[model]["final_loss_per_run_frame"] == losses and all(map(math.isfinite, losses))
     assert "training_crps_T_hs" not in res["micro-only"] and "final_loss_per_run_frame" not in res["micro-only"]
+    # two members, frozen theta: nothing is adapted again (readapt_diverged needs theta "prior" and 3 members)
+    assert res["adapted"]["readapted"] == [] and "readapted" not in res["scratch"]
     assert len(set(res["scratch"]["weights_digest"].split(","))) == 2  # the two scratch seeds differ
     # an ensemble's training time is all its fits'
     assert res["micro-only"]["train_wall_s"] == pytest.approx(sum(m["wall_s"] for m in members))
@@ -873,3 +875,86 @@ def test_bench_md_names_an_ensemble_member_far_worse_on_its_training_runs():
     assert "CRPS" not in text
     assert "adapted K=4 subset 1 member 3: 1.1e+06 (22 deviations above the median -9.95e+04)" in text
     assert text.count("member 3") == 1 and "member 0" not in text
+
+
+def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_slower_and_pooled_so(bench_out, tmp_path):
+    """--theta prior, an ensemble of 3: the member whose fit's loss history is replaced by a diverged one (in a copy
+    of the benchmark folder) is adapted a second time, from its own micro fit on the same runs with theta's learning
+    rate x 0.1, into <its folder>-readapted; the forecasts pool that fit (the result's weights digests), bench.json
+    and bench.md record it, a rescore scores the same pool, and a re-run reuses it. The untouched folder adapts
+    nothing again unless the rule flags a member."""
+    import shutil
+
+    from probtok.bench import readapted_dir
+    from probtok.checkpoint import load_checkpoint, save_checkpoint
+    from probtok.divergence import diverged_members
+
+    d = bench_out.parent
+    args = [*fewshot_args(d), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1", "--ensemble", "3",
+            "--draws", "21", "--theta", "prior", "--model", "adapted"]
+    first = tmp_path / "first"
+    assert main([*args, "--out", str(first)]) == 0
+    fits = [first / "models" / "K1_s0" / name for name in ("meso-adapt", "meso-adapt-m1", "meso-adapt-m2")]
+    r0 = json.loads((first / "bench.json").read_text())["results"][0]
+    flagged = [i for i, *_ in diverged_members([load_checkpoint(f) for f in fits])]
+    assert [a["member"] for a in r0["readapted"]] == flagged
+
+    out = tmp_path / "copy"
+    shutil.copytree(first, out)
+    shutil.rmtree(out / "forecasts")
+    for f in [f for f in out.rglob("*-readapted") if f.is_dir()]:
+        shutil.rmtree(f)
+    ckpt = out / "models" / "K1_s0" / "meso-adapt-m1" / "checkpoint.pt"
+    ck = load_checkpoint(ckpt)
+    del ck["spec_obj"]  # added on load
+    ck["losses"] = torch.cat([ck["losses"][:-10], torch.full((10,), 1e9, dtype=ck["losses"].dtype)])
+    save_checkpoint(ckpt, ck)
+    assert main([*args, "--out", str(out)]) == 0
+    b = json.loads((out / "bench.json").read_text())
+    r = b["results"][0]
+    again = readapted_dir(ckpt.parent)
+    assert again == out / "models" / "K1_s0" / "meso-adapt-m1-readapted"
+    assert {a["member"] for a in r["readapted"]} == set(flagged) | {1}
+    a1 = next(a for a in r["readapted"] if a["member"] == 1)
+    assert (a1["dir"], a1["theta_lr_factor"], a1["final_loss_before"]) == (str(again), 0.1, 1e9)
+    second = load_checkpoint(again)
+    assert second["fit_config"]["theta_lr_factor"] == 0.1 and second["fit_config"]["theta"] == "prior"
+    assert second["meta"]["micro_dir"] == str(out / "micro-fit-m1")
+    assert second["meta"]["train_runs"] == r["train_runs"]
+    assert a1["final_loss_after"] == r["final_loss_per_run_frame"][1] < 1e9
+    pool = [readapted_dir(f) if i in {a["member"] for a in r["readapted"]} else f
+            for i, f in enumerate(out / "models" / "K1_s0" / f.name for f in fits)]
+    assert pool[1] == again and r["weights_digest"] == ",".join(weights_digest(p) for p in pool)
+    # the first fits' time (reused, as recorded) plus the second fits'
+    first_fits = r0["train_wall_s"] - sum(a["wall_s"] for a in r0["readapted"])
+    assert r["train_wall_s"] == pytest.approx(first_fits + sum(a["wall_s"] for a in r["readapted"]), rel=1e-6)
+    md = " ".join((out / "bench.md").read_text().split())
+    assert "adapted a second time, with theta's learning rate x 0.1" in md
+    assert "adapted K=1 subset 0 member 1: 1e+09 (" in md
+    # the rescore forecasts with the same pool
+    runs = ",".join(map(str, b["data"]["test_runs"]))
+    assert main(["bench", "rescore", "--bench", str(out), "--data", str(d / "meso.h5"), "--runs", runs, "--out",
+                 str(tmp_path / "re"), "--workers", "1"]) == 0
+    re = json.loads((tmp_path / "re" / "rescore.json").read_text())["results"][0]
+    assert re["weights_digest"] == r["weights_digest"] and re["readapted"] == r["readapted"]
+    assert re["crps"]["T_hs"] == pytest.approx(r["crps"]["T_hs"], rel=1e-9)
+    # a re-run reuses the second fit
+    mtime = (again / "checkpoint.pt").stat().st_mtime_ns
+    assert main([*args, "--out", str(out)]) == 0
+    assert (again / "checkpoint.pt").stat().st_mtime_ns == mtime
+    assert json.loads((out / "bench.json").read_text())["results"][0]["readapted"] == r["readapted"]
+
+
+def test_a_readaptation_factor_that_is_not_positive_is_refused_before_any_fit_and_zero_turns_it_off(bench_out,
+                                                                                                    tmp_path, capsys):
+    from probtok.bench import BenchConfig
+
+    assert BenchConfig(readapt_theta_lr_factor=None).readapt_theta_lr_factor is None
+    d = bench_out.parent
+    args = [*fewshot_args(d), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "bad"), "--readapt-theta-lr-factor", "-0.5"]) != 0
+    assert "readapt_theta_lr_factor must be > 0 or None, not -0.5" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "micro-fit").exists()
+    assert main([*args, "--out", str(tmp_path / "off"), "--readapt-theta-lr-factor", "0", "--model", "adapted"]) == 0
+    b = json.loads((tmp_path / "off" / "bench.json").read_text())
+    assert b["config"]["readapt_theta_lr_factor"] is None and b["results"][0]["readapted"] == []
