@@ -931,6 +931,18 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     md = " ".join((out / "bench.md").read_text().split())
     assert "adapted a second time, with theta's learning rate x 0.1" in md
     assert "adapted K=1 subset 0 member 1: 1e+09 (" in md
+    # benchmarks/adapt_losses.py reads the same: member 1 flagged (1e9 against the others' finals), its second fit
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "adapt_losses.py"
+    spec = importlib.util.spec_from_file_location("adapt_losses", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    table = {line.split("|")[2].strip(): line for line in script.rows(out / "models" / "K1_s0")}
+    assert list(table)[:3] == ["meso-adapt", "meso-adapt-m1", "meso-adapt-m2"] and "meso-adapt-m1-readapted" in table
+    assert table["meso-adapt-m1"].rstrip(" |").endswith("flagged") and "| 1e+09 |" in table["meso-adapt-m1"]
+    assert "| 0.1 |" in table["meso-adapt-m1-readapted"] and "flagged" not in table["meso-adapt-m1-readapted"]
     # the rescore forecasts with the same pool
     runs = ",".join(map(str, b["data"]["test_runs"]))
     assert main(["bench", "rescore", "--bench", str(out), "--data", str(d / "meso.h5"), "--runs", runs, "--out",
