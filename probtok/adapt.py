@@ -11,7 +11,9 @@ from a fitted micro checkpoint. What adapts (``AdaptConfig``):
   ``theta = "prior"`` lets it move under a Gaussian prior centred on the micro fit,
   ``log p(theta) = sum_i log N(theta_i | theta_micro_i, theta_prior_scale)`` (a MAP
   point estimate: ``pyro.factor("theta_prior", ...)``);
-* never: the amortized encoder q(z_t | x_t, z_{t-1}) (re-used from the micro fit).
+* the amortized encoder q(z_t | x_t, z_{t-1}): re-used from the micro fit (``encoder = "frozen"``, the
+  default), or fitted too (``encoder = "train"``; it starts at the micro fit's and, being part of the guide,
+  needs no prior: it only decides which tokens the ELBO scores, not what the model is).
 
 The objective is the model's ELBO plus its auxiliary free-rollout term
 (``rollout_weight``, horizon ``rollout_horizon`` meso frames), maximised with
@@ -43,6 +45,7 @@ from probtok.model_spec import THETA_MODES, ModelSpec, validate_spec
 from probtok.rollout_noise import record_rollout_noise
 
 COUPLING_MODES = ("train", "frozen")
+ENCODER_MODES = ("frozen", "train")
 #: Sub-modules of TokenModel that are the micro-level globals theta.
 THETA_MODULES = ("token_prior", "decoder", "transition")
 
@@ -68,6 +71,8 @@ class AdaptConfig:
     # weight at once by one sd can tip the transition into an unstable rollout
     theta_lr_factor: float = 1.0
     coupling_net: str = "train"  # "train" | "frozen": whether h in G_phi = phi . h(z, c) is fitted
+    # "frozen" | "train": whether the amortized encoder q(z_t | x_t, z_{t-1}) is fitted on the meso runs too
+    encoder: str = "frozen"
     rollout_weight: float = 1.0
     # meso frames of the auxiliary free rollout, capped at frames - 1 (default: the whole run). The whole
     # run, because forecasts roll out the whole run: on the default meso data (K = 4, 6 test runs, tiny
@@ -96,6 +101,7 @@ class AdaptConfig:
             (self.learning_rate > 0 and 0 < self.final_lr_factor <= 1, "learning_rate > 0, 0 < final_lr_factor <= 1"),
             (self.theta in THETA_MODES, f"theta must be one of {THETA_MODES}"),
             (self.coupling_net in COUPLING_MODES, f"coupling_net must be one of {COUPLING_MODES}"),
+            (self.encoder in ENCODER_MODES, f"encoder must be one of {ENCODER_MODES}"),
             (self.theta_prior_scale > 0, "theta_prior_scale must be > 0"),
             (self.theta_lr_factor > 0, "theta_lr_factor must be > 0"),
             (self.rollout_weight >= 0 and self.rollout_horizon >= 0, "rollout weight and horizon must be >= 0"),
@@ -162,7 +168,7 @@ def meso_from_micro(micro_model: TokenModel, micro_guide: TokenGuide, n_runs: in
 
 def set_trainable(model: TokenModel, guide: TokenGuide, cfg: AdaptConfig) -> None:
     """Freeze what must not adapt (requires_grad False: Pyro leaves it out of the optimisation)."""
-    guide.encoder.requires_grad_(False)
+    guide.encoder.requires_grad_(cfg.encoder == "train")
     for name in THETA_MODULES:
         getattr(model, name).requires_grad_(cfg.theta == "prior")
     model.coupling.requires_grad_(cfg.coupling_net == "train")

@@ -158,6 +158,8 @@ class BenchConfig:
     # the adaptation's micro globals (probtok.adapt.AdaptConfig.theta): "frozen" | "prior"; None: the model config's
     # [adapt] theta, else "frozen" (resolved at construction: bench.json records the mode that ran)
     theta: str | None = None
+    # the adaptation's amortized encoder (probtok.adapt.AdaptConfig.encoder): "frozen" (re-used) | "train"
+    encoder: str = "frozen"
     scratch_steps: int | None = None  # None: adapt_steps (the same meso SVI budget as the adaptation)
     n_draws: int = 100  # draws of each forecast (of an ensemble: split among its members, probtok.predict)
     ensemble: int = 1  # fits per token model, pooled in its forecasts (module doc); 1: single models
@@ -196,6 +198,11 @@ class BenchConfig:
             self.theta = load_config(_config_path(DemoConfig(model_config=self.model_config))).theta
         if self.theta not in THETA_MODES:
             raise ConfigError(f"--theta must be one of {', '.join(THETA_MODES)}, not {self.theta!r}", field="theta")
+        from probtok.adapt import ENCODER_MODES
+
+        if self.encoder not in ENCODER_MODES:
+            raise ConfigError(f"--encoder must be one of {', '.join(ENCODER_MODES)}, not {self.encoder!r}",
+                              field="encoder")
         if self.readapt_theta_lr_factor is not None and not self.readapt_theta_lr_factor > 0:
             raise ConfigError(f"readapt_theta_lr_factor must be > 0 or None, not {self.readapt_theta_lr_factor!r}",
                               field="readapt_theta_lr_factor")
@@ -860,7 +867,7 @@ def bench_markdown(bench: dict) -> str:
         f"Every model was given the first {bench['config']['first_frames']} frame(s) of a test run; scores cover "
         f"the later frames. Task latent c of a test run: {_task_text(bench)}. Transition noise of the free "
         f"rollout: {_kappa_text(bench)}. The adaptations' micro globals: "
-        f"{bench['config'].get('theta', 'frozen')}.",
+        f"{bench['config'].get('theta', 'frozen')}; their encoder: {bench['config'].get('encoder', 'frozen')}.",
         "cov90, cov50: the fraction of (run, frame) points inside the central interval; PIT90, PIT50: inside the "
         "randomized central interval (its randomized PIT in the central band), which a calibrated forecast holds "
         "at the nominal level even where its draws tie at 0 (no hot cell), where the interval coverage is above it "
@@ -1181,8 +1188,8 @@ def _job_fit(micro: dict, job: tuple, member: int, out, micro_data, meso_data, t
     if name == "adapted":
         # a complete adaptation with the same settings (an interrupted benchmark re-run) is reused
         wall = _timed_fit(model_dir / "adapt.json", cfg.adapt_steps, lambda: adapt_files(
-            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta),
-            resume=True))
+            micro_dir, meso_data, train, model_dir, AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta,
+                                                                encoder=cfg.encoder), resume=True))
     else:
         sc_state = DemoResult(out=model_dir.parent,
                               files={"data/micro": micro_data, "data/meso": meso_data, "micro-fit": micro_dir},
@@ -1264,7 +1271,8 @@ def readapt_diverged(dirs: list[Path], micro_dirs: list[Path], meso_data, train,
     dirs, records = list(dirs), []
     for i, loss, _, mads in diverged_members(ckpts):
         new = readapted_dir(dirs[i])
-        acfg = AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta, theta_lr_factor=float(factor))
+        acfg = AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta, theta_lr_factor=float(factor),
+                           encoder=cfg.encoder)
         wall = _timed_fit(new / "adapt.json", cfg.adapt_steps,
                           lambda: adapt_files(micro_dirs[i], meso_data, train, new, acfg, resume=True))
         records.append({"member": int(i), "dir": str(new), "theta_lr_factor": float(factor),

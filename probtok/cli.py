@@ -357,6 +357,8 @@ def adapt(
     theta_lr_factor: float = typer.Option(1.0, "--theta-lr-factor", help="With --theta prior: theta's learning "
                                           "rate is --lr x this. 0.1 re-adapted a diverged ensemble member of "
                                           "small-up-u stably (docs/bench-2026-11-28-theta-lr)."),
+    encoder: str = typer.Option("frozen", "--encoder", help="The amortized encoder q(z_t | x_t, z_{t-1}): frozen "
+                                "(re-used from the micro fit), or train (fitted on the meso runs too)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in OUT (overwrite it)."),
     kappas: str = typer.Option("0.1,0.3,1", "--kappas", help="Rollout-noise factors kappa to choose the "
@@ -372,13 +374,15 @@ def adapt(
                                                  "[meso] task_covariate."),
 ):
     """Adapt a micro token model to a few meso runs by SVI: task latents c[n], coupling phi, sigma_x
-    (and theta with --theta prior); the amortized encoder is re-used. Resumes from OUT/checkpoint.pt.
+    (and theta with --theta prior); the amortized encoder is re-used (--encoder train: fitted too). Resumes from
+    OUT/checkpoint.pt.
     Then chooses the model's rollout-noise factor kappa on its training runs (stored with it)."""
     from probtok.adapt import AdaptConfig, adapt_files, resolve_theta
     from probtok.rollout_noise import NoiseChoice
 
     theta, theta_from = resolve_theta(theta, micro)
-    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, theta_lr_factor=theta_lr_factor, seed=seed)
+    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, theta_lr_factor=theta_lr_factor, encoder=encoder,
+                      seed=seed)
     console.print(f"theta {theta} ({theta_from})", highlight=False, markup=False)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
     covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
@@ -596,6 +600,8 @@ def bench_fewshot(
     theta: Optional[str] = typer.Option(None, "--theta", help="The adaptations' micro globals: frozen, or prior "
                                         "(free under a Gaussian prior centred on the micro fit; probtok adapt "
                                         "--theta). Default: the config's [adapt] theta, else frozen."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="The adaptations' amortized encoder: frozen "
+                                          "(re-used from the micro fit; default) or train (probtok adapt --encoder)."),
     readapt_theta_lr_factor: Optional[float] = typer.Option(
         None, "--readapt-theta-lr-factor", help="A member of an adapted ensemble (--theta prior, 3 or more members) "
         "whose final loss flags it as diverged is adapted once more with theta's learning rate times this, and "
@@ -643,6 +649,8 @@ def bench_fewshot(
         over["theta"] = theta  # checked by BenchConfig, before anything runs
     if model:
         over["models"] = model  # likewise
+    if encoder is not None:
+        over["encoder"] = encoder  # likewise
     if readapt_theta_lr_factor is not None:
         over["readapt_theta_lr_factor"] = readapt_theta_lr_factor or None  # likewise; 0: never
     if draws is not None:

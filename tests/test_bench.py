@@ -891,7 +891,7 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
 
     d = bench_out.parent
     args = [*fewshot_args(d), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1", "--ensemble", "3",
-            "--draws", "21", "--theta", "prior", "--model", "adapted"]
+            "--draws", "21", "--theta", "prior", "--model", "adapted", "--encoder", "train"]
     first = tmp_path / "first"
     assert main([*args, "--out", str(first)]) == 0
     fits = [first / "models" / "K1_s0" / name for name in ("meso-adapt", "meso-adapt-m1", "meso-adapt-m2")]
@@ -919,6 +919,8 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     assert (a1["dir"], a1["theta_lr_factor"], a1["final_loss_before"]) == (str(again), 0.1, 1e9)
     second = load_checkpoint(again)
     assert second["fit_config"]["theta_lr_factor"] == 0.1 and second["fit_config"]["theta"] == "prior"
+    # --encoder reaches both adaptations
+    assert second["fit_config"]["encoder"] == load_checkpoint(fits[0])["fit_config"]["encoder"] == "train"
     assert second["meta"]["micro_dir"] == str(out / "micro-fit-m1")
     assert second["meta"]["train_runs"] == r["train_runs"]
     assert a1["final_loss_after"] == r["final_loss_per_run_frame"][1] < 1e9
@@ -929,7 +931,7 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     first_fits = r0["train_wall_s"] - sum(a["wall_s"] for a in r0["readapted"])
     assert r["train_wall_s"] == pytest.approx(first_fits + sum(a["wall_s"] for a in r["readapted"]), rel=1e-6)
     md = " ".join((out / "bench.md").read_text().split())
-    assert "adapted a second time, with theta's learning rate x 0.1" in md
+    assert "adapted a second time, with theta's learning rate x 0.1" in md and "their encoder: train" in md
     assert "adapted K=1 subset 0 member 1: 1e+09 (" in md
     # benchmarks/adapt_losses.py reads the same: member 1 flagged (1e9 against the others' finals), its second fit
     import importlib.util
@@ -957,8 +959,8 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     assert json.loads((out / "bench.json").read_text())["results"][0]["readapted"] == r["readapted"]
 
 
-def test_a_readaptation_factor_that_is_not_positive_is_refused_before_any_fit_and_zero_turns_it_off(bench_out,
-                                                                                                    tmp_path, capsys):
+def test_a_bad_readaptation_factor_or_encoder_is_refused_before_any_fit_and_factor_zero_turns_it_off(
+        bench_out, tmp_path, capsys):
     from probtok.bench import BenchConfig
 
     assert BenchConfig(readapt_theta_lr_factor=None).readapt_theta_lr_factor is None
@@ -966,6 +968,8 @@ def test_a_readaptation_factor_that_is_not_positive_is_refused_before_any_fit_an
     args = [*fewshot_args(d), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
     assert main([*args, "--out", str(tmp_path / "bad"), "--readapt-theta-lr-factor", "-0.5"]) != 0
     assert "readapt_theta_lr_factor must be > 0 or None, not -0.5" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "bad"), "--encoder", "thawed"]) != 0
+    assert "--encoder must be one of frozen, train, not 'thawed'" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "micro-fit").exists()
     assert main([*args, "--out", str(tmp_path / "off"), "--readapt-theta-lr-factor", "0", "--model", "adapted"]) == 0
     b = json.loads((tmp_path / "off" / "bench.json").read_text())

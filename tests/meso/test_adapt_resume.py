@@ -23,11 +23,11 @@ def _kill_at(n):
     return on_step
 
 
-@pytest.mark.parametrize("theta", ["frozen", "prior"])
-def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta):
+@pytest.mark.parametrize("theta,encoder", [("frozen", "frozen"), ("prior", "frozen"), ("frozen", "train")])
+def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta, encoder):
     torch.manual_seed(0)
     x = sample_meso(torch.randn(2, 3) * 0.5, torch.randn(3, 1), 4, (4, 4), seed=0)
-    cfg = AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta, seed=1)
+    cfg = AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta, encoder=encoder, seed=1)
     full = adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path / "full", progress=False)
     with pytest.raises(Killed):
         adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path / "killed", progress=False, on_step=_kill_at(5))
@@ -41,7 +41,7 @@ def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta):
     # batch_runs=2 of 3 runs: subsampling is random, so equality above also checks the restored RNG state
     with pytest.raises(CheckpointError, match=r"other adaptation settings \(learning_rate 0.01 there, 0.5 now\)"):
         adapt(micro_pair() + (None,), x, AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta,
-                                                     learning_rate=0.5, seed=1),
+                                                     encoder=encoder, learning_rate=0.5, seed=1),
               out_dir=tmp_path / "killed", progress=False)
 
 

@@ -105,6 +105,17 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
     assert main([*base, "--out", str(tmp_path / "bad"), "--theta-lr-factor", "0"]) != 0
     err = capsys.readouterr().err
     assert "theta_lr_factor must be > 0" in err and "Traceback" not in err
+    # --encoder train fits the amortized encoder too (recorded; its weights move off the micro fit's)
+    assert main([*base, "--out", str(tmp_path / "enc"), "--encoder", "train"]) == 0
+    enc, own = load_checkpoint(tmp_path / "enc"), load_checkpoint(tmp_path / "own")
+    assert (enc["fit_config"]["encoder"], own["fit_config"]["encoder"]) == ("train", "frozen")
+    key = next(k for k in enc["guide_state"] if k.startswith("encoder.") and k.endswith("weight"))
+    micro_ck = load_checkpoint(micro)
+    assert torch.equal(own["guide_state"][key], micro_ck["guide_state"][key])
+    assert not torch.equal(enc["guide_state"][key], micro_ck["guide_state"][key])
+    assert main([*base, "--out", str(tmp_path / "bad_enc"), "--encoder", "thawed"]) != 0
+    err = capsys.readouterr().err
+    assert "encoder must be one of" in err and "Traceback" not in err
     assert main([*base, "--out", str(tmp_path / "given"), "--theta", "frozen"]) == 0
     assert "theta frozen (given)" in capsys.readouterr().out
     # resuming an adaptation with the other mode is refused, and the error names it
