@@ -9,6 +9,7 @@ that lies above the first fits' median (:func:`probtok.divergence.loss_outliers`
 :data:`probtok.divergence.LOSS_MADS`). Reads checkpoints only; nothing is fitted.
 
     python benchmarks/adapt_losses.py BENCH [BENCH ...]
+    python benchmarks/adapt_losses.py --members NAME DIR DIR ...   # adaptation folders as one ensemble
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def member_dirs(group: Path) -> list[Path]:
     return sorted((p for p in group.iterdir() if member(p) >= 0 and (p / "checkpoint.pt").exists()), key=member)
 
 
-def rows(group: Path) -> list[str]:
-    firsts = member_dirs(group)
+def rows(group: Path, firsts: list[Path] | None = None, name: str | None = None) -> list[str]:
+    """The table rows of one ensemble: the benchmark's ``group`` folder (models/K<k>_s<s>), or the adaptation
+    folders ``firsts`` (its members, in order) labelled ``name``."""
+    firsts = member_dirs(group) if firsts is None else [Path(p) for p in firsts]
+    name = name or group.name
     ckpts = {p: load_checkpoint(p) for p in firsts}
     finals = np.array([final_loss(c) for c in ckpts.values()], dtype=np.float64)
     med = float(np.median(finals))
@@ -45,23 +49,31 @@ def rows(group: Path) -> list[str]:
         fin = final_loss(ck)
         dev = (fin - med) / mad if mad > 0 else float("nan")
         flag = " flagged" if p in firsts and dev > LOSS_MADS else ""
-        out.append(f"| {group.name} | {p.name} | {ck['fit_config'].get('theta_lr_factor', 1.0):g} | {losses[0]:.3g} | "
+        fc = ck["fit_config"]
+        out.append(f"| {name} | {p.name} | {fc.get('theta_lr_factor', 1.0):g} | {fc.get('theta_warmup_steps', 0)} | "
+                   f"{losses[0]:.3g} | "
                    f"{losses[1]:.3g} | {losses.max():.3g} | {int(losses.argmax())} | {fin:.3g} | {dev:.1f}{flag} |")
     return out
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("bench", nargs="+", type=Path, help="benchmark folders")
+    ap.add_argument("bench", nargs="*", type=Path, help="benchmark folders")
+    ap.add_argument("--members", nargs="+", action="append", default=[], metavar="NAME DIR",
+                    help="a label and the adaptation folders of one ensemble (repeatable)")
     args = ap.parse_args(argv)
     print("loss per run-frame (negative ELBO + rollout term); deviations: median absolute deviations of the final "
           f"loss above the first fits' median (flagged above {LOSS_MADS:g})\n")
-    print("| subset | member | theta lr factor | step 0 | step 1 | max | at step | final | deviations |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| subset | member | theta lr factor | theta warm-up steps | step 0 | step 1 | max | at step | final | "
+          "deviations |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for bench in args.bench:
         for group in sorted((bench / "models").glob("K*_s*")):
             for line in rows(group):
                 print(line)
+    for name, *dirs in args.members:
+        for line in rows(Path(name), [Path(d) for d in dirs], name):
+            print(line)
 
 
 if __name__ == "__main__":

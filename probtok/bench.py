@@ -41,7 +41,8 @@ of a model run side by side. Why fit seeds: the spread between fits of one model
 single fits do not know about) was the largest part of the calibration gap (docs/bench-2026-11-27-tiny-seeds).
 An ``adapted`` ensemble of three or more members with ``theta`` "prior" is checked before it forecasts: a member
 whose final loss is far above the others' (:func:`probtok.divergence.diverged_members`) is adapted once more
-with theta's learning rate x ``readapt_theta_lr_factor`` (``meso-adapt-m<m>-readapted``), and the pool takes
+with theta's learning rate warmed up over ``readapt_theta_warmup_steps`` steps from a tenth
+(:mod:`probtok.optim`; ``meso-adapt-m<m>-readapted``), and the pool takes
 that fit (:func:`readapt_diverged`; bench.json's ``readapted``).
 
 Metrics (physical units). Per test run, the RMSE over the forecast frames of the median forecast (PARC: its
@@ -97,7 +98,7 @@ bench.json schema (``schema`` = "probtok-bench-fewshot", ``schema_version`` = 1)
   per run-frame, :func:`probtok.divergence.final_loss`; absent in older records);
   ``readapted`` (adapted: the members adapted a second time because their final loss flagged them as diverged,
   :func:`readapt_diverged`, whose second fits the forecasts pool and the two keys above describe: ``member``,
-  ``dir``, ``theta_lr_factor``, ``final_loss_before``, ``deviations_before``, ``final_loss_after``, ``wall_s``;
+  ``dir``, ``theta_warmup_steps``, ``final_loss_before``, ``deviations_before``, ``final_loss_after``, ``wall_s``;
   empty when none was; absent in older records);
   ``train_wall_s`` (adapted: adaptation and the choice of kappa, the micro fit is in ``micro_fit``; from
   scratch: its fit and the choice of kappa; micro-only: the
@@ -167,12 +168,12 @@ class BenchConfig:
     new_task: str = "prior"  # c of a test run (probtok.predict.task_posterior): "prior" | "training-runs"
     stratify: str | None = None  # a run parameter (e.g. "up_kms"): K-subsets span its range (subset_runs)
     rollout_noise: float | None = None  # kappa on every token model's rollout noise; None: each model's own
-    # theta_lr_factor of a second adaptation of a member of an adapted ensemble (theta "prior", >= 3 members) whose
-    # final loss flags it as diverged (probtok.divergence; readapt_diverged); the pool takes the second fit. Both
-    # members flagged on the default data (small-up-u, subsets 0 and 1) forecast far better so (T_hs RMSE 938 -> 637
-    # and 850 -> 615 K; docs/bench-2026-11-28-theta-lr, docs/bench-2026-11-29-subset1), while 0.1 for every member
-    # made the healthy ones worse (ensemble 478 -> 512 K). None: no second adaptation
-    readapt_theta_lr_factor: float | None = 0.1
+    # theta_warmup_steps of a second adaptation of a member of an adapted ensemble (theta "prior", >= 3 members)
+    # whose final loss flags it as diverged (probtok.divergence; readapt_diverged); the pool takes the second fit.
+    # Both members flagged on the default data (small-up-u, subsets 0 and 1) forecast far better so (T_hs RMSE
+    # 938 -> 543 and 850 -> 467 K; with theta_lr_factor 0.1 instead 637 and 615 K; docs/bench-2026-11-29-encoder).
+    # None: no second adaptation
+    readapt_theta_warmup_steps: int | None = 20
     # PARC's budget: on the default meso data its validation loss is flat by then (benchmarks/parc_convergence.py,
     # docs/bench-2026-11-26-rest/parc_convergence.json); it trains on its own worker while the other jobs run
     # (docs/bench-2026-11-26-workers)
@@ -203,9 +204,9 @@ class BenchConfig:
         if self.encoder not in ENCODER_MODES:
             raise ConfigError(f"--encoder must be one of {', '.join(ENCODER_MODES)}, not {self.encoder!r}",
                               field="encoder")
-        if self.readapt_theta_lr_factor is not None and not self.readapt_theta_lr_factor > 0:
-            raise ConfigError(f"readapt_theta_lr_factor must be > 0 or None, not {self.readapt_theta_lr_factor!r}",
-                              field="readapt_theta_lr_factor")
+        if self.readapt_theta_warmup_steps is not None and not self.readapt_theta_warmup_steps >= 1:
+            raise ConfigError(f"readapt_theta_warmup_steps must be >= 1 or None, not {self.readapt_theta_warmup_steps!r}",
+                              field="readapt_theta_warmup_steps")
         given = [self.models] if isinstance(self.models, str) else list(self.models)
         unknown = [m for m in given if m not in MODELS]
         if unknown or not given:
@@ -919,9 +920,9 @@ def _outlier_text(bench: dict) -> str | None:
              f"the median) -> {a['final_loss_after']:.3g}" for r in bench["results"] for a in r.get("readapted") or []]
     lines = []
     if again:
-        factor = {a["theta_lr_factor"] for r in bench["results"] for a in r.get("readapted") or []}
-        lines.append("Ensemble members adapted a second time, with theta's learning rate x "
-                     f"{', '.join(f'{f:g}' for f in sorted(factor))}, because their first adaptation's final loss was "
+        warm = {a["theta_warmup_steps"] for r in bench["results"] for a in r.get("readapted") or []}
+        lines.append("Ensemble members adapted a second time, with theta's learning rate warmed up over "
+                     f"{', '.join(str(w) for w in sorted(warm))} steps, because their first adaptation's final loss was "
                      f"more than {LOSS_MADS:g} median absolute deviations above their ensemble's median; the "
                      "forecasts pool the second fit (final loss per run-frame, first -> second): "
                      + "; ".join(again) + ".")
@@ -1254,28 +1255,29 @@ def readapt_diverged(dirs: list[Path], micro_dirs: list[Path], meso_data, train,
                      cfg: BenchConfig) -> tuple[list[Path], list[dict]]:
     """Adapt once more each member of an adapted ensemble whose final loss flags it as diverged
     (:func:`probtok.divergence.diverged_members`), from its micro fit (``micro_dirs``, in member order) on the
-    runs ``train`` of ``meso_data``, with theta's learning rate x ``cfg.readapt_theta_lr_factor``, into
+    runs ``train`` of ``meso_data``, with theta's learning rate warmed up over ``cfg.readapt_theta_warmup_steps``
+    steps from a tenth (:class:`probtok.optim.WarmupClippedAdam`), into
     ``<its folder>-readapted`` (reused when complete): (the members' folders, the second fits in place of the
-    flagged ones; one record per second fit: ``member``, ``dir``, ``theta_lr_factor``, ``final_loss_before``,
+    flagged ones; one record per second fit: ``member``, ``dir``, ``theta_warmup_steps``, ``final_loss_before``,
     ``deviations_before`` (median absolute deviations above the members' median), ``final_loss_after``,
     ``wall_s``). Nothing for frozen theta (the factor acts on theta only), for fewer than three members, or with
-    ``readapt_theta_lr_factor`` None. The second fit is kept whatever its loss: one retry, not a search."""
+    ``readapt_theta_warmup_steps`` None. The second fit is kept whatever its loss: one retry, not a search."""
     from probtok.adapt import AdaptConfig, adapt_files
     from probtok.checkpoint import load_checkpoint
     from probtok.divergence import diverged_members, final_loss
 
-    factor = cfg.readapt_theta_lr_factor
-    if factor is None or cfg.theta != "prior" or len(dirs) < 3:
+    warmup = cfg.readapt_theta_warmup_steps
+    if warmup is None or cfg.theta != "prior" or len(dirs) < 3:
         return list(dirs), []
     ckpts = [load_checkpoint(d) for d in dirs]
     dirs, records = list(dirs), []
     for i, loss, _, mads in diverged_members(ckpts):
         new = readapted_dir(dirs[i])
-        acfg = AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta, theta_lr_factor=float(factor),
+        acfg = AdaptConfig(steps=cfg.adapt_steps, seed=cfg.seed, theta=cfg.theta, theta_warmup_steps=int(warmup),
                            encoder=cfg.encoder)
         wall = _timed_fit(new / "adapt.json", cfg.adapt_steps,
                           lambda: adapt_files(micro_dirs[i], meso_data, train, new, acfg, resume=True))
-        records.append({"member": int(i), "dir": str(new), "theta_lr_factor": float(factor),
+        records.append({"member": int(i), "dir": str(new), "theta_warmup_steps": int(warmup),
                         "final_loss_before": loss, "deviations_before": mads,
                         "final_loss_after": final_loss(load_checkpoint(new)), "wall_s": wall})
         dirs[i] = new

@@ -357,6 +357,10 @@ def adapt(
     theta_lr_factor: float = typer.Option(1.0, "--theta-lr-factor", help="With --theta prior: theta's learning "
                                           "rate is --lr x this. 0.1 re-adapted a diverged ensemble member of "
                                           "small-up-u stably (docs/bench-2026-11-28-theta-lr)."),
+    theta_warmup_steps: int = typer.Option(0, "--theta-warmup-steps", min=0, help="With --theta prior: theta's "
+                                           "learning rate ramps linearly from a tenth to its full value over this "
+                                           "many steps (0: none; 20 adapted stably a micro fit whose full-rate first "
+                                           "step diverged, docs/bench-2026-11-29-encoder)."),
     encoder: str = typer.Option("frozen", "--encoder", help="The amortized encoder q(z_t | x_t, z_{t-1}): frozen "
                                 "(re-used from the micro fit), or train (fitted on the meso runs too)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
@@ -381,8 +385,8 @@ def adapt(
     from probtok.rollout_noise import NoiseChoice
 
     theta, theta_from = resolve_theta(theta, micro)
-    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, theta_lr_factor=theta_lr_factor, encoder=encoder,
-                      seed=seed)
+    cfg = AdaptConfig(steps=steps, theta=theta, learning_rate=lr, theta_lr_factor=theta_lr_factor,
+                      theta_warmup_steps=theta_warmup_steps, encoder=encoder, seed=seed)
     console.print(f"theta {theta} ({theta_from})", highlight=False, markup=False)
     choice = NoiseChoice(kappas=_parse_floats(kappas, "--kappas"))
     covariate = "" if task_covariate is not None and task_covariate.lower() == "none" else task_covariate
@@ -602,10 +606,10 @@ def bench_fewshot(
                                         "--theta). Default: the config's [adapt] theta, else frozen."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="The adaptations' amortized encoder: frozen "
                                           "(re-used from the micro fit; default) or train (probtok adapt --encoder)."),
-    readapt_theta_lr_factor: Optional[float] = typer.Option(
-        None, "--readapt-theta-lr-factor", help="A member of an adapted ensemble (--theta prior, 3 or more members) "
-        "whose final loss flags it as diverged is adapted once more with theta's learning rate times this, and "
-        "pooled so (default 0.1; 0: never; probtok adapt --theta-lr-factor)."),
+    readapt_theta_warmup_steps: Optional[int] = typer.Option(
+        None, "--readapt-theta-warmup-steps", min=0, help="A member of an adapted ensemble (--theta prior, 3 or more "
+        "members) whose final loss flags it as diverged is adapted once more with theta's learning rate warmed up "
+        "over this many steps, and pooled so (default 20; 0: never; probtok adapt --theta-warmup-steps)."),
     draws: Optional[int] = typer.Option(None, "--draws", min=2, help="Draws per forecast of a test run, split "
                                         "among an ensemble's fits (default 100; --quick: 20)."),
     quick: bool = typer.Option(False, "--quick", help="Tiny budgets (smoke test, not results)."),
@@ -651,8 +655,8 @@ def bench_fewshot(
         over["models"] = model  # likewise
     if encoder is not None:
         over["encoder"] = encoder  # likewise
-    if readapt_theta_lr_factor is not None:
-        over["readapt_theta_lr_factor"] = readapt_theta_lr_factor or None  # likewise; 0: never
+    if readapt_theta_warmup_steps is not None:
+        over["readapt_theta_warmup_steps"] = readapt_theta_warmup_steps or None  # 0: never
     if draws is not None:
         over["n_draws"] = draws
     cfg = quick_config(**over) if quick else BenchConfig(**over)

@@ -103,7 +103,8 @@ def comparable_settings(cfg_dict: dict) -> dict:
     """The settings a resumed fit or adaptation must share with its checkpoint's."""
     # `steps` may grow between runs (continue training); everything else must match to resume exactly.
     # keys at the value that checkpoints written before the key existed used are left out
-    before = {"start_frame": 0, "c_init_scale": 0.1, "theta_lr_factor": 1.0, "encoder": "frozen"}
+    before = {"start_frame": 0, "c_init_scale": 0.1, "theta_lr_factor": 1.0, "encoder": "frozen",
+              "theta_warmup_steps": 0, "theta_warmup_start": 0.1}
     return {k: v for k, v in cfg_dict.items()
             if k not in ("steps", "checkpoint_every") and not (k in before and v == before[k])}
 

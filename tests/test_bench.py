@@ -877,10 +877,10 @@ def test_bench_md_names_an_ensemble_member_far_worse_on_its_training_runs():
     assert text.count("member 3") == 1 and "member 0" not in text
 
 
-def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_slower_and_pooled_so(bench_out, tmp_path):
+def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_warmed_up_and_pooled_so(bench_out, tmp_path):
     """--theta prior, an ensemble of 3: the member whose fit's loss history is replaced by a diverged one (in a copy
     of the benchmark folder) is adapted a second time, from its own micro fit on the same runs with theta's learning
-    rate x 0.1, into <its folder>-readapted; the forecasts pool that fit (the result's weights digests), bench.json
+    rate warmed up over 20 steps, into <its folder>-readapted; the forecasts pool that fit (the result's weights digests), bench.json
     and bench.md record it, a rescore scores the same pool, and a re-run reuses it. The untouched folder adapts
     nothing again unless the rule flags a member."""
     import shutil
@@ -916,9 +916,9 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     assert again == out / "models" / "K1_s0" / "meso-adapt-m1-readapted"
     assert {a["member"] for a in r["readapted"]} == set(flagged) | {1}
     a1 = next(a for a in r["readapted"] if a["member"] == 1)
-    assert (a1["dir"], a1["theta_lr_factor"], a1["final_loss_before"]) == (str(again), 0.1, 1e9)
+    assert (a1["dir"], a1["theta_warmup_steps"], a1["final_loss_before"]) == (str(again), 20, 1e9)
     second = load_checkpoint(again)
-    assert second["fit_config"]["theta_lr_factor"] == 0.1 and second["fit_config"]["theta"] == "prior"
+    assert second["fit_config"]["theta_warmup_steps"] == 20 and second["fit_config"]["theta"] == "prior"
     # --encoder reaches both adaptations
     assert second["fit_config"]["encoder"] == load_checkpoint(fits[0])["fit_config"]["encoder"] == "train"
     assert second["meta"]["micro_dir"] == str(out / "micro-fit-m1")
@@ -931,7 +931,7 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     first_fits = r0["train_wall_s"] - sum(a["wall_s"] for a in r0["readapted"])
     assert r["train_wall_s"] == pytest.approx(first_fits + sum(a["wall_s"] for a in r["readapted"]), rel=1e-6)
     md = " ".join((out / "bench.md").read_text().split())
-    assert "adapted a second time, with theta's learning rate x 0.1" in md and "their encoder: train" in md
+    assert "adapted a second time, with theta's learning rate warmed up over 20 steps" in md and "their encoder: train" in md
     assert "adapted K=1 subset 0 member 1: 1e+09 (" in md
     # benchmarks/adapt_losses.py reads the same: member 1 flagged (1e9 against the others' finals), its second fit
     import importlib.util
@@ -944,7 +944,7 @@ def test_a_diverged_member_of_an_adapted_ensemble_is_adapted_again_with_theta_sl
     table = {line.split("|")[2].strip(): line for line in script.rows(out / "models" / "K1_s0")}
     assert list(table)[:3] == ["meso-adapt", "meso-adapt-m1", "meso-adapt-m2"] and "meso-adapt-m1-readapted" in table
     assert table["meso-adapt-m1"].rstrip(" |").endswith("flagged") and "| 1e+09 |" in table["meso-adapt-m1"]
-    assert "| 0.1 |" in table["meso-adapt-m1-readapted"] and "flagged" not in table["meso-adapt-m1-readapted"]
+    assert "flagged" not in table["meso-adapt-m1-readapted"] and "| 1 | 20 |" in table["meso-adapt-m1-readapted"]
     # the rescore forecasts with the same pool
     runs = ",".join(map(str, b["data"]["test_runs"]))
     assert main(["bench", "rescore", "--bench", str(out), "--data", str(d / "meso.h5"), "--runs", runs, "--out",
@@ -963,14 +963,15 @@ def test_a_bad_readaptation_factor_or_encoder_is_refused_before_any_fit_and_fact
         bench_out, tmp_path, capsys):
     from probtok.bench import BenchConfig
 
-    assert BenchConfig(readapt_theta_lr_factor=None).readapt_theta_lr_factor is None
+    assert BenchConfig(readapt_theta_warmup_steps=None).readapt_theta_warmup_steps is None
     d = bench_out.parent
     args = [*fewshot_args(d), "--k", "1", "--test-runs", "2", "--quick", "--workers", "1"]
-    assert main([*args, "--out", str(tmp_path / "bad"), "--readapt-theta-lr-factor", "-0.5"]) != 0
-    assert "readapt_theta_lr_factor must be > 0 or None, not -0.5" in capsys.readouterr().err
+    with pytest.raises(Exception, match="readapt_theta_warmup_steps must be >= 1 or None, not -2"):
+        BenchConfig(readapt_theta_warmup_steps=-2)
+    assert main([*args, "--out", str(tmp_path / "bad"), "--readapt-theta-warmup-steps", "-2"]) != 0
     assert main([*args, "--out", str(tmp_path / "bad"), "--encoder", "thawed"]) != 0
     assert "--encoder must be one of frozen, train, not 'thawed'" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "micro-fit").exists()
-    assert main([*args, "--out", str(tmp_path / "off"), "--readapt-theta-lr-factor", "0", "--model", "adapted"]) == 0
+    assert main([*args, "--out", str(tmp_path / "off"), "--readapt-theta-warmup-steps", "0", "--model", "adapted"]) == 0
     b = json.loads((tmp_path / "off" / "bench.json").read_text())
-    assert b["config"]["readapt_theta_lr_factor"] is None and b["results"][0]["readapted"] == []
+    assert b["config"]["readapt_theta_warmup_steps"] is None and b["results"][0]["readapted"] == []

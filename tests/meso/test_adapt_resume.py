@@ -23,11 +23,14 @@ def _kill_at(n):
     return on_step
 
 
-@pytest.mark.parametrize("theta,encoder", [("frozen", "frozen"), ("prior", "frozen"), ("frozen", "train")])
-def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta, encoder):
+@pytest.mark.parametrize("theta,encoder,warmup", [("frozen", "frozen", 0), ("prior", "frozen", 0),
+                                                  ("frozen", "train", 0), ("prior", "frozen", 6)])
+def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta, encoder, warmup):
+    """(warmup 6: killed at step 5, resumed from step 3, mid-ramp)"""
     torch.manual_seed(0)
     x = sample_meso(torch.randn(2, 3) * 0.5, torch.randn(3, 1), 4, (4, 4), seed=0)
-    cfg = AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta, encoder=encoder, seed=1)
+    cfg = AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta, encoder=encoder,
+                      theta_warmup_steps=warmup, seed=1)
     full = adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path / "full", progress=False)
     with pytest.raises(Killed):
         adapt(micro_pair() + (None,), x, cfg, out_dir=tmp_path / "killed", progress=False, on_step=_kill_at(5))
@@ -41,7 +44,8 @@ def test_adapt_killed_and_resumed_equals_uninterrupted(tmp_path, theta, encoder)
     # batch_runs=2 of 3 runs: subsampling is random, so equality above also checks the restored RNG state
     with pytest.raises(CheckpointError, match=r"other adaptation settings \(learning_rate 0.01 there, 0.5 now\)"):
         adapt(micro_pair() + (None,), x, AdaptConfig(steps=8, batch_runs=2, checkpoint_every=3, theta=theta,
-                                                     encoder=encoder, learning_rate=0.5, seed=1),
+                                                     encoder=encoder, theta_warmup_steps=warmup, learning_rate=0.5,
+                                                     seed=1),
               out_dir=tmp_path / "killed", progress=False)
 
 

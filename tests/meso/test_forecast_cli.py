@@ -102,6 +102,8 @@ def test_adapt_takes_theta_from_the_micro_fits_config_unless_given(files, tmp_pa
     # the learning rate of theta is recorded (and checked by AdaptConfig)
     assert main([*base, "--out", str(tmp_path / "slow"), "--theta-lr-factor", "0.1"]) == 0
     assert load_checkpoint(tmp_path / "slow" / "checkpoint.pt")["fit_config"]["theta_lr_factor"] == 0.1
+    assert main([*base, "--out", str(tmp_path / "warm"), "--theta-warmup-steps", "20"]) == 0
+    assert load_checkpoint(tmp_path / "warm" / "checkpoint.pt")["fit_config"]["theta_warmup_steps"] == 20
     assert main([*base, "--out", str(tmp_path / "bad"), "--theta-lr-factor", "0"]) != 0
     err = capsys.readouterr().err
     assert "theta_lr_factor must be > 0" in err and "Traceback" not in err

@@ -1,0 +1,12 @@
+#!/bin/bash
+# usage: enc.sh MEMBER SUBSET [ENCODER] — adapt, then forecast the 30 test runs with 50 draws
+cd /tmp/wt26
+export PYTHONPATH=/tmp/wt26 OMP_NUM_THREADS=1
+P=/work/main/.venv/bin/python
+N=s$2-m$1-enc${3:-train}
+echo "start $N $(date)" >> /tmp/s26/times
+$P /tmp/s26/enc.py $1 $2 $3 > /tmp/s26/adapt-$N.log 2>&1
+echo "adapt done $N rc=$? $(date)" >> /tmp/s26/times
+$P -m probtok.cli forecast --model /tmp/s26/adapt-$N --data /tmp/full/meso-test-rt.h5 --runs 0-29 --draws 50 --no-plots \
+    --threads 1 --out /tmp/s26/fc-$N > /tmp/s26/fc-$N.log 2>&1
+echo "forecast done $N rc=$? $(date)" >> /tmp/s26/times
