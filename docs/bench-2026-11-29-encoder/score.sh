@@ -11,7 +11,8 @@ $P m0=$R:0 m1=$R:1 m2=$R:2 warm3=$S/fc-s0-m3-warm20 > docs/bench-2026-11-29-enco
 $P m0=/tmp/s25/fc-s1-m0 m1=/tmp/s25/fc-s1-m1 m2=/tmp/s25/fc-s1-m2 warm3=$S/fc-s1-m3-warm20 \
   > docs/bench-2026-11-29-encoder/members_s1_warm.txt
 $P m0=$R:0 m1=$R:1 m2=$R:2 > docs/bench-2026-11-29-encoder/members_s0_frozen_enc.txt
-$P enc0=$S/fc-s0-m0-enctrain enc1=$S/fc-s0-m1-enctrain enc2=$S/fc-s0-m2-enctrain enc3=$S/fc-s0-m3-enctrain \
+# member 3 with the encoder fitted diverged at its first step (adapt_losses.txt); its forecast was stopped
+$P enc0=$S/fc-s0-m0-enctrain enc1=$S/fc-s0-m1-enctrain enc2=$S/fc-s0-m2-enctrain \
   > docs/bench-2026-11-29-encoder/members_s0_enc.txt
 $P m0=/tmp/s25/fc-s1-m0 m1=/tmp/s25/fc-s1-m1 m2=/tmp/s25/fc-s1-m2 > docs/bench-2026-11-29-encoder/members_s1_frozen_enc.txt
 $P enc0=$S/fc-s1-m0-enctrain enc1=$S/fc-s1-m1-enctrain enc2=$S/fc-s1-m2-enctrain \
