@@ -5,7 +5,7 @@ per adapted member (``meso-adapt``, ``meso-adapt-m<m>``, and a second fit ``...-
 made one): the loss per run-frame before the first update (step 0: the micro fit as it starts on the meso
 runs), after the first update (step 1), its largest value and the step of it, the final loss
 (:func:`probtok.divergence.final_loss`, the median of the last 10 steps) and how many median absolute deviations
-that lies above the first fits' median (:func:`probtok.divergence.loss_outliers`; flagged above
+that lies above the first fits' median (:func:`probtok.divergence.loss_spread`, the rule's; flagged above
 :data:`probtok.divergence.LOSS_MADS`). Reads checkpoints only; nothing is fitted.
 
     python benchmarks/adapt_losses.py BENCH [BENCH ...]
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from probtok.bench import readapted_dir
 from probtok.checkpoint import load_checkpoint
-from probtok.divergence import LOSS_MADS, final_loss
+from probtok.divergence import LOSS_MADS, final_loss, loss_spread
 
 
 def member_dirs(group: Path) -> list[Path]:
@@ -38,10 +39,8 @@ def rows(group: Path, firsts: list[Path] | None = None, name: str | None = None)
     firsts = member_dirs(group) if firsts is None else [Path(p) for p in firsts]
     name = name or group.name
     ckpts = {p: load_checkpoint(p) for p in firsts}
-    finals = np.array([final_loss(c) for c in ckpts.values()], dtype=np.float64)
-    med = float(np.median(finals))
-    mad = float(np.median(np.abs(finals - med)))
-    again = [p.with_name(p.name + "-readapted") for p in firsts]
+    med, mad = loss_spread([final_loss(c) for c in ckpts.values()])
+    again = [readapted_dir(p) for p in firsts]
     ckpts.update({p: load_checkpoint(p) for p in again if (p / "checkpoint.pt").exists()})
     out = []
     for p, ck in ckpts.items():

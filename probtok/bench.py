@@ -1221,7 +1221,8 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
     dirs = [Path(f["dir"]) for f in fits]
     train_s = float(np.sum([f["wall_s"] for f in fits]))  # the cost of all the members
     readapted: list[dict] = []
-    if readapt and name == "adapted":
+    readapt = readapt and name == "adapted"
+    if readapt:
         micro_dirs = [fit_dir(out, ("micro-only", 0, 0, []), m) for m in range(len(dirs))]
         dirs, readapted = readapt_diverged(dirs, micro_dirs, meso_data, train, cfg)
         train_s += float(np.sum([r["wall_s"] for r in readapted]))
@@ -1236,7 +1237,7 @@ def _job_forecast(fits: list[dict], job: tuple, out, micro_data, meso_data, test
             ckpts = [load_checkpoint(d) for d in dirs]
             entry["training_crps_T_hs"] = [training_crps(c["meta"]) for c in ckpts]
             entry["final_loss_per_run_frame"] = [final_loss(c) for c in ckpts]
-            if readapt and name == "adapted":
+            if readapt:
                 entry["readapted"] = readapted
     except ProbtokError as exc:
         failed = {"model": name, "k": int(k), "subset": int(s), "train_runs": [int(r) for r in train],
@@ -1260,7 +1261,7 @@ def readapt_diverged(dirs: list[Path], micro_dirs: list[Path], meso_data, train,
     ``<its folder>-readapted`` (reused when complete): (the members' folders, the second fits in place of the
     flagged ones; one record per second fit: ``member``, ``dir``, ``theta_warmup_steps``, ``final_loss_before``,
     ``deviations_before`` (median absolute deviations above the members' median), ``final_loss_after``,
-    ``wall_s``). Nothing for frozen theta (the factor acts on theta only), for fewer than three members, or with
+    ``wall_s``). Nothing for frozen theta (the warm-up acts on theta only), for fewer than three members, or with
     ``readapt_theta_warmup_steps`` None. The second fit is kept whatever its loss: one retry, not a search."""
     from probtok.adapt import AdaptConfig, adapt_files
     from probtok.checkpoint import load_checkpoint

@@ -427,7 +427,7 @@ def _warn_outlying_members(dirs) -> None:
     for i in sorted(reasons):
         err_console.print(f"warning: member {i} ({dirs[i]}) " + " and ".join(reasons[i]) + ": its adaptation may "
                           "have diverged (see the loss in its adapt.json). It stays in the pool; leave out its --model "
-                          "to drop it, or adapt it again (with --theta prior, a lower --theta-lr-factor such as 0.1).",
+                          "to drop it, or adapt it again (with --theta prior, --theta-warmup-steps 20; docs/bench-2026-11-29-encoder).",
                           markup=False, highlight=False, soft_wrap=True)
 
 

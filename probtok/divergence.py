@@ -28,18 +28,23 @@ def final_loss(ckpt: dict, last: int = LAST_STEPS) -> float | None:
     return float(np.median(losses[-last:])) if losses.size else None
 
 
+def loss_spread(losses) -> tuple[float, float]:
+    """(median, median absolute deviation) of the members' final losses."""
+    v = np.asarray(losses, dtype=np.float64)
+    med = float(np.median(v))
+    return med, float(np.median(np.abs(v - med)))
+
+
 def loss_outliers(losses: list[float | None], mads: float = LOSS_MADS) -> list[tuple[int, float, float, float]]:
     """[(index, final loss, the members' median, deviations above it)] of the members whose final loss is more than
     ``mads`` median absolute deviations above the median; none among fewer than three values, with one missing
     (None), or when the deviations' median is 0 (no spread to measure against)."""
     if len(losses) < 3 or any(v is None for v in losses):
         return []
-    v = np.asarray(losses, dtype=np.float64)
-    med = float(np.median(v))
-    mad = float(np.median(np.abs(v - med)))
+    med, mad = loss_spread(losses)
     if not mad > 0:
         return []
-    return [(i, float(x), med, float((x - med) / mad)) for i, x in enumerate(v) if (x - med) / mad > mads]
+    return [(i, float(x), med, float((x - med) / mad)) for i, x in enumerate(losses) if (x - med) / mad > mads]
 
 
 def diverged_members(ckpts: list[dict], mads: float = LOSS_MADS) -> list[tuple[int, float, float, float]]:
